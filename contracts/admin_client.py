@@ -1,0 +1,69 @@
+"""A small stdlib HTTP client for an emulator's admin API (`/__mock/`), as any user would call it."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class AdminError(RuntimeError):
+    """The admin API answered with an error, or not at all."""
+
+
+class AdminClient:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            raise AdminError(f"{method} {path}: {error.code} {error.read()[:300]!r}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise AdminError(f"{method} {path}: {error}") from None
+
+    def available(self) -> bool:
+        try:
+            return self.call("GET", "/__mock/health").get("status") == "ok"
+        except AdminError:
+            return False
+
+    def reset(self) -> None:
+        self.call("POST", "/__mock/reset")
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        return self._all("requests", f"/__mock/requests?since={since}")
+
+    def sharings(self, **filters: str) -> list[dict[str, Any]]:
+        query = "".join(f"&{k}={urllib.request.quote(v)}" for k, v in filters.items())
+        return self._all("sharings", f"/__mock/sharings?since=0{query}")
+
+    def add_fixtures(self, fixture: dict[str, Any]) -> Any:
+        return self.call("POST", "/__mock/fixtures", fixture)
+
+    def _all(self, key: str, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.call("GET", path)
+            items += page[key]
+            if not page.get("more") or not page[key]:
+                return items
+            last = page[key][-1]["id"]
+            path = _with_since(path, last)
+
+
+def _with_since(path: str, since: int) -> str:
+    base, _, query = path.partition("?")
+    parts = [p for p in query.split("&") if p and not p.startswith("since=")]
+    return f"{base}?since={since}&" + "&".join(parts)

@@ -1,0 +1,49 @@
+"""pytest plugin (entry point `pytest11`): a live emulator per session, reset before each test.
+
+def test_my_client(pisano_mock):
+    my_client.send(pisano_mock.base_url, pisano_mock.token, pisano_mock.campaign_id, customers)
+    assert {s["email"] for s in pisano_mock.sharings()} == {c["email"] for c in customers}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .admin_client import AdminClient
+
+DEFAULT_TOKEN = "test-token"
+DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+
+
+class PisanoMock(AdminClient):
+    """A running emulator: where it is, the default credentials, and its admin API."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
+        self.token = DEFAULT_TOKEN
+        self.campaign_id = DEFAULT_CAMPAIGN
+
+    @property
+    def email_sharings_url(self) -> str:
+        return f"{self.base_url}/v1/email_campaigns/{self.campaign_id}/email_sharings"
+
+
+@pytest.fixture(scope="session")
+def pisano_mock_server() -> Iterator[Any]:
+    """The session's emulator, started in-process on a free port with the default fixture."""
+    from mockserver.app import create_app
+    from mockserver.server import LiveServer
+
+    with LiveServer(create_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def pisano_mock(pisano_mock_server: Any) -> PisanoMock:
+    """The session's emulator, reset: empty journal and sharings, clock back to real time."""
+    mock = PisanoMock(pisano_mock_server.base_url)
+    mock.reset()
+    return mock

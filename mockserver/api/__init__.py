@@ -1,0 +1,1 @@
+"""Blueprints of the emulated Pisano API, one per resource."""

@@ -1,0 +1,43 @@
+"""Steps every sharing endpoint takes in the same order (SPEC 1.4 rows 5-10)."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from ..auth import authenticate
+from ..bodies import Params, parse_params
+from ..catalogue import PisanoError
+from ..context import current_emulator
+from ..state import Account, Campaign
+
+
+def authenticated_account() -> Account:
+    """Rows 5-7: the account behind the Authorization header."""
+    emulator = current_emulator()
+    forms = emulator.settings.fidelity.auth_forms
+    return authenticate(emulator.store, request.headers.get("Authorization"), forms)
+
+
+def campaign_of(account: Account, campaign_id: str) -> Campaign:
+    """Rows 8-9: the campaign, if it exists, is the account's, and has a flow."""
+    campaign = current_emulator().store.campaign(campaign_id)
+    if campaign is None:
+        raise PisanoError(13002, f"campaign_id: {campaign_id!r} is unknown")
+    if campaign.account != account.name:
+        raise PisanoError(
+            13013, f"campaign_id: {campaign_id!r} belongs to another account than {account.name!r}"
+        )
+    if not campaign.flow:
+        raise PisanoError(13005, f"campaign_id: {campaign_id!r} has no flow attached")
+    return campaign
+
+
+def request_params() -> Params:
+    """Row 10: the body as params; the parsed body goes to the journal."""
+    settings = current_emulator().settings
+    params = parse_params(
+        request.get_data(cache=True), request.content_type, settings.fidelity.form_bodies
+    )
+    g.journal["body"] = params.data
+    g.warnings.extend(params.warnings)
+    return params

@@ -1,0 +1,54 @@
+"""`POST /v1/email_campaigns/<campaign_id>/email_sharings` (SPEC 1.1)."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, g, request
+
+from ..context import current_emulator
+from ..rules import RuleContext
+from ..state import SharingBatch
+from ..validation import email_sharing_loader
+from .common import authenticated_account, campaign_of, request_params
+
+blueprint = Blueprint("email_sharings", __name__)
+
+
+@blueprint.post("/v1/email_campaigns/<campaign_id>/email_sharings")
+def create_email_sharings(campaign_id: str) -> Response:
+    """Share a campaign's survey with each recipient; 200 lists their sharing ids."""
+    emulator = current_emulator()
+    fidelity = emulator.settings.fidelity
+    account = authenticated_account()
+    campaign = campaign_of(account, campaign_id)
+    params = request_params()
+    context = RuleContext(
+        customer_schema=account.customer_schema,
+        batch_limit=fidelity.batch_limit,
+        strict_batch_limit=fidelity.strict_batch_limit,
+        from_form=params.from_form,
+    )
+    g.warnings.extend(email_sharing_loader.load(params.data, context))
+    body = params.data
+    batch = SharingBatch(
+        campaign_id=campaign.id,
+        request_id=g.request_id,
+        accepted_at=emulator.clock.now(),
+        emails=body["emails"],
+        custom_attributes=body.get("custom_attributes") or {},
+        transactional_data=body.get("transactional_data") or {},
+        built_in_responses=body.get("built_in_responses") or {},
+    )
+    first_id = emulator.store.record_sharings(batch, len(request.get_data(cache=True)))
+    return _accepted(campaign.id, first_id, batch.emails)
+
+
+def _accepted(campaign_id: str, first_id: int, emails: list[str]) -> Response:
+    receipts = [{"id": first_id + i, "email": email} for i, email in enumerate(emails)]
+    payload = {
+        "status": "ok",
+        "campaign_id": campaign_id,
+        "count": len(emails),
+        "sharings": receipts,
+    }
+    return Response(orjson.dumps(payload), 200, content_type="application/json; charset=utf-8")

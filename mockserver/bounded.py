@@ -1,0 +1,96 @@
+"""A log bounded by item count and bytes that drops only its oldest items, and counts them.
+
+Items arrive in batches (one journal entry, or all the recipients of one request); a batch is kept
+as one object and trimmed from the front, so a 5000-recipient request costs one append, not 5000.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Batch(Generic[T]):
+    first_id: int
+    items: Sequence[T]
+    nbytes: int
+    start: int = 0  # items before this index were dropped
+
+    @property
+    def kept(self) -> int:
+        return len(self.items) - self.start
+
+    @property
+    def kept_bytes(self) -> int:
+        # Bytes are apportioned evenly across a batch's items: exact enough to bound memory.
+        return self.nbytes * self.kept // max(len(self.items), 1)
+
+
+class BoundedLog(Generic[T]):
+    """Items with consecutive integer ids from 1; at most `max_items` items and `max_bytes`."""
+
+    def __init__(self, max_items: int, max_bytes: int) -> None:
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._batches: deque[_Batch[T]] = deque()
+        self._next_id = 1
+        self.count = 0
+        self.nbytes = 0
+        self.dropped = 0
+
+    def append(self, items: Sequence[T], nbytes: int) -> int:
+        """Keep `items`, dropping the oldest as needed; return the id of the first one."""
+        first_id = self._next_id
+        self._next_id += len(items)
+        if items:
+            self._batches.append(_Batch(first_id, items, nbytes))
+            self.count += len(items)
+            self.nbytes += nbytes
+            self._trim()
+        return first_id
+
+    def reserve_id(self) -> int:
+        """The id the next single item will get (so a request can name its journal entry early)."""
+        return self._next_id
+
+    def clear(self) -> None:
+        self._batches.clear()
+        self.count = self.nbytes = self.dropped = 0
+
+    def items_since(
+        self, since: int = 0, keep: Callable[[T], bool] | None = None
+    ) -> Iterator[tuple[int, T]]:
+        """(id, item) pairs with id > since, oldest first, optionally filtered."""
+        for batch in self._batches:
+            last_id = batch.first_id + len(batch.items) - 1
+            if last_id <= since:
+                continue
+            offset = max(batch.start, since - batch.first_id + 1)
+            for index in range(offset, len(batch.items)):
+                item = batch.items[index]
+                if keep is None or keep(item):
+                    yield batch.first_id + index, item
+
+    def _trim(self) -> None:
+        while self._batches and (self.count > self.max_items or self.nbytes > self.max_bytes):
+            oldest = self._batches[0]
+            per_item = oldest.nbytes / max(len(oldest.items), 1)
+            excess_bytes = self.nbytes - self.max_bytes
+            for_bytes = math.ceil(excess_bytes / per_item) if excess_bytes > 0 and per_item else 0
+            wanted = max(self.count - self.max_items, for_bytes, 1)
+            self._drop_front(oldest, min(wanted, oldest.kept))
+
+    def _drop_front(self, batch: _Batch[T], n: int) -> None:
+        before = batch.kept_bytes
+        batch.start += n
+        self.count -= n
+        self.dropped += n
+        self.nbytes -= before - batch.kept_bytes
+        if batch.kept == 0:
+            self._batches.popleft()

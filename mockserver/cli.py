@@ -1,0 +1,95 @@
+"""`pisano-mock`: serve the emulator; other commands (`contract`) are plugged in by entry point.
+
+The `contract` command lives in the `contracts` package, which registers itself under the entry
+point group `pisano_mock.commands`, so `mockserver` never imports `contracts` (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from importlib.metadata import entry_points
+
+from .app import create_app
+from .server import LiveServer
+from .settings import ConfigError, Settings, load_settings
+
+COMMAND_GROUP = "pisano_mock.commands"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pisano-mock",
+        description="A local emulator of Pisano's survey-sharing API, and a contract-test kit.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the emulator",
+        description="Run the emulator until interrupted. The first line on standard output is "
+        "'pisano-mock serving http://HOST:PORT token=TOKEN campaign=CAMPAIGN_ID'.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (8080)")
+    serve.add_argument("--config", help="TOML config file (default: the built-in default fixture)")
+    serve.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="remove the throttle (Pisano's on-premises option)",
+    )
+    serve.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="start the emulator's clock running F times faster than real time (default 1)",
+    )
+    serve.set_defaults(handler=serve_command)
+    for command in entry_points(group=COMMAND_GROUP):
+        command.load()(commands)
+    return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config, time_scale=args.time_scale)
+    except ConfigError as error:
+        print(f"pisano-mock: {error}", file=sys.stderr)
+        return 2
+    if args.no_throttle:
+        settings = settings.with_changes(throttle=replace(settings.throttle, enabled=False))
+    try:
+        server = LiveServer(create_app(settings), args.host, args.port)
+    except OSError as error:
+        print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+    token, campaign = sample_credentials(settings)
+    print(f"pisano-mock serving {server.base_url} token={token} campaign={campaign}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def sample_credentials(settings: Settings) -> tuple[str, str]:
+    """An active token and a campaign of its account with a flow: what to try first."""
+    fixture = settings.fixture
+    for token, data in fixture.get("tokens", {}).items():
+        account = fixture.get("accounts", {}).get(data["account"], {})
+        if not data.get("active", True) or account.get("locked"):
+            continue
+        for campaign_id, campaign in fixture.get("campaigns", {}).items():
+            if campaign["account"] == data["account"] and campaign.get("flow", True):
+                return token, campaign_id
+    return "-", "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

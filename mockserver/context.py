@@ -1,0 +1,29 @@
+"""The emulator's parts as one object, reachable from any view through `current_emulator()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from .clock import Clock
+from .settings import Settings
+from .state import Store
+
+EXTENSION_KEY = "pisano_mock"
+
+
+@dataclass
+class Emulator:
+    settings: Settings
+    store: Store
+    clock: Clock
+
+    def reset(self) -> None:
+        """SPEC 2.2 reset: journal, sharings, counters and faults emptied; the clock back to real."""
+        self.store.reset()
+        self.clock.reset()
+
+
+def current_emulator() -> Emulator:
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,26 @@
+"""Our own response headers (SPEC 2.3): ASCII, no control characters, bounded length."""
+
+from __future__ import annotations
+
+REQUEST_ID = "X-Pisano-Mock-Request-Id"
+REASON = "X-Pisano-Mock-Reason"
+WARNING = "X-Pisano-Mock-Warning"
+FORCE_ERROR = "X-Pisano-Mock-Error"
+HEADER_LIMIT = 300
+
+
+def ascii_header(text: str, limit: int = HEADER_LIMIT) -> str:
+    """`text` as a header value: non-ASCII as \\uXXXX, control characters removed, cut to `limit`."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            continue
+        if code < 0x80:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:  # outside the BMP: a surrogate pair, as JSON spells it
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+    return "".join(out)[:limit]

@@ -1,0 +1,108 @@
+"""What happens around every request to the emulated API: the journal and SPEC 1.4 rows 1-2.
+
+Admin paths (`/__mock/`, `/openapi.json`) are neither journaled nor throttled (SPEC 2.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Response, g, request
+
+from .auth import mask_authorization
+from .catalogue import CATALOGUE, PisanoError
+from .context import current_emulator
+from .headers import FORCE_ERROR, REQUEST_ID, WARNING, ascii_header
+
+ADMIN_PREFIXES = ("/__mock/", "/openapi.json")
+RAW_PATH_KEY = "pisano_mock.raw_path"
+
+
+def is_admin_path(path: str) -> bool:
+    return path.startswith(ADMIN_PREFIXES) or path == "/__mock"
+
+
+def begin_request() -> None:
+    """Open the journal entry, then refuse unknown routes (row 1) and forced errors (row 2)."""
+    if is_admin_path(request.path):
+        if request.routing_exception is not None:
+            raise PisanoError(13002, f"no admin route for {request.method} {request.path}")
+        return
+    emulator = current_emulator()
+    g.warnings = []
+    g.journal = {}
+    g.request_id = emulator.store.begin_request(_new_entry(emulator), request.content_length or 0)
+    if request.routing_exception is not None:
+        raise PisanoError(13002, f"no route for {request.method} {_raw_path()}")
+    forced = request.headers.get(FORCE_ERROR)
+    if forced is not None:
+        raise _forced_error(forced)
+
+
+def finish_request(response: Response) -> Response:
+    """Close the journal entry with the answer, and label the answer with its request id."""
+    request_id = g.get("request_id")
+    if request_id is None:
+        return response
+    warnings = g.get("warnings", [])
+    response.headers[REQUEST_ID] = str(request_id)
+    if warnings:
+        response.headers[WARNING] = ascii_header("; ".join(warnings))
+    updates: dict[str, Any] = {
+        "status": response.status_code,
+        "body": g.journal.get("body", _body_for_journal()),
+        "warnings": warnings,
+        **{k: v for k, v in g.journal.items() if k != "body"},
+    }
+    current_emulator().store.finish_request(request_id, updates)
+    return response
+
+
+def record_refusal(error: PisanoError) -> None:
+    if g.get("request_id") is not None:
+        g.journal.update(code=error.code, reason=error.reason)
+
+
+def _new_entry(emulator: Any) -> dict[str, Any]:
+    forms = emulator.settings.fidelity.auth_forms
+    headers = {
+        name: mask_authorization(value, forms) if name.lower() == "authorization" else value
+        for name, value in request.headers.items()
+    }
+    return {
+        "id": None,
+        "time": emulator.clock.now(),
+        "method": request.method,
+        "path": _raw_path(),
+        "headers": headers,
+        "body": None,
+        "status": None,
+        "code": None,
+        "reason": None,
+        "warnings": [],
+    }
+
+
+def _forced_error(value: str) -> PisanoError:
+    try:
+        code = int(value.strip())
+    except ValueError:
+        code = 0
+    if code not in CATALOGUE:
+        return PisanoError(13028, f"{FORCE_ERROR}: {value!r} is not a catalogue code")
+    return PisanoError(code, f"{FORCE_ERROR}: {code} forced")
+
+
+def _raw_path() -> str:
+    return request.environ.get(RAW_PATH_KEY, request.path)
+
+
+def _body_for_journal() -> Any:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,131 @@
+"""Marshmallow schemas: the single source of truth for bodies, the fast path and /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
+
+from .rules import RuleContext, check_email_sharing
+
+# Marshmallow's message for a required field that is absent; it maps to 13015 (SPEC 1.4 row 11).
+MISSING_MESSAGE = "Missing data for required field."
+
+
+class EmailSharingSchema(Schema):
+    """`POST /v1/email_campaigns/<campaign_id>/email_sharings` (SPEC 1.1)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    emails = fields.List(
+        fields.Email(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Recipients' email addresses; unique case-insensitively."},
+    )
+    custom_attributes = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        metadata={"description": "Customer fields (name, external_id, ...) keyed by email."},
+    )
+    transactional_data = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        metadata={"description": "Per-transaction fields (Segment, Location, ...) keyed by email."},
+    )
+    built_in_responses = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "Feedback values embedded in the link, typed by the schema."},
+    )
+
+    # The rules across fields (SPEC 1.4 rows 12-13); the fast path runs the same function.
+    cross_field_rules = staticmethod(check_email_sharing)
+
+    def __init__(self, rule_context: RuleContext | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule_context = rule_context or RuleContext()
+        self.warnings: list[str] = []
+
+    @validates_schema
+    def run_cross_field_rules(self, data: dict[str, Any], **_: Any) -> None:
+        self.warnings = self.cross_field_rules(data, self.rule_context)
+
+
+class SharingReceiptSchema(Schema):
+    id = fields.Integer(metadata={"description": "Sharing id, as in /__mock/sharings."})
+    email = fields.String()
+
+
+class EmailSharingAcceptedSchema(Schema):
+    """The 200 answer: our invention, Pisano documents none (README, Fidelity)."""
+
+    status = fields.String(metadata={"example": "ok"})
+    campaign_id = fields.String()
+    count = fields.Integer()
+    sharings = fields.List(fields.Nested(SharingReceiptSchema))
+
+
+class CatalogueErrorSchema(Schema):
+    status = fields.String(metadata={"example": "bad_request"})
+    code = fields.Integer(metadata={"example": 13015})
+    message = fields.String(metadata={"example": "Required field not present in params!"})
+
+
+class StatusSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+
+
+class HealthSchema(StatusSchema):
+    requests = fields.Integer()
+    requests_dropped = fields.Integer()
+    sharings = fields.Integer()
+    sharings_dropped = fields.Integer()
+
+
+class JournalEntrySchema(Schema):
+    id = fields.Integer()
+    time = fields.Float(metadata={"description": "Unix seconds on the emulator's clock."})
+    method = fields.String()
+    path = fields.String()
+    headers = fields.Dict(metadata={"description": "As sent; the token masked."})
+    body = fields.Raw(metadata={"description": "The parsed body (raw text when unparseable)."})
+    status = fields.Integer(allow_none=True)
+    code = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    warnings = fields.List(fields.String())
+    fault = fields.Raw(allow_none=True)
+
+
+class RequestsPageSchema(Schema):
+    requests = fields.List(fields.Nested(JournalEntrySchema))
+    dropped = fields.Integer()
+    more = fields.Boolean()
+
+
+class SharingSchema(Schema):
+    id = fields.Integer()
+    campaign_id = fields.String()
+    channel = fields.String()
+    email = fields.String()
+    custom_attributes = fields.Dict()
+    transactional_data = fields.Dict()
+    built_in_responses = fields.Dict()
+    accepted_at = fields.Float()
+    request_id = fields.Integer()
+
+
+class SharingsPageSchema(Schema):
+    sharings = fields.List(fields.Nested(SharingSchema))
+    dropped = fields.Integer()
+    more = fields.Boolean()
+
+
+class PageQuerySchema(Schema):
+    since = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=10_000, validate=validate.Range(min=1, max=100_000))
+
+
+class SharingsQuerySchema(PageQuerySchema):
+    campaign_id = fields.String(load_default=None)
+    email = fields.String(load_default=None)

@@ -1,0 +1,205 @@
+"""Settings: the only reader of config files. Everything else receives a `Settings` value.
+
+A config file (TOML) and the `/__mock/fixtures` payload (JSON) share one structure, validated here
+by marshmallow schemas so that a typo in a config file is a clear error at start-up.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+AUTH_FORMS = ("token", "token_space", "token_quoted", "bearer", "bare")
+SCHEMA_TYPES = ("boolean", "integer", "float", "string", "list", "date", "datetime")
+THROTTLE_PROFILES = ("rack_attack", "rich")
+THROTTLE_KEYS = ("token", "ip", "token_and_ip")
+PISANO_TIERS = "20/5 seconds; 40/25 seconds; 80/125 seconds; 160/625 seconds"
+
+
+class ConfigError(ValueError):
+    """A config file or fixtures payload that does not fit the documented structure."""
+
+
+class AccountSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    locked = fields.Boolean(load_default=False)
+    customer_schema = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.OneOf(SCHEMA_TYPES)),
+        load_default=dict,
+    )
+
+
+class TokenSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    account = fields.String(required=True)
+    active = fields.Boolean(load_default=True)
+
+
+class CampaignSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    account = fields.String(required=True)
+    subject = fields.String(load_default="")
+    flow = fields.Boolean(load_default=True)
+
+
+class FixtureSchema(Schema):
+    """Accounts, tokens and campaigns: the config file's data part and `POST /__mock/fixtures`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    accounts = fields.Dict(keys=fields.String(), values=fields.Nested(AccountSchema))
+    tokens = fields.Dict(keys=fields.String(), values=fields.Nested(TokenSchema))
+    campaigns = fields.Dict(keys=fields.String(), values=fields.Nested(CampaignSchema))
+
+
+class FidelitySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    strict_batch_limit = fields.Boolean(load_default=False)
+    batch_limit = fields.Integer(load_default=5000, validate=validate.Range(min=1))
+    auth_forms = fields.List(
+        fields.String(validate=validate.OneOf(AUTH_FORMS)), load_default=list(AUTH_FORMS)
+    )
+    form_bodies = fields.Boolean(load_default=True)
+
+
+class BoundsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    journal_max_entries = fields.Integer(load_default=10_000, validate=validate.Range(min=1))
+    journal_max_bytes = fields.Integer(load_default=64 << 20, validate=validate.Range(min=1))
+    sharings_max_recipients = fields.Integer(load_default=1_000_000, validate=validate.Range(min=1))
+    sharings_max_bytes = fields.Integer(load_default=128 << 20, validate=validate.Range(min=1))
+
+
+class OverrideSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    cidr = fields.String(required=True)
+    tiers = fields.String(load_default=None, allow_none=True)
+    enabled = fields.Boolean(load_default=True)
+
+
+class ThrottleSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    enabled = fields.Boolean(load_default=True)
+    profile = fields.String(load_default="rack_attack", validate=validate.OneOf(THROTTLE_PROFILES))
+    tiers = fields.String(load_default=PISANO_TIERS)
+    key = fields.String(load_default="token", validate=validate.OneOf(THROTTLE_KEYS))
+    overrides = fields.List(fields.Nested(OverrideSchema), load_default=list)
+
+
+class ConfigSchema(FixtureSchema):
+    class Meta:
+        unknown = RAISE
+
+    fidelity = fields.Nested(FidelitySchema, load_default=lambda: FidelitySchema().load({}))
+    bounds = fields.Nested(BoundsSchema, load_default=lambda: BoundsSchema().load({}))
+    throttle = fields.Nested(ThrottleSchema, load_default=lambda: ThrottleSchema().load({}))
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    strict_batch_limit: bool = False
+    batch_limit: int = 5000
+    auth_forms: tuple[str, ...] = AUTH_FORMS
+    form_bodies: bool = True
+
+
+@dataclass(frozen=True)
+class Bounds:
+    journal_max_entries: int = 10_000
+    journal_max_bytes: int = 64 << 20
+    sharings_max_recipients: int = 1_000_000
+    sharings_max_bytes: int = 128 << 20
+
+
+@dataclass(frozen=True)
+class TierOverride:
+    cidr: str
+    tiers: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    enabled: bool = True
+    profile: str = "rack_attack"
+    tiers: str = PISANO_TIERS
+    key: str = "token"
+    overrides: tuple[TierOverride, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `create_app` needs: fidelity choices, store bounds, throttle, initial fixture."""
+
+    fidelity: Fidelity = field(default_factory=Fidelity)
+    bounds: Bounds = field(default_factory=Bounds)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    fixture: dict[str, Any] = field(default_factory=dict)
+    time_scale: float = 1.0
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def default_config_path() -> Path:
+    """The default fixture: inside the installed package, or `fixtures/` in a source checkout."""
+    packaged = Path(__file__).with_name("default.toml")
+    if packaged.exists():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "fixtures" / "default.toml"
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read a TOML config file (the default fixture when `path` is None) into `Settings`."""
+    config_path = Path(path) if path is not None else default_config_path()
+    try:
+        document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{config_path}: {error}") from error
+    return settings_from_document(document, source=str(config_path)).with_changes(**overrides)
+
+
+def settings_from_document(document: dict[str, Any], source: str = "config") -> Settings:
+    try:
+        loaded = ConfigSchema().load(document)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {error.messages}") from error
+    throttle = dict(loaded["throttle"])
+    throttle["overrides"] = tuple(TierOverride(**o) for o in throttle["overrides"])
+    fidelity = dict(loaded["fidelity"])
+    fidelity["auth_forms"] = tuple(fidelity["auth_forms"])
+    return Settings(
+        fidelity=Fidelity(**fidelity),
+        bounds=Bounds(**loaded["bounds"]),
+        throttle=ThrottleSettings(**throttle),
+        fixture=load_fixture(document, source),
+    )
+
+
+def load_fixture(document: dict[str, Any], source: str = "fixtures") -> dict[str, Any]:
+    """Validate the accounts/tokens/campaigns part of a document; raise ConfigError if off."""
+    try:
+        fixture = FixtureSchema().load(document)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {error.messages}") from error
+    return {name: fixture.get(name, {}) for name in ("accounts", "tokens", "campaigns")}

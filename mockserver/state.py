@@ -1,0 +1,202 @@
+"""Domain state: accounts, tokens, campaigns, the journal and the sharings.
+
+`Store` is the one interface the views use; `MemoryStore` keeps everything in this process.
+A store shared by several processes (Redis) implements the same methods and changes no view.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .bounded import BoundedLog
+from .settings import Bounds, ConfigError
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    locked: bool = False
+    customer_schema: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Token:
+    token: str
+    account: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    account: str
+    subject: str = ""
+    flow: bool = True
+
+
+@dataclass(frozen=True)
+class SharingBatch(Sequence[dict[str, Any]]):
+    """The recipients one request delivered, kept as the request sent them."""
+
+    campaign_id: str
+    request_id: int
+    accepted_at: float
+    emails: Sequence[str]
+    custom_attributes: dict[str, Any]
+    transactional_data: dict[str, Any]
+    built_in_responses: dict[str, Any]
+    channel: str = "email"
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        email = self.emails[index]
+        return {
+            "campaign_id": self.campaign_id,
+            "channel": self.channel,
+            "email": email,
+            "custom_attributes": self.custom_attributes.get(email, {}),
+            "transactional_data": self.transactional_data.get(email, {}),
+            "built_in_responses": self.built_in_responses,
+            "accepted_at": self.accepted_at,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    dropped: int
+    more: bool
+
+
+class Store(Protocol):
+    """What the views need of the state, whatever keeps it."""
+
+    def token(self, token: str) -> Token | None: ...
+    def account(self, name: str) -> Account | None: ...
+    def campaign(self, campaign_id: str) -> Campaign | None: ...
+    def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]: ...
+    def begin_request(self, entry: dict[str, Any], nbytes: int) -> int: ...
+    def finish_request(self, request_id: int, updates: dict[str, Any]) -> None: ...
+    def requests(self, since: int, limit: int) -> Page: ...
+    def record_sharings(self, batch: SharingBatch, nbytes: int) -> int: ...
+    def sharings(
+        self, since: int, limit: int, campaign_id: str | None, email: str | None
+    ) -> Page: ...
+    def counts(self) -> dict[str, int]: ...
+    def reset(self) -> None: ...
+
+
+class MemoryStore:
+    """Everything in this process's memory, bounded by `Bounds`; one lock guards it all."""
+
+    def __init__(self, bounds: Bounds, fixture: dict[str, Any] | None = None) -> None:
+        self._lock = threading.RLock()
+        self._accounts: dict[str, Account] = {}
+        self._tokens: dict[str, Token] = {}
+        self._campaigns: dict[str, Campaign] = {}
+        self._journal: BoundedLog[dict[str, Any]] = BoundedLog(
+            bounds.journal_max_entries, bounds.journal_max_bytes
+        )
+        self._sharings: BoundedLog[dict[str, Any]] = BoundedLog(
+            bounds.sharings_max_recipients, bounds.sharings_max_bytes
+        )
+        self._open_requests: dict[int, dict[str, Any]] = {}
+        if fixture:
+            self.add_fixture(fixture)
+
+    # -- registry -------------------------------------------------------------------------------
+    def token(self, token: str) -> Token | None:
+        return self._tokens.get(token)
+
+    def account(self, name: str) -> Account | None:
+        return self._accounts.get(name)
+
+    def campaign(self, campaign_id: str) -> Campaign | None:
+        return self._campaigns.get(campaign_id)
+
+    def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]:
+        """Add (or replace) accounts, tokens and campaigns; refuse dangling account names."""
+        with self._lock:
+            accounts = dict(self._accounts)
+            for name, data in fixture.get("accounts", {}).items():
+                accounts[name] = Account(name=name, **data)
+            tokens = {t: Token(token=t, **data) for t, data in fixture.get("tokens", {}).items()}
+            campaigns = {
+                c: Campaign(id=c, **data) for c, data in fixture.get("campaigns", {}).items()
+            }
+            for kind, items in (("token", tokens), ("campaign", campaigns)):
+                for key, item in items.items():
+                    if item.account not in accounts:
+                        raise ConfigError(f"{kind} {key!r}: unknown account {item.account!r}")
+            self._accounts = accounts
+            self._tokens = {**self._tokens, **tokens}
+            self._campaigns = {**self._campaigns, **campaigns}
+            return {"accounts": len(accounts), "tokens": len(tokens), "campaigns": len(campaigns)}
+
+    # -- journal --------------------------------------------------------------------------------
+    def begin_request(self, entry: dict[str, Any], nbytes: int) -> int:
+        with self._lock:
+            request_id = self._journal.reserve_id()
+            entry["id"] = request_id
+            self._journal.append([entry], nbytes)
+            self._open_requests[request_id] = entry
+            return request_id
+
+    def finish_request(self, request_id: int, updates: dict[str, Any]) -> None:
+        with self._lock:
+            entry = self._open_requests.pop(request_id, None)
+            if entry is not None:
+                entry.update(updates)
+
+    def requests(self, since: int, limit: int) -> Page:
+        with self._lock:
+            return _page(self._journal, since, limit)
+
+    # -- sharings -------------------------------------------------------------------------------
+    def record_sharings(self, batch: SharingBatch, nbytes: int) -> int:
+        with self._lock:
+            return self._sharings.append(batch, nbytes)
+
+    def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
+        wanted_email = email.lower() if email else None
+
+        def keep(sharing: dict[str, Any]) -> bool:
+            if campaign_id and sharing["campaign_id"] != campaign_id:
+                return False
+            return not wanted_email or sharing["email"].lower() == wanted_email
+
+        with self._lock:
+            return _page(self._sharings, since, limit, keep)
+
+    # -- whole store ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "requests": self._journal.count,
+                "requests_dropped": self._journal.dropped,
+                "sharings": self._sharings.count,
+                "sharings_dropped": self._sharings.dropped,
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._journal.clear()
+            self._sharings.clear()
+            self._open_requests.clear()
+
+
+def _page(log: BoundedLog[dict[str, Any]], since: int, limit: int, keep: Any = None) -> Page:
+    items: list[dict[str, Any]] = []
+    more = False
+    for item_id, item in log.items_since(since, keep):
+        if len(items) == limit:
+            more = True
+            break
+        items.append({"id": item_id, **item} if "id" not in item else dict(item))
+    return Page(items=items, dropped=log.dropped, more=more)
