@@ -1,4 +1,4 @@
-"""A small stdlib HTTP client for an emulator's admin API (`/__mock/`), as any user would call it."""
+"""A small stdlib HTTP client for an emulator's admin API (`/__mock/`), as any user calls it."""
 
 from __future__ import annotations
 

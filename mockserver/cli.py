@@ -7,6 +7,7 @@ point group `pisano_mock.commands`, so `mockserver` never imports `contracts` (A
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from dataclasses import replace
 from importlib.metadata import entry_points
@@ -66,10 +67,8 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     token, campaign = sample_credentials(settings)
     print(f"pisano-mock serving {server.base_url} token={token} campaign={campaign}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -20,7 +20,7 @@ class Emulator:
     clock: Clock
 
     def reset(self) -> None:
-        """SPEC 2.2 reset: journal, sharings, counters and faults emptied; the clock back to real."""
+        """SPEC 2.2 reset: journal, sharings, counters and faults emptied; clock back to real."""
         self.store.reset()
         self.clock.reset()
 

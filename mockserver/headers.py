@@ -10,7 +10,7 @@ HEADER_LIMIT = 300
 
 
 def ascii_header(text: str, limit: int = HEADER_LIMIT) -> str:
-    """`text` as a header value: non-ASCII as \\uXXXX, control characters removed, cut to `limit`."""
+    """`text` as a header value: non-ASCII as \\uXXXX, no control characters, cut to `limit`."""
     out = []
     for char in text:
         code = ord(char)

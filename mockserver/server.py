@@ -1,4 +1,4 @@
-"""Serving the app over HTTP: a threaded Werkzeug server that a test or the CLI can start and stop."""
+"""Serving the app over HTTP: a threaded Werkzeug server a test or the CLI starts and stops."""
 
 from __future__ import annotations
 
