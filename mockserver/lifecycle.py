@@ -95,7 +95,10 @@ def _forced_error(value: str) -> PisanoError:
 
 
 def _raw_path() -> str:
-    return request.environ.get(RAW_PATH_KEY, request.path)
+    # The request line as sent: Werkzeug's PATH_INFO already lost a leading "//".
+    environ = request.environ
+    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    return uri.split("?", 1)[0] if uri else environ.get(RAW_PATH_KEY, request.path)
 
 
 def _body_for_journal() -> Any:

@@ -1,0 +1,77 @@
+"""Shared fixtures: the plugin's live emulator (reset per test) and servers with other settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, settings
+
+from contracts.pytest_plugin import DEFAULT_CAMPAIGN, DEFAULT_TOKEN, PisanoMock
+from mockserver.app import create_app
+from mockserver.server import LiveServer
+from mockserver.settings import Settings, load_settings
+
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci")
+
+AUTH = {"Authorization": f"Token token={DEFAULT_TOKEN}"}
+SHARINGS_PATH = f"/v1/email_campaigns/{DEFAULT_CAMPAIGN}/email_sharings"
+
+
+class Api:
+    """A thin HTTP client for the emulated API of one live server."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def post(
+        self,
+        body: Any = None,
+        *,
+        path: str = SHARINGS_PATH,
+        headers: dict[str, str] | None = None,
+        data: bytes | str | None = None,
+    ) -> requests.Response:
+        sent_headers = {**AUTH, **(headers or {})}
+        if data is None:
+            return self.session.post(self.base_url + path, json=body, headers=sent_headers)
+        sent_headers.setdefault("Content-Type", "application/json")
+        return self.session.post(self.base_url + path, data=data, headers=sent_headers)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.base_url + path, **kwargs)
+
+
+@pytest.fixture
+def api(pisano_mock: PisanoMock) -> Api:
+    return Api(pisano_mock.base_url)
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[tuple[Api, PisanoMock]]:
+    with LiveServer(create_app(settings)) as server:
+        yield Api(server.base_url), PisanoMock(server.base_url)
+
+
+@pytest.fixture
+def server_with() -> Callable[..., Any]:
+    """A live server whose settings differ from the default fixture's: `server_with(fidelity=...)`."""
+
+    def start(**changes: Any) -> Any:
+        return running(load_settings().with_changes(**changes))
+
+    return start
