@@ -69,7 +69,7 @@ def running(settings: Settings) -> Iterator[tuple[Api, PisanoMock]]:
 
 @pytest.fixture
 def server_with() -> Callable[..., Any]:
-    """A live server whose settings differ from the default fixture's: `server_with(fidelity=...)`."""
+    """A live server whose settings differ from the default: `server_with(fidelity=...)`."""
 
     def start(**changes: Any) -> Any:
         return running(load_settings().with_changes(**changes))

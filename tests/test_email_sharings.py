@@ -213,7 +213,10 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def test_form_with_brackets_is_a_list(api, pisano_mock):
-    data = "emails[]=a%40example.com&emails[]=b%40example.com&custom_attributes[a%40example.com][name]=Ada"
+    data = (
+        "emails[]=a%40example.com&emails[]=b%40example.com"
+        "&custom_attributes[a%40example.com][name]=Ada"
+    )
     response = api.post(data=data, headers=FORM)
     assert response.status_code == 200
     assert "X-Pisano-Mock-Warning" not in response.headers
