@@ -100,7 +100,8 @@ def customer_batches(
     if not 0 <= min_count <= max_count:
         raise ValueError(f"need 0 <= min_count <= max_count, got {min_count}, {max_count}")
     small = st.integers(min_count, min(max_count, max(min_count, 8)))
-    count = st.one_of(small, st.integers(min_count, max_count))
+    large = st.integers(max(min_count, max_count - max_count // 5), max_count)
+    count = st.one_of(small, st.integers(min_count, max_count), large)
     template = st.lists(customers(domains=domains), min_size=1, max_size=4)
     return st.builds(CustomerBatch, template, count)
 

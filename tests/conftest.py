@@ -75,3 +75,9 @@ def server_with() -> Callable[..., Any]:
         return running(load_settings().with_changes(**changes))
 
     return start
+
+
+@pytest.fixture(scope="session")
+def live(pisano_mock_server: Any) -> tuple[Api, PisanoMock]:
+    """The session's server for hypothesis tests, which reset it themselves per example."""
+    return Api(pisano_mock_server.base_url), PisanoMock(pisano_mock_server.base_url)

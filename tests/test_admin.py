@@ -1,0 +1,173 @@
+"""The admin API of SPEC 2.2 (health, reset, requests, sharings, fixtures) and /openapi.json."""
+
+from __future__ import annotations
+
+import pytest
+
+from mockserver.settings import Bounds
+from tests.conftest import SHARINGS_PATH
+
+
+def send(api, *emails: str):
+    response = api.post({"emails": list(emails)})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_health_counts_entries(api, pisano_mock):
+    send(api, "a@example.com", "b@example.com")
+    health = pisano_mock.call("GET", "/__mock/health")
+    assert health["status"] == "ok"
+    assert (health["requests"], health["sharings"]) == (1, 2)
+
+
+def test_admin_calls_are_not_journaled(api, pisano_mock):
+    for _ in range(3):
+        pisano_mock.call("GET", "/__mock/health")
+    assert pisano_mock.requests() == []
+
+
+def test_reset_empties_journal_and_sharings(api, pisano_mock):
+    send(api, "a@example.com")
+    assert pisano_mock.call("POST", "/__mock/reset") == {"status": "ok"}
+    assert pisano_mock.requests() == [] and pisano_mock.sharings() == []
+
+
+def test_requests_since_cursor_and_limit(api, pisano_mock):
+    for i in range(5):
+        send(api, f"r{i}@example.com")
+    everything = pisano_mock.call("GET", "/__mock/requests")["requests"]
+    ids = [e["id"] for e in everything]
+    page = pisano_mock.call("GET", f"/__mock/requests?since={ids[1]}&limit=2")
+    assert [e["id"] for e in page["requests"]] == ids[2:4]
+    assert page["more"] is True and page["dropped"] == 0
+    last = pisano_mock.call("GET", f"/__mock/requests?since={ids[-1]}")
+    assert last["requests"] == [] and last["more"] is False
+
+
+def test_journal_entry_shape_and_masked_token(api, pisano_mock):
+    send(api, "a@example.com")
+    [entry] = pisano_mock.requests()
+    expected_keys = {"id", "time", "method", "path", "headers", "body", "status", "code"}
+    assert expected_keys | {"reason", "warnings"} <= set(entry)
+    assert entry["headers"]["Authorization"] == "Token token=tes****ken"
+    assert "test-token" not in str(entry)
+    assert entry["body"] == {"emails": ["a@example.com"]}
+    assert (entry["method"], entry["path"], entry["status"], entry["code"]) == (
+        "POST",
+        SHARINGS_PATH,
+        200,
+        None,
+    )
+
+
+@pytest.mark.parametrize("query", ["since=-1", "limit=0", "limit=x"])
+def test_bad_paging_is_13028(pisano_mock, query):
+    import requests
+
+    response = requests.get(f"{pisano_mock.base_url}/__mock/requests?{query}")
+    assert response.json()["code"] == 13028
+
+
+def test_sharings_filters(api, pisano_mock):
+    send(api, "a@example.com", "B@example.com")
+    other = "00000000-0000-4000-8000-0000000000aa"
+    pisano_mock.add_fixtures({"campaigns": {other: {"account": "acme"}}})
+    api.post({"emails": ["c@example.com"]}, path=f"/v1/email_campaigns/{other}/email_sharings")
+    assert [s["email"] for s in pisano_mock.sharings(campaign_id=other)] == ["c@example.com"]
+    assert [s["email"] for s in pisano_mock.sharings(email="b@EXAMPLE.com")] == ["B@example.com"]
+    assert len(pisano_mock.sharings()) == 3
+
+
+def test_fixtures_add_accounts_tokens_and_campaigns(api, pisano_mock):
+    fixture = {
+        "accounts": {"initech": {"customer_schema": {"Tier": "integer"}}},
+        "tokens": {"initech-token": {"account": "initech"}},
+        "campaigns": {"c-1": {"account": "initech", "subject": "Hi"}},
+    }
+    added = pisano_mock.add_fixtures(fixture)
+    assert added["status"] == "ok"
+    headers = {"Authorization": "Token token=initech-token"}
+    path = "/v1/email_campaigns/c-1/email_sharings"
+    ok = api.post({"emails": ["x@example.com"], "built_in_responses": {"Tier": 2}}, path=path, headers=headers)
+    assert ok.status_code == 200
+    typed = api.post({"emails": ["y@example.com"], "built_in_responses": {"Tier": "2"}}, path=path, headers=headers)
+    assert typed.json()["code"] == 13028
+    # The new token is not acme's: acme's campaign is another account's.
+    assert api.post({"emails": ["z@example.com"]}, headers=headers).json()["code"] == 13013
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        {"tokens": {"t": {"account": "nobody"}}},
+        {"campaigns": {"c": {"account": "acme", "colour": "red"}}},
+        {"accounts": {"a": {"customer_schema": {"X": "uuid"}}}},
+    ],
+)
+def test_bad_fixtures_are_refused_with_a_reason(pisano_mock, fixture):
+    import requests
+
+    response = requests.post(f"{pisano_mock.base_url}/__mock/fixtures", json=fixture)
+    assert response.status_code == 400
+    assert response.json()["code"] == 13028
+    assert response.headers["X-Pisano-Mock-Reason"].startswith("fixtures:")
+
+
+def test_fixtures_body_not_json_is_13000(pisano_mock):
+    import requests
+
+    response = requests.post(f"{pisano_mock.base_url}/__mock/fixtures", data=b"[")
+    assert response.json()["code"] == 13000
+
+
+def test_unknown_admin_route_is_13002(pisano_mock):
+    import requests
+
+    response = requests.get(f"{pisano_mock.base_url}/__mock/nothing")
+    assert response.status_code == 404 and response.json()["code"] == 13002
+
+
+def test_journal_is_bounded_by_entries_and_counts_the_dropped(server_with):
+    with server_with(bounds=Bounds(journal_max_entries=3)) as (api, mock):
+        for i in range(5):
+            send(api, f"r{i}@example.com")
+        page = mock.call("GET", "/__mock/requests")
+        assert [e["body"]["emails"][0] for e in page["requests"]] == [f"r{i}@example.com" for i in (2, 3, 4)]
+        assert page["dropped"] == 2
+        assert mock.call("GET", "/__mock/health")["requests_dropped"] == 2
+        # The cursor still works across what was dropped.
+        assert len(mock.call("GET", "/__mock/requests?since=1")["requests"]) == 3
+
+
+def test_sharings_are_bounded_by_recipients_dropping_the_oldest(server_with):
+    with server_with(bounds=Bounds(sharings_max_recipients=4)) as (api, mock):
+        send(api, "a@example.com", "b@example.com", "c@example.com")
+        send(api, "d@example.com", "e@example.com")
+        page = mock.call("GET", "/__mock/sharings")
+        assert [s["email"] for s in page["sharings"]] == ["b@example.com", "c@example.com", "d@example.com", "e@example.com"]
+        assert page["dropped"] == 1
+        assert mock.call("GET", "/__mock/health")["sharings_dropped"] == 1
+
+
+def test_sharings_are_bounded_by_bytes(server_with):
+    with server_with(bounds=Bounds(sharings_max_bytes=20_000)) as (api, mock):
+        for batch in range(4):
+            send(api, *[f"r{batch}-{i}@example.com" for i in range(300)])
+        health = mock.call("GET", "/__mock/health")
+        assert health["sharings_dropped"] > 0
+        assert health["sharings"] + health["sharings_dropped"] == 1200
+        kept = mock.sharings()
+        assert kept[-1]["email"] == "r3-299@example.com"  # the newest are the ones kept
+
+
+def test_openapi_document_is_generated_from_the_schemas(pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    assert document["openapi"].startswith("3.")
+    assert "/v1/email_campaigns/{campaign_id}/email_sharings" in document["paths"]
+    for path in ("/__mock/health", "/__mock/reset", "/__mock/requests", "/__mock/sharings", "/__mock/fixtures"):
+        assert path in document["paths"]
+    body = document["components"]["schemas"]["EmailSharing"]
+    assert body["required"] == ["emails"]
+    assert body["properties"]["emails"]["items"]["format"] == "email"
+    assert body["properties"]["emails"]["minItems"] == 1

@@ -1,0 +1,68 @@
+"""Hypothesis properties against a live server: valid bodies are recorded exactly; any single
+corruption gets the catalogue entry SPEC 1.4 names, never a 5xx."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from contracts.strategies import CORRUPTIONS, corruptions, email_sharing_bodies
+from mockserver.settings import load_settings
+
+ACME_SCHEMA = load_settings().fixture["accounts"]["acme"]["customer_schema"]
+
+
+@given(body=email_sharing_bodies(min_recipients=1, max_recipients=6000, customer_schema=ACME_SCHEMA))
+def test_valid_bodies_are_recorded_exactly(live, body):
+    api, pisano_mock = live
+    pisano_mock.reset()
+    event(f"recipients: {'> 5000' if len(body['emails']) > 5000 else '<= 5000'}")
+    response = api.post(body)
+    assert response.status_code == 200, response.headers.get("X-Pisano-Mock-Reason")
+    sharings = pisano_mock.sharings()
+    assert [s["email"] for s in sharings] == body["emails"]
+    for sharing in sharings:
+        email = sharing["email"]
+        assert sharing["custom_attributes"] == body["custom_attributes"].get(email, {})
+        assert sharing["transactional_data"] == body["transactional_data"].get(email, {})
+        assert sharing["built_in_responses"] == body.get("built_in_responses", {})
+    assert response.json()["count"] == len(body["emails"])
+
+
+@given(
+    body=email_sharing_bodies(min_recipients=1, max_recipients=30, customer_schema=ACME_SCHEMA),
+    corruption=corruptions(),
+)
+def test_any_single_corruption_gets_the_named_entry(live, body, corruption):
+    api, pisano_mock = live
+    pisano_mock.reset()
+    corrupted = corruption.apply(body)
+    data = corrupted if isinstance(corrupted, bytes) else json.dumps(corrupted).encode()
+    response = api.post(data=data)
+    assert response.status_code < 500
+    assert response.json()["code"] == corruption.code, (
+        corruption.name,
+        response.headers.get("X-Pisano-Mock-Reason"),
+    )
+    assert pisano_mock.sharings() == []
+
+
+@given(
+    body=email_sharing_bodies(min_recipients=1, max_recipients=5),
+    key=st.sampled_from(sorted(ACME_SCHEMA)),
+    wrong=st.sampled_from([None, {"a": 1}, "x", 1.5, True, [1]]),
+)
+def test_built_in_response_of_the_wrong_type_is_13028(live, body, key, wrong):
+    from mockserver.rules import JSON_TYPE_CHECKS
+
+    api, _ = live
+    if JSON_TYPE_CHECKS[ACME_SCHEMA[key]](wrong):
+        return  # this value happens to be of the right type
+    response = api.post({**body, "built_in_responses": {key: wrong}})
+    assert response.json()["code"] == 13028
+
+
+def test_every_corruption_is_exercised():
+    assert len({c.name for c in CORRUPTIONS}) == len(CORRUPTIONS) >= 15
