@@ -49,12 +49,9 @@ def finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID] = str(request_id)
     if warnings:
         response.headers[WARNING] = ascii_header("; ".join(warnings))
-    updates: dict[str, Any] = {
-        "status": response.status_code,
-        "body": g.journal.get("body", _body_for_journal()),
-        "warnings": warnings,
-        **{k: v for k, v in g.journal.items() if k != "body"},
-    }
+    updates: dict[str, Any] = {"status": response.status_code, "warnings": warnings, **g.journal}
+    if "body" not in updates:
+        updates["body"] = _body_for_journal()
     current_emulator().store.finish_request(request_id, updates)
     return response
 

@@ -52,18 +52,17 @@ class EmailSharingSchema(Schema):
         self.warnings = self.cross_field_rules(data, self.rule_context)
 
 
-class SharingReceiptSchema(Schema):
-    id = fields.Integer(metadata={"description": "Sharing id, as in /__mock/sharings."})
-    email = fields.String()
-
-
 class EmailSharingAcceptedSchema(Schema):
     """The 200 answer: our invention, Pisano documents none (README, Fidelity)."""
 
     status = fields.String(metadata={"example": "ok"})
     campaign_id = fields.String()
     count = fields.Integer()
-    sharings = fields.List(fields.Nested(SharingReceiptSchema))
+    sharings = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Each accepted email and its sharing id (/__mock/sharings)."},
+    )
 
 
 class CatalogueErrorSchema(Schema):

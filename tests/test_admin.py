@@ -89,9 +89,15 @@ def test_fixtures_add_accounts_tokens_and_campaigns(api, pisano_mock):
     assert added["status"] == "ok"
     headers = {"Authorization": "Token token=initech-token"}
     path = "/v1/email_campaigns/c-1/email_sharings"
-    ok = api.post({"emails": ["x@example.com"], "built_in_responses": {"Tier": 2}}, path=path, headers=headers)
+    ok = api.post(
+        {"emails": ["x@example.com"], "built_in_responses": {"Tier": 2}}, path=path, headers=headers
+    )
     assert ok.status_code == 200
-    typed = api.post({"emails": ["y@example.com"], "built_in_responses": {"Tier": "2"}}, path=path, headers=headers)
+    typed = api.post(
+        {"emails": ["y@example.com"], "built_in_responses": {"Tier": "2"}},
+        path=path,
+        headers=headers,
+    )
     assert typed.json()["code"] == 13028
     # The new token is not acme's: acme's campaign is another account's.
     assert api.post({"emails": ["z@example.com"]}, headers=headers).json()["code"] == 13013
@@ -133,7 +139,9 @@ def test_journal_is_bounded_by_entries_and_counts_the_dropped(server_with):
         for i in range(5):
             send(api, f"r{i}@example.com")
         page = mock.call("GET", "/__mock/requests")
-        assert [e["body"]["emails"][0] for e in page["requests"]] == [f"r{i}@example.com" for i in (2, 3, 4)]
+        assert [e["body"]["emails"][0] for e in page["requests"]] == [
+            f"r{i}@example.com" for i in (2, 3, 4)
+        ]
         assert page["dropped"] == 2
         assert mock.call("GET", "/__mock/health")["requests_dropped"] == 2
         # The cursor still works across what was dropped.
@@ -145,7 +153,12 @@ def test_sharings_are_bounded_by_recipients_dropping_the_oldest(server_with):
         send(api, "a@example.com", "b@example.com", "c@example.com")
         send(api, "d@example.com", "e@example.com")
         page = mock.call("GET", "/__mock/sharings")
-        assert [s["email"] for s in page["sharings"]] == ["b@example.com", "c@example.com", "d@example.com", "e@example.com"]
+        assert [s["email"] for s in page["sharings"]] == [
+            "b@example.com",
+            "c@example.com",
+            "d@example.com",
+            "e@example.com",
+        ]
         assert page["dropped"] == 1
         assert mock.call("GET", "/__mock/health")["sharings_dropped"] == 1
 
@@ -165,7 +178,13 @@ def test_openapi_document_is_generated_from_the_schemas(pisano_mock):
     document = pisano_mock.call("GET", "/openapi.json")
     assert document["openapi"].startswith("3.")
     assert "/v1/email_campaigns/{campaign_id}/email_sharings" in document["paths"]
-    for path in ("/__mock/health", "/__mock/reset", "/__mock/requests", "/__mock/sharings", "/__mock/fixtures"):
+    for path in (
+        "/__mock/health",
+        "/__mock/reset",
+        "/__mock/requests",
+        "/__mock/sharings",
+        "/__mock/fixtures",
+    ):
         assert path in document["paths"]
     body = document["components"]["schemas"]["EmailSharing"]
     assert body["required"] == ["emails"]

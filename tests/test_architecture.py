@@ -20,7 +20,9 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_mockserver_never_imports_contracts():
     offenders = {
-        str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "contracts")
+        str(path.relative_to(ROOT)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] == "contracts"
+        )
         for path in (ROOT / "mockserver").rglob("*.py")
     }
     assert {p: m for p, m in offenders.items() if m} == {}

@@ -8,7 +8,9 @@ import sys
 
 import requests
 
-START_LINE = re.compile(r"pisano-mock serving (http://127\.0\.0\.1:\d+) token=(\S+) campaign=(\S+)$")
+START_LINE = re.compile(
+    r"pisano-mock serving (http://127\.0\.0\.1:\d+) token=(\S+) campaign=(\S+)$"
+)
 
 
 def test_serve_prints_the_start_line_and_answers():

@@ -14,7 +14,9 @@ from mockserver.settings import load_settings
 ACME_SCHEMA = load_settings().fixture["accounts"]["acme"]["customer_schema"]
 
 
-@given(body=email_sharing_bodies(min_recipients=1, max_recipients=6000, customer_schema=ACME_SCHEMA))
+@given(
+    body=email_sharing_bodies(min_recipients=1, max_recipients=6000, customer_schema=ACME_SCHEMA)
+)
 def test_valid_bodies_are_recorded_exactly(live, body):
     api, pisano_mock = live
     pisano_mock.reset()

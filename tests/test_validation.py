@@ -33,10 +33,15 @@ def bodies():
         corruptions(),
     ).filter(lambda data: isinstance(data, dict))
     junk = st.dictionaries(
-        st.sampled_from(["emails", "custom_attributes", "transactional_data", "built_in_responses"]),
+        st.sampled_from(
+            ["emails", "custom_attributes", "transactional_data", "built_in_responses"]
+        ),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.text(max_size=30),
-            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+            ),
             max_leaves=8,
         ),
     )

@@ -44,11 +44,10 @@ def create_email_sharings(campaign_id: str) -> Response:
 
 
 def _accepted(campaign_id: str, first_id: int, emails: list[str]) -> Response:
-    receipts = [{"id": first_id + i, "email": email} for i, email in enumerate(emails)]
     payload = {
         "status": "ok",
         "campaign_id": campaign_id,
         "count": len(emails),
-        "sharings": receipts,
+        "sharings": dict(zip(emails, range(first_id, first_id + len(emails)), strict=True)),
     }
     return Response(orjson.dumps(payload), 200, content_type="application/json; charset=utf-8")

@@ -1,0 +1,30 @@
+"""The baseline for bench/throughput.py: a WSGI app that only parses the JSON body with orjson,
+served exactly as `pisano-mock serve` serves the emulator (mockserver.server.LiveServer)."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+from flask import Flask, Response, request
+
+from mockserver.server import LiveServer
+
+
+def create_bare_app() -> Flask:
+    app = Flask(__name__)
+
+    @app.post("/v1/email_campaigns/<campaign_id>/email_sharings")
+    def parse_only(campaign_id: str) -> Response:
+        body = orjson.loads(request.get_data())
+        return Response(
+            orjson.dumps({"count": len(body["emails"])}), 200, content_type="application/json"
+        )
+
+    return app
+
+
+if __name__ == "__main__":
+    server = LiveServer(create_bare_app(), port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    print(f"bare serving {server.base_url}", flush=True)
+    server.serve_forever()
