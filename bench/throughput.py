@@ -152,6 +152,8 @@ def main() -> None:
             f"{rate / bare_rate:.0%}",
         )
         print(row.format(name, recipients, *figures))
+    for name, peak in peaks.items():
+        print(f"peak RSS of {name}: {peak:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -40,9 +40,10 @@ def check_email_sharing(data: dict[str, Any], context: RuleContext) -> list[str]
 
 def check_recipient_keys(data: dict[str, Any], recipients: set[str]) -> None:
     for name in RECIPIENT_KEYED_FIELDS:
-        for key in data.get(name) or {}:
-            if key not in recipients:
-                raise PisanoError(13028, f'{name}: key "{key}" is not one of emails')
+        keyed = data.get(name) or {}
+        if keyed.keys() - recipients:
+            stray = next(key for key in keyed if key not in recipients)
+            raise PisanoError(13028, f'{name}: key "{stray}" is not one of emails')
 
 
 def check_built_in_responses(values: dict[str, Any], context: RuleContext) -> list[str]:
@@ -68,6 +69,8 @@ def check_batch_size(count: int, context: RuleContext) -> list[str]:
 
 
 def check_duplicates(emails: list[str]) -> None:
+    if len(set(map(str.lower, emails))) == len(emails):
+        return
     seen: dict[str, str] = {}
     for email in emails:
         folded = email.lower()

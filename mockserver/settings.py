@@ -24,6 +24,38 @@ class ConfigError(ValueError):
     """A config file or fixtures payload that does not fit the documented structure."""
 
 
+@dataclass(frozen=True)
+class Fidelity:
+    strict_batch_limit: bool = False
+    batch_limit: int = 5000
+    auth_forms: tuple[str, ...] = AUTH_FORMS
+    form_bodies: bool = True
+
+
+@dataclass(frozen=True)
+class Bounds:
+    journal_max_entries: int = 10_000
+    journal_max_bytes: int = 32 << 20
+    sharings_max_recipients: int = 1_000_000
+    sharings_max_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True)
+class TierOverride:
+    cidr: str
+    tiers: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    enabled: bool = True
+    profile: str = "rack_attack"
+    tiers: str = PISANO_TIERS
+    key: str = "token"
+    overrides: tuple[TierOverride, ...] = ()
+
+
 class AccountSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -68,22 +100,30 @@ class FidelitySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    strict_batch_limit = fields.Boolean(load_default=False)
-    batch_limit = fields.Integer(load_default=5000, validate=validate.Range(min=1))
+    strict_batch_limit = fields.Boolean(load_default=Fidelity.strict_batch_limit)
+    batch_limit = fields.Integer(load_default=Fidelity.batch_limit, validate=validate.Range(min=1))
     auth_forms = fields.List(
         fields.String(validate=validate.OneOf(AUTH_FORMS)), load_default=list(AUTH_FORMS)
     )
-    form_bodies = fields.Boolean(load_default=True)
+    form_bodies = fields.Boolean(load_default=Fidelity.form_bodies)
 
 
 class BoundsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    journal_max_entries = fields.Integer(load_default=10_000, validate=validate.Range(min=1))
-    journal_max_bytes = fields.Integer(load_default=64 << 20, validate=validate.Range(min=1))
-    sharings_max_recipients = fields.Integer(load_default=1_000_000, validate=validate.Range(min=1))
-    sharings_max_bytes = fields.Integer(load_default=128 << 20, validate=validate.Range(min=1))
+    journal_max_entries = fields.Integer(
+        load_default=Bounds.journal_max_entries, validate=validate.Range(min=1)
+    )
+    journal_max_bytes = fields.Integer(
+        load_default=Bounds.journal_max_bytes, validate=validate.Range(min=1)
+    )
+    sharings_max_recipients = fields.Integer(
+        load_default=Bounds.sharings_max_recipients, validate=validate.Range(min=1)
+    )
+    sharings_max_bytes = fields.Integer(
+        load_default=Bounds.sharings_max_bytes, validate=validate.Range(min=1)
+    )
 
 
 class OverrideSchema(Schema):
@@ -100,9 +140,11 @@ class ThrottleSchema(Schema):
         unknown = RAISE
 
     enabled = fields.Boolean(load_default=True)
-    profile = fields.String(load_default="rack_attack", validate=validate.OneOf(THROTTLE_PROFILES))
-    tiers = fields.String(load_default=PISANO_TIERS)
-    key = fields.String(load_default="token", validate=validate.OneOf(THROTTLE_KEYS))
+    profile = fields.String(
+        load_default=ThrottleSettings.profile, validate=validate.OneOf(THROTTLE_PROFILES)
+    )
+    tiers = fields.String(load_default=ThrottleSettings.tiers)
+    key = fields.String(load_default=ThrottleSettings.key, validate=validate.OneOf(THROTTLE_KEYS))
     overrides = fields.List(fields.Nested(OverrideSchema), load_default=list)
 
 
@@ -113,38 +155,6 @@ class ConfigSchema(FixtureSchema):
     fidelity = fields.Nested(FidelitySchema, load_default=lambda: FidelitySchema().load({}))
     bounds = fields.Nested(BoundsSchema, load_default=lambda: BoundsSchema().load({}))
     throttle = fields.Nested(ThrottleSchema, load_default=lambda: ThrottleSchema().load({}))
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    strict_batch_limit: bool = False
-    batch_limit: int = 5000
-    auth_forms: tuple[str, ...] = AUTH_FORMS
-    form_bodies: bool = True
-
-
-@dataclass(frozen=True)
-class Bounds:
-    journal_max_entries: int = 10_000
-    journal_max_bytes: int = 64 << 20
-    sharings_max_recipients: int = 1_000_000
-    sharings_max_bytes: int = 128 << 20
-
-
-@dataclass(frozen=True)
-class TierOverride:
-    cidr: str
-    tiers: str | None = None
-    enabled: bool = True
-
-
-@dataclass(frozen=True)
-class ThrottleSettings:
-    enabled: bool = True
-    profile: str = "rack_attack"
-    tiers: str = PISANO_TIERS
-    key: str = "token"
-    overrides: tuple[TierOverride, ...] = ()
 
 
 @dataclass(frozen=True)

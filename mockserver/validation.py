@@ -23,17 +23,20 @@ _EMAIL = validate.Email
 
 # A strict subset of what marshmallow's Email accepts (plain ASCII dot-atoms at ASCII domains), so
 # that the common address costs one match; anything else takes marshmallow's own regexes below.
-_PLAIN_EMAIL = re.compile(
+_PLAIN_EMAIL = (
     r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,6}"
 )
+_ONE_PLAIN_EMAIL = re.compile(_PLAIN_EMAIL)
+# A whole list of plain addresses, joined by newlines (which no address can contain), in one match.
+_PLAIN_EMAIL_LINES = re.compile(rf"(?:{_PLAIN_EMAIL}\n)*{_PLAIN_EMAIL}")
 
 
 def is_email(value: Any) -> bool:
     """marshmallow's `validate.Email` decision, without building an error message per call."""
     if not isinstance(value, str):
         return False
-    if _PLAIN_EMAIL.fullmatch(value):
+    if _ONE_PLAIN_EMAIL.fullmatch(value):
         return True
     if "@" not in value:
         return False
@@ -46,15 +49,24 @@ def is_email(value: Any) -> bool:
 def _load_email_list(name: str, field: fields.Field, value: Any) -> None:
     if not isinstance(value, list):
         raise PisanoError(13028, f"{name}: {type(value).__name__} where a list is expected")
+    if _all_plain_emails(value):
+        return
     for index, item in enumerate(value):
         if not is_email(item):
             raise PisanoError(13028, f"{name}[{index}]: {shown(item)} is not an email address")
 
 
+def _all_plain_emails(items: list[Any]) -> bool:
+    try:
+        return bool(items) and bool(_PLAIN_EMAIL_LINES.fullmatch("\n".join(items)))
+    except TypeError:  # an item is not a string
+        return False
+
+
 def _load_dict(name: str, field: fields.Field, value: Any) -> None:
     if not isinstance(value, dict):
         raise PisanoError(13028, f"{name}: {type(value).__name__} where an object is expected")
-    if isinstance(field.value_field, fields.Dict):
+    if isinstance(field.value_field, fields.Dict) and set(map(type, value.values())) - {dict}:
         for key, item in value.items():
             if not isinstance(item, dict):
                 raise PisanoError(

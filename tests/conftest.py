@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +26,7 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("ci")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 AUTH = {"Authorization": f"Token token={DEFAULT_TOKEN}"}
 SHARINGS_PATH = f"/v1/email_campaigns/{DEFAULT_CAMPAIGN}/email_sharings"

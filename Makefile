@@ -1,0 +1,28 @@
+# The two quick-start commands are `make serve` and `make test`; .ci/run calls `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test lint bench clean
+
+$(BIN)/pisano-mock: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+serve: $(BIN)/pisano-mock
+	$(BIN)/pisano-mock serve
+
+test: $(BIN)/pisano-mock lint
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/pisano-mock
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(BIN)/pisano-mock
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
