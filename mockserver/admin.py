@@ -10,7 +10,8 @@ from marshmallow import Schema, ValidationError
 
 from .catalogue import PisanoError
 from .context import current_emulator
-from .schemas import PageQuerySchema, SharingsQuerySchema
+from .faults import FaultSchema
+from .schemas import ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
 from .settings import ConfigError, load_fixture
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
@@ -29,6 +30,13 @@ def admin_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PisanoError(13000, "admin body: a JSON object is expected")
     return data
+
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    try:
+        return schema.load(admin_body())
+    except ValidationError as error:
+        raise PisanoError(13028, f"admin body: {error.messages}") from None
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
@@ -72,3 +80,54 @@ def add_fixtures() -> Response:
     except ConfigError as error:
         raise PisanoError(13028, f"fixtures: {error}") from None
     return admin_json({"status": "ok", "added": added}, 201)
+
+
+@blueprint.get("/clock")
+def clock() -> Response:
+    emulator_clock = current_emulator().clock
+    return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
+
+
+@blueprint.post("/clock")
+def move_clock() -> Response:
+    change = load_body(ClockChangeSchema())
+    emulator_clock = current_emulator().clock
+    rate = change.get("rate", 0.0)
+    if "set" in change:
+        emulator_clock.set(change["set"], rate)
+    elif "advance" in change:
+        emulator_clock.advance(change["advance"], rate)
+    else:
+        emulator_clock.set(emulator_clock.now(), rate)
+    return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
+
+
+@blueprint.post("/faults")
+def add_fault() -> Response:
+    fault = current_emulator().store.add_fault(load_body(FaultSchema()))
+    return admin_json({"id": fault.id, **fault.describe()}, 201)
+
+
+@blueprint.get("/faults")
+def list_faults() -> Response:
+    return admin_json({"faults": current_emulator().store.faults()})
+
+
+@blueprint.delete("/faults")
+def clear_faults() -> Response:
+    current_emulator().store.clear_faults()
+    return admin_json({"status": "ok"})
+
+
+@blueprint.get("/throttle")
+def throttle() -> Response:
+    emulator = current_emulator()
+    settings = emulator.settings.throttle
+    return admin_json(
+        {
+            "enabled": settings.enabled,
+            "profile": settings.profile,
+            "tiers": [str(tier) for tier in emulator.throttle.tiers],
+            "counters": emulator.throttle.snapshot(emulator.clock.now()),
+        }
+    )

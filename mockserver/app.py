@@ -18,6 +18,7 @@ from .context import EXTENSION_KEY, Emulator
 from .headers import REASON, ascii_header
 from .settings import Settings, load_settings
 from .state import MemoryStore
+from .throttle import Throttle
 
 log = logging.getLogger("pisano_mock")
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -44,10 +45,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    clock = Clock(rate=settings.time_scale)
     app.extensions[EXTENSION_KEY] = Emulator(
         settings=settings,
         store=MemoryStore(settings.bounds, settings.fixture),
-        clock=Clock(rate=settings.time_scale),
+        clock=clock,
+        throttle=Throttle(settings.throttle, clock),
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(lifecycle.begin_request)

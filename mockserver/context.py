@@ -9,6 +9,7 @@ from flask import current_app
 from .clock import Clock
 from .settings import Settings
 from .state import Store
+from .throttle import Throttle
 
 EXTENSION_KEY = "pisano_mock"
 
@@ -18,10 +19,12 @@ class Emulator:
     settings: Settings
     store: Store
     clock: Clock
+    throttle: Throttle
 
     def reset(self) -> None:
         """SPEC 2.2 reset: journal, sharings, counters and faults emptied; clock back to real."""
         self.store.reset()
+        self.throttle.reset()
         self.clock.reset()
 
 

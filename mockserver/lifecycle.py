@@ -11,9 +11,10 @@ import orjson
 from flask import Response, g, request
 
 from .auth import mask_authorization
-from .catalogue import CATALOGUE, PisanoError
+from .catalogue import PisanoError
 from .context import current_emulator
-from .headers import FORCE_ERROR, REQUEST_ID, WARNING, ascii_header
+from .gate import drop_connection, guard, rate_limit_headers
+from .headers import REQUEST_ID, WARNING, ascii_header
 
 ADMIN_PREFIXES = ("/__mock/", "/openapi.json")
 RAW_PATH_KEY = "pisano_mock.raw_path"
@@ -23,21 +24,21 @@ def is_admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PREFIXES) or path == "/__mock"
 
 
-def begin_request() -> None:
-    """Open the journal entry, then refuse unknown routes (row 1) and forced errors (row 2)."""
+def begin_request() -> Response | None:
+    """Open the journal entry, then SPEC 1.4 rows 1-4: unknown routes, forced entries, faults,
+    throttle. A response returned here replaces the endpoint's."""
     if is_admin_path(request.path):
         if request.routing_exception is not None:
             raise PisanoError(13002, f"no admin route for {request.method} {request.path}")
-        return
+        return None
     emulator = current_emulator()
+    g.now = emulator.clock.now()  # one instant per request: the journal's and the throttle's
     g.warnings = []
     g.journal = {}
     g.request_id = emulator.store.begin_request(_new_entry(emulator), request.content_length or 0)
     if request.routing_exception is not None:
         raise PisanoError(13002, f"no route for {request.method} {_raw_path()}")
-    forced = request.headers.get(FORCE_ERROR)
-    if forced is not None:
-        raise _forced_error(forced)
+    return guard(emulator, g.now)
 
 
 def finish_request(response: Response) -> Response:
@@ -52,7 +53,14 @@ def finish_request(response: Response) -> Response:
     updates: dict[str, Any] = {"status": response.status_code, "warnings": warnings, **g.journal}
     if "body" not in updates:
         updates["body"] = _body_for_journal()
-    current_emulator().store.finish_request(request_id, updates)
+    emulator = current_emulator()
+    verdict = g.get("throttle_verdict")
+    if verdict is not None and emulator.settings.throttle.profile == "rich":
+        response.headers.update(rate_limit_headers(verdict, emulator.clock))
+    if g.get("drop_connection"):
+        updates["status"] = response.status_code if response.status_code != 499 else None
+        drop_connection()
+    emulator.store.finish_request(request_id, updates)
     return response
 
 
@@ -69,7 +77,7 @@ def _new_entry(emulator: Any) -> dict[str, Any]:
     }
     return {
         "id": None,
-        "time": emulator.clock.now(),
+        "time": g.now,
         "method": request.method,
         "path": _raw_path(),
         "headers": headers,
@@ -78,17 +86,8 @@ def _new_entry(emulator: Any) -> dict[str, Any]:
         "code": None,
         "reason": None,
         "warnings": [],
+        "fault": None,
     }
-
-
-def _forced_error(value: str) -> PisanoError:
-    try:
-        code = int(value.strip())
-    except ValueError:
-        code = 0
-    if code not in CATALOGUE:
-        return PisanoError(13028, f"{FORCE_ERROR}: {value!r} is not a catalogue code")
-    return PisanoError(code, f"{FORCE_ERROR}: {code} forced")
 
 
 def _raw_path() -> str:

@@ -11,6 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response
 
 from . import schemas
+from .faults import FaultSchema
 from .settings import FixtureSchema
 
 blueprint = Blueprint("openapi", __name__)
@@ -68,6 +69,26 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
             "responses": {"200": _json("SharingsPage")},
         },
     ),
+    ("/__mock/clock", "get", {"responses": {"200": _json("Clock")}}),
+    (
+        "/__mock/clock",
+        "post",
+        {
+            "requestBody": {"content": _json("ClockChange")["content"]},
+            "responses": {"200": _json("Clock"), "400": _ERROR},
+        },
+    ),
+    (
+        "/__mock/faults",
+        "post",
+        {
+            "requestBody": {"content": _json("Fault")["content"]},
+            "responses": {"201": {"description": "Added; its id"}, "400": _ERROR},
+        },
+    ),
+    ("/__mock/faults", "get", {"responses": {"200": {"description": "Live faults"}}}),
+    ("/__mock/faults", "delete", {"responses": {"200": _json("Status")}}),
+    ("/__mock/throttle", "get", {"responses": {"200": {"description": "Counters per key"}}}),
     (
         "/__mock/fixtures",
         "post",
@@ -87,6 +108,9 @@ SCHEMAS = {
     "RequestsPage": schemas.RequestsPageSchema,
     "SharingsPage": schemas.SharingsPageSchema,
     "Fixture": FixtureSchema,
+    "Clock": schemas.ClockSchema,
+    "ClockChange": schemas.ClockChangeSchema,
+    "Fault": FaultSchema,
 }
 
 
@@ -109,8 +133,11 @@ def openapi_document() -> bytes:
     )
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)
+    operations: dict[str, dict[str, Any]] = {}
     for path, method, operation in OPERATIONS:
-        spec.path(path=path, operations={method: operation})
+        operations.setdefault(path, {})[method] = operation
+    for path, by_method in operations.items():
+        spec.path(path=path, operations=by_method)
     return orjson.dumps(spec.to_dict())
 
 

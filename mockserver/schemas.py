@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from .rules import RuleContext, check_email_sharing
 
@@ -128,3 +128,24 @@ class PageQuerySchema(Schema):
 class SharingsQuerySchema(PageQuerySchema):
     campaign_id = fields.String(load_default=None)
     email = fields.String(load_default=None)
+
+
+class ClockChangeSchema(Schema):
+    """`POST /__mock/clock`: set or advance, frozen there unless a rate is given (SPEC 2.2)."""
+
+    set = fields.Float(metadata={"description": "Unix seconds to move to."})
+    advance = fields.Float(metadata={"description": "Seconds to move forward (or back)."})
+    rate = fields.Float(
+        validate=validate.Range(min=0, max=1_000_000),
+        metadata={"description": "How fast it runs on from there; 0 (frozen) by default."},
+    )
+
+    @validates_schema
+    def set_or_advance(self, data: dict[str, Any], **_: Any) -> None:
+        if "set" in data and "advance" in data:
+            raise ValidationError("give set or advance, not both")
+
+
+class ClockSchema(Schema):
+    now = fields.Float()
+    rate = fields.Float()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .bounded import BoundedLog
+from .faults import Fault, FaultBook
 from .settings import Bounds, ConfigError
 
 
@@ -88,6 +89,10 @@ class Store(Protocol):
     def sharings(
         self, since: int, limit: int, campaign_id: str | None, email: str | None
     ) -> Page: ...
+    def add_fault(self, spec: dict[str, Any]) -> Fault: ...
+    def take_fault(self, path: str, token: str | None, campaign_id: str | None) -> Fault | None: ...
+    def faults(self) -> list[dict[str, Any]]: ...
+    def clear_faults(self) -> None: ...
     def counts(self) -> dict[str, int]: ...
     def reset(self) -> None: ...
 
@@ -107,6 +112,7 @@ class MemoryStore:
             bounds.sharings_max_recipients, bounds.sharings_max_bytes
         )
         self._open_requests: dict[int, dict[str, Any]] = {}
+        self._faults = FaultBook()
         if fixture:
             self.add_fixture(fixture)
 
@@ -174,6 +180,19 @@ class MemoryStore:
         with self._lock:
             return _page(self._sharings, since, limit, keep)
 
+    # -- faults ---------------------------------------------------------------------------------
+    def add_fault(self, spec: dict[str, Any]) -> Fault:
+        return self._faults.add(spec)
+
+    def take_fault(self, path: str, token: str | None, campaign_id: str | None) -> Fault | None:
+        return self._faults.take(path, token, campaign_id)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._faults.describe()
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
     # -- whole store ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -189,6 +208,7 @@ class MemoryStore:
             self._journal.clear()
             self._sharings.clear()
             self._open_requests.clear()
+            self._faults.clear()
 
 
 def _page(log: BoundedLog[dict[str, Any]], since: int, limit: int, keep: Any = None) -> Page:

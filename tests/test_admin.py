@@ -190,3 +190,11 @@ def test_openapi_document_is_generated_from_the_schemas(pisano_mock):
     assert body["required"] == ["emails"]
     assert body["properties"]["emails"]["items"]["format"] == "email"
     assert body["properties"]["emails"]["minItems"] == 1
+
+
+def test_openapi_documents_faults_and_clock_from_their_schemas(pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    assert set(document["paths"]["/__mock/faults"]) == {"get", "post", "delete"}
+    fault = document["components"]["schemas"]["Fault"]["properties"]
+    assert {"match", "times", "error", "status", "retry_after", "delay_ms", "drop"} <= set(fault)
+    assert fault["drop"]["enum"] == ["before", "after"]

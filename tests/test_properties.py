@@ -59,7 +59,8 @@ def test_any_single_corruption_gets_the_named_entry(live, body, corruption):
 def test_built_in_response_of_the_wrong_type_is_13028(live, body, key, wrong):
     from mockserver.rules import JSON_TYPE_CHECKS
 
-    api, _ = live
+    api, pisano_mock = live
+    pisano_mock.reset()
     if JSON_TYPE_CHECKS[ACME_SCHEMA[key]](wrong):
         return  # this value happens to be of the right type
     response = api.post({**body, "built_in_responses": {key: wrong}})
