@@ -100,6 +100,7 @@ def apply_throttle(emulator: Emulator, token: str | None, now: float) -> Respons
         f"throttle: tier {exceeded.tier} exceeded ({exceeded.count} requests in the window "
         f"ending at {exceeded.window_end:.0f})"
     )
+    g.journal["throttle"] = {"tier": str(exceeded.tier), "window_end": exceeded.window_end}
     return throttled_response(emulator, exceeded, now)
 
 

@@ -87,6 +87,7 @@ def _new_entry(emulator: Any) -> dict[str, Any]:
         "reason": None,
         "warnings": [],
         "fault": None,
+        "throttle": None,
     }
 
 

@@ -93,7 +93,10 @@ class JournalEntrySchema(Schema):
     code = fields.Integer(allow_none=True)
     reason = fields.String(allow_none=True)
     warnings = fields.List(fields.String())
-    fault = fields.Raw(allow_none=True)
+    fault = fields.Raw(allow_none=True, metadata={"description": "The scripted fault applied."})
+    throttle = fields.Raw(
+        allow_none=True, metadata={"description": "On a throttle refusal: the tier and window end."}
+    )
 
 
 class RequestsPageSchema(Schema):

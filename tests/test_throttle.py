@@ -76,6 +76,7 @@ def test_refused_requests_are_journaled_with_the_tier(api, pisano_mock):
     last = pisano_mock.requests()[-1]
     assert last["status"] == 429 and last["code"] is None
     assert "tier 20/5 seconds exceeded" in last["reason"]
+    assert last["throttle"] == {"tier": "20/5 seconds", "window_end": ALIGNED + 5}
 
 
 @pytest.mark.parametrize(("offset", "expected"), [(0, 5), (3, 2), (4.5, 1)])

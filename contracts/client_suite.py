@@ -1,0 +1,154 @@
+"""The client suite: hypothesis draws examples, the runner plays them, the checks judge them.
+
+Hypothesis shrinks a failing example to a smaller one by replaying the client — real processes
+with real sleeps — so shrinking has a time budget: when it is spent, the smallest failing example
+seen so far is the one reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from .checks import CHECKS, check_name, run_checks
+from .model import ContractFailure, Example, KitError, Observation
+from .runner import Client, ExampleRunner, Target
+from .scenarios import examples, explicit_examples
+
+
+@dataclass
+class Played:
+    example: Example
+    observation: Observation
+    failures: list[ContractFailure]
+    kit_seconds: float
+    shrinking: bool
+
+
+@dataclass
+class SuiteResult:
+    played: list[Played] = field(default_factory=list)
+    seed: int = 0
+    budget_spent: bool = False
+
+    @property
+    def failed_checks(self) -> set[str]:
+        return {f.check for p in self.played for f in p.failures}
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_checks
+
+    def smallest_failure(self, check: str) -> Played | None:
+        failing = [p for p in self.played if any(f.check == check for f in p.failures)]
+        return min(failing, key=lambda p: _size(p.example), default=None)
+
+    def kit_overheads(self) -> list[float]:
+        return [p.kit_seconds for p in self.played]
+
+    @property
+    def median_overhead(self) -> float:
+        return statistics.median(self.kit_overheads()) if self.played else 0.0
+
+
+class ShrinkBudgetSpent(Exception):
+    """Raised instead of replaying the client once the shrinking budget is spent."""
+
+
+_FAILURE_TYPES: dict[str, type[ContractFailure]] = {}
+
+
+def _failure_type(check: str) -> type[ContractFailure]:
+    # One exception type per check, so that hypothesis keeps distinct checks' failures apart.
+    if check not in _FAILURE_TYPES:
+        _FAILURE_TYPES[check] = type(check.title().replace(" ", ""), (ContractFailure,), {})
+    return _FAILURE_TYPES[check]
+
+
+def run_client_suite(
+    target: Target,
+    client: Client,
+    *,
+    max_examples: int = 25,
+    seed_value: int | None = None,
+    timeout: float = 120.0,
+    shrink_seconds: float = 60.0,
+    scenarios: tuple[str, ...] | None = None,
+    progress: TextIO | None = sys.stderr,
+) -> SuiteResult:
+    """Play every scenario's explicit example, then `max_examples` drawn ones; shrink failures
+    within `shrink_seconds`. Raises KitError when the kit itself cannot run."""
+    result = SuiteResult(seed=seed_value if seed_value is not None else random.randrange(2**32))
+    runner = ExampleRunner(target, client, timeout)
+    first_failure_at: list[float] = []
+
+    def play(example: Example) -> None:
+        shrinking = bool(first_failure_at)
+        if shrinking and time.monotonic() - first_failure_at[0] > shrink_seconds:
+            result.budget_spent = True
+            raise ShrinkBudgetSpent
+        began = time.perf_counter()
+        observation = runner.run(example)
+        failures = run_checks(example, observation)
+        kit_seconds = time.perf_counter() - began - observation.client_seconds
+        result.played.append(Played(example, observation, failures, kit_seconds, shrinking))
+        _report_progress(progress, len(result.played), result.played[-1])
+        if failures:
+            first_failure_at[:1] = first_failure_at[:1] or [time.monotonic()]
+            raise _failure_type(failures[0].check)(
+                failures[0].check, failures[0].expected, failures[0].received
+            )
+
+    for fixed in explicit_examples(scenarios=scenarios):
+        with contextlib.suppress(ContractFailure):  # recorded in `result` by play()
+            play(fixed)
+    first_failure_at.clear()  # the budget is for shrinking what hypothesis finds
+    test = given(example=examples(scenarios=scenarios))(play)
+    test = settings(
+        max_examples=max_examples,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate, Phase.shrink),
+        report_multiple_bugs=True,
+        print_blob=False,
+    )(test)
+    try:
+        seed(result.seed)(test)()
+    except KitError:
+        raise
+    except Exception:  # failures are read from `result`, not from hypothesis' exception
+        if result.passed and not result.budget_spent:
+            raise
+    return result
+
+
+def _size(example: Example) -> tuple[int, int]:
+    return len(example.customers), len(repr(example.customers))
+
+
+def _report_progress(stream: TextIO | None, number: int, played: Played) -> None:
+    if stream is None:
+        return
+    verdict = (
+        "ok" if not played.failures else "FAILED " + ", ".join(f.check for f in played.failures)
+    )
+    phase = "shrinking " if played.shrinking else ""
+    example, observation = played.example, played.observation
+    print(
+        f"[{number:3}] {phase}{example.scenario:<16} {len(example.customers):5} customers  "
+        f"exit {observation.exit_status}  client {observation.client_seconds:5.2f} s  "
+        f"kit {played.kit_seconds:4.2f} s  {verdict}",
+        file=stream,
+        flush=True,
+    )
+
+
+ALL_CHECK_NAMES = [check_name(check) for check in CHECKS]

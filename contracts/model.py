@@ -1,0 +1,102 @@
+"""The kit's nouns: an example (customers and how the server behaves), what was observed, and the
+one failure type every check raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServerBehaviour:
+    """What the emulator does to the client during one example."""
+
+    faults: tuple[dict[str, Any], ...] = ()
+    preload_tiers: int = 0  # exhaust this many throttle tiers before the client starts
+    clock_rate: float = 50.0  # the emulator's clock runs this many times faster than real time
+    window_offset: float = 0.0  # seconds into a tier-1 window when the client starts
+
+    @property
+    def fault_kinds(self) -> set[str]:
+        kinds = set()
+        for fault in self.faults:
+            if "error" in fault:
+                kinds.add("error")
+            elif "status" in fault:
+                kinds.add("status")
+            elif "drop" in fault:
+                kinds.add(f"drop_{fault['drop']}")
+        return kinds
+
+    @property
+    def refuses_for_good(self) -> bool:
+        """A non-retryable catalogue error: the client cannot deliver and must say so."""
+        return "error" in self.fault_kinds
+
+    @property
+    def drops_after(self) -> bool:
+        return "drop_after" in self.fault_kinds
+
+
+@dataclass(frozen=True)
+class Example:
+    scenario: str
+    customers: list[dict[str, Any]]
+    server: ServerBehaviour = field(default_factory=ServerBehaviour)
+
+    def describe(self, limit: int = 3) -> str:
+        shown = ", ".join(repr(c) for c in self.customers[:limit])
+        more = f", … ({len(self.customers)} customers)" if len(self.customers) > limit else ""
+        server = []
+        if self.server.faults:
+            server.append(f"faults={list(self.server.faults)}")
+        if self.server.preload_tiers:
+            server.append(f"throttle: {self.server.preload_tiers} tier(s) exhausted before start")
+        return f"scenario {self.scenario}: customers [{shown}{more}]; " + (
+            "; ".join(server) or "the server behaves"
+        )
+
+
+@dataclass
+class Observation:
+    """What one run of the client left behind."""
+
+    exit_status: int | None  # None: timed out
+    requests: list[dict[str, Any]]  # the journal entries of the client's requests
+    sharings: list[dict[str, Any]]
+    stdout: str = ""
+    stderr: str = ""
+    client_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def journal_excerpt(self, limit: int = 12) -> str:
+        lines = []
+        for entry in self.requests[:limit]:
+            emails = (
+                (entry.get("body") or {}).get("emails")
+                if isinstance(entry.get("body"), dict)
+                else None
+            )
+            count = len(emails) if isinstance(emails, list) else "?"
+            what = entry.get("reason") or ""
+            lines.append(
+                f"  #{entry['id']} {entry['method']} {entry['path']} → {entry['status']} "
+                f"code={entry['code']} recipients={count} {what}".rstrip()
+            )
+        if len(self.requests) > limit:
+            lines.append(f"  … {len(self.requests) - limit} more")
+        return "\n".join(lines) or "  (no request reached the emulator)"
+
+
+class ContractFailure(AssertionError):
+    """A check that did not hold: which check, what was expected, what arrived."""
+
+    def __init__(self, check: str, expected: str, received: str) -> None:
+        super().__init__(f"{check}: expected {expected}; received {received}")
+        self.check = check
+        self.expected = expected
+        self.received = received
+
+
+class KitError(RuntimeError):
+    """The kit itself could not run (exit status 2): bad arguments, command not found."""

@@ -1,0 +1,200 @@
+"""How the kit drives a client: an emulator to talk to, one example at a time, any client.
+
+Per example it resets the emulator, sets the clock and the faults, writes the customers file, runs
+the client (a shell command or a Python callable) and reads back what the emulator recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .admin_client import AdminClient
+from .model import Example, KitError, Observation
+from .scenarios import ALIGNED
+
+DEFAULT_TOKEN = "test-token"
+DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the client is sent: what it gets in PISANO_BASE_URL, _API_TOKEN, _CAMPAIGN_ID."""
+
+    base_url: str
+    token: str = DEFAULT_TOKEN
+    campaign_id: str = DEFAULT_CAMPAIGN
+
+
+class EmulatorProcess:
+    """`pisano-mock serve --port 0` in a child process: the kit talks to it over HTTP only."""
+
+    def __init__(self, process: subprocess.Popen[str], target: Target) -> None:
+        self.process = process
+        self.target = target
+
+    @classmethod
+    def start(cls, extra_args: tuple[str, ...] = ()) -> EmulatorProcess:
+        command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", *extra_args]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        line = process.stdout.readline() if process.stdout else ""
+        words = dict(w.split("=", 1) for w in line.split()[3:] if "=" in w)
+        if not line.startswith("pisano-mock serving "):
+            process.kill()
+            raise KitError(f"the emulator did not start: {line!r}")
+        return cls(process, Target(line.split()[2], words["token"], words["campaign"]))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class ClientRun:
+    exit_status: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+class Client(Protocol):
+    """Anything that delivers a customers file to Pisano and says how it went."""
+
+    def run(self, target: Target, customers_file: Path, timeout: float) -> ClientRun: ...
+
+
+@dataclass(frozen=True)
+class CommandClient:
+    """A client in any language: COMMAND run through `sh -c` with the PISANO_* variables."""
+
+    command: str
+
+    def run(self, target: Target, customers_file: Path, timeout: float) -> ClientRun:
+        env = {**os.environ, **client_environment(target, customers_file)}
+        began = time.perf_counter()
+        process = subprocess.Popen(
+            ["sh", "-c", self.command],
+            env=env,
+            text=True,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+            status: int | None = process.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            status = None
+        seconds = time.perf_counter() - began
+        if status in (126, 127):
+            raise KitError(
+                f"the client command could not run (exit {status}): {stderr.strip()[-300:]}"
+            )
+        return ClientRun(status, stdout, stderr, seconds)
+
+
+@dataclass(frozen=True)
+class CallableClient:
+    """A Python client: `deliver(base_url, token, campaign_id, customers) -> exit status`."""
+
+    deliver: Callable[[str, str, str, list[dict[str, Any]]], int | None]
+
+    def run(self, target: Target, customers_file: Path, timeout: float) -> ClientRun:
+        customers = json.loads(customers_file.read_text(encoding="utf-8"))
+        began = time.perf_counter()
+        try:
+            status = self.deliver(target.base_url, target.token, target.campaign_id, customers)
+            error = ""
+        except Exception as exc:  # the client's failure is what the checks judge
+            status, error = 1, f"{type(exc).__name__}: {exc}"
+        return ClientRun(status or 0, "", error, time.perf_counter() - began)
+
+
+def client_environment(target: Target, customers_file: Path) -> dict[str, str]:
+    return {
+        "PISANO_BASE_URL": target.base_url,
+        "PISANO_API_TOKEN": target.token,
+        "PISANO_CAMPAIGN_ID": target.campaign_id,
+        "PISANO_CUSTOMERS_FILE": str(customers_file),
+    }
+
+
+class ExampleRunner:
+    """Runs one example at a time against one emulator."""
+
+    def __init__(self, target: Target, client: Client, timeout: float) -> None:
+        self.target = target
+        self.client = client
+        self.timeout = timeout
+        self.admin = AdminClient(target.base_url)
+        self.workdir = Path(tempfile.mkdtemp(prefix="pisano-contract-"))
+
+    def run(self, example: Example) -> Observation:
+        start_id = self._prepare(example)
+        customers_file = self.workdir / "customers.json"
+        customers_file.write_text(
+            json.dumps(example.customers, ensure_ascii=False), encoding="utf-8"
+        )
+        run = self.client.run(self.target, customers_file, self.timeout)
+        return Observation(
+            exit_status=run.exit_status,
+            requests=self.admin.requests(since=start_id),
+            sharings=self.admin.sharings(),
+            stdout=run.stdout,
+            stderr=run.stderr,
+            client_seconds=run.seconds,
+        )
+
+    def _prepare(self, example: Example) -> int:
+        """Reset, freeze the clock on a window boundary, preload the throttle, script the faults,
+        then let the clock run; returns the last journal id before the client starts."""
+        server = example.server
+        self.admin.reset()
+        self.admin.call("POST", "/__mock/clock", {"set": ALIGNED + server.window_offset})
+        for tier in range(server.preload_tiers):
+            if tier:
+                self.admin.call("POST", "/__mock/clock", {"advance": 5})
+            self._exhaust_tier_one()
+        for fault in server.faults:
+            self.admin.call("POST", "/__mock/faults", fault)
+        self.admin.call("POST", "/__mock/clock", {"advance": 0, "rate": server.clock_rate})
+        return max((entry["id"] for entry in self.admin.requests()), default=0)
+
+    def _exhaust_tier_one(self) -> None:
+        # Requests without a body are counted by the throttle (it comes before validation) and
+        # deliver nothing: 20 of them use up tier 1's window, 40 across two windows tier 2's.
+        url = f"{self.target.base_url}/v1/email_campaigns/{self.target.campaign_id}/email_sharings"
+        headers = {
+            "Authorization": f"Token token={self.target.token}",
+            "Content-Type": "application/json",
+        }
+        for _ in range(20):
+            request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except urllib.error.HTTPError as refusal:
+                refusal.close()

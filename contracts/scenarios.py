@@ -1,0 +1,177 @@
+"""Scenarios a reader can name: each draws customers and how the emulator behaves toward the client.
+
+Every scenario also has one explicit example that always runs first, so each is exercised in every
+run, however few examples are asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import strategies as st
+
+from .expectations import NON_RETRYABLE
+from .model import Example, ServerBehaviour
+from .strategies import customer_batches, customers, expand_customers
+
+SAMPLE_CUSTOMERS: list[dict[str, Any]] = [
+    {
+        "email": "ada.lovelace+survey@example.com",
+        "name": "Ada Łovelace 😀",
+        "external_id": "A-1",
+        "phone_number": None,
+        "transactional_data": {
+            "Segment": "Gold",
+            "Amount": 12.5,
+            "Items": 3,
+            "Vip": True,
+            "Note": None,
+        },
+    },
+    {"email": "Bob.O'Neil@example.org", "name": 'Bob "the" Builder', "phone_number": "5551234567"},
+    {
+        "email": "müşteri@example.net",
+        "name": "Müşteri",
+        "external_id": "",
+        "transactional_data": {},
+    },
+]
+ALIGNED = 1_000_000_000.0  # a multiple of every tier's period
+
+
+def _ordinary() -> st.SearchStrategy[list[dict[str, Any]]]:
+    return customer_batches(min_count=1, max_count=30).map(lambda batch: batch.expand())
+
+
+def _behaviour(**fields: Any) -> ServerBehaviour:
+    return ServerBehaviour(**fields)
+
+
+def _with(
+    behaviour: st.SearchStrategy[ServerBehaviour],
+) -> Callable[[str], st.SearchStrategy[Example]]:
+    def build(name: str) -> st.SearchStrategy[Example]:
+        return st.builds(Example, st.just(name), _ordinary(), behaviour)
+
+    return build
+
+
+def _fault(
+    kind: dict[str, Any], times: st.SearchStrategy[int | None]
+) -> st.SearchStrategy[ServerBehaviour]:
+    def behaviour(times_value: int | None) -> ServerBehaviour:
+        fault = {**kind, "match": {"path": "/v1/"}}
+        if times_value is not None:
+            fault["times"] = times_value
+        return ServerBehaviour(faults=(fault,))
+
+    return times.map(behaviour)
+
+
+def _scripted_429() -> st.SearchStrategy[ServerBehaviour]:
+    return st.builds(
+        lambda times, retry_after: ServerBehaviour(
+            faults=(
+                {
+                    "status": 429,
+                    "times": times,
+                    "match": {"path": "/v1/"},
+                    **({"retry_after": retry_after} if retry_after is not None else {}),
+                },
+            )
+        ),
+        st.integers(1, 3),
+        st.sampled_from([None, 1]),
+    )
+
+
+def _throttle() -> st.SearchStrategy[ServerBehaviour]:
+    return st.builds(
+        lambda tiers, rate, offset: ServerBehaviour(
+            preload_tiers=tiers, clock_rate=rate, window_offset=offset
+        ),
+        st.integers(1, 2),
+        st.sampled_from([25.0, 50.0, 100.0]),
+        st.integers(0, 4).map(float),
+    )
+
+
+SCENARIOS: dict[str, Callable[[str], st.SearchStrategy[Example]]] = {
+    "ordinary": _with(st.just(ServerBehaviour())),
+    "empty": lambda name: st.just(Example(name, [])),
+    "above 5000": lambda name: st.builds(
+        Example,
+        st.just(name),
+        customer_batches(min_count=5001, max_count=7000).map(lambda b: b.expand()),
+    ),
+    "throttle tiers": _with(_throttle()),
+    "scripted 429": _with(_scripted_429()),
+    "transient 5xx": lambda name: st.builds(
+        Example,
+        st.just(name),
+        _ordinary(),
+        st.sampled_from([500, 502, 503]).flatmap(
+            lambda s: _fault({"status": s}, st.integers(1, 3))
+        ),
+    ),
+    "dropped before": _with(_fault({"drop": "before"}, st.integers(1, 2))),
+    "dropped after": _with(_fault({"drop": "after"}, st.just(1))),
+    "refused for good": lambda name: st.builds(
+        Example,
+        st.just(name),
+        _ordinary(),
+        st.sampled_from(NON_RETRYABLE).flatmap(lambda code: _fault({"error": code}, st.none())),
+    ),
+}
+
+EXPLICIT: list[Example] = [
+    Example("ordinary", SAMPLE_CUSTOMERS),
+    Example("empty", []),
+    Example("above 5000", expand_customers(SAMPLE_CUSTOMERS, 5001)),
+    Example(
+        "throttle tiers", SAMPLE_CUSTOMERS[:2], ServerBehaviour(preload_tiers=1, window_offset=1.0)
+    ),
+    Example(
+        "scripted 429",
+        SAMPLE_CUSTOMERS,
+        ServerBehaviour(faults=({"status": 429, "times": 2, "match": {"path": "/v1/"}},)),
+    ),
+    Example(
+        "transient 5xx",
+        SAMPLE_CUSTOMERS,
+        ServerBehaviour(faults=({"status": 503, "times": 2, "match": {"path": "/v1/"}},)),
+    ),
+    Example(
+        "dropped before",
+        SAMPLE_CUSTOMERS,
+        ServerBehaviour(faults=({"drop": "before", "times": 1, "match": {"path": "/v1/"}},)),
+    ),
+    Example(
+        "dropped after",
+        SAMPLE_CUSTOMERS,
+        ServerBehaviour(faults=({"drop": "after", "times": 1, "match": {"path": "/v1/"}},)),
+    ),
+    Example(
+        "refused for good",
+        SAMPLE_CUSTOMERS,
+        ServerBehaviour(faults=({"error": 13001, "match": {"path": "/v1/"}},)),
+    ),
+]
+
+
+def examples(*, scenarios: tuple[str, ...] | None = None) -> st.SearchStrategy[Example]:
+    """Examples of the named scenarios (all by default), each scenario equally likely."""
+    names = scenarios or tuple(SCENARIOS)
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return st.sampled_from(names).flatmap(lambda name: SCENARIOS[name](name))
+
+
+def explicit_examples(*, scenarios: tuple[str, ...] | None = None) -> list[Example]:
+    names = scenarios or tuple(SCENARIOS)
+    return [example for example in EXPLICIT if example.scenario in names]
+
+
+__all__ = ["ALIGNED", "EXPLICIT", "SCENARIOS", "customers", "examples", "explicit_examples"]
