@@ -89,7 +89,7 @@ def run_client_suite(
     runner = ExampleRunner(target, client, timeout)
     first_failure_at: list[float] = []
 
-    def play(example: Example) -> None:
+    def play(example: Example, explicit: bool) -> None:
         shrinking = bool(first_failure_at)
         if shrinking and time.monotonic() - first_failure_at[0] > shrink_seconds:
             result.budget_spent = True
@@ -101,16 +101,20 @@ def run_client_suite(
         result.played.append(Played(example, observation, failures, kit_seconds, shrinking))
         _report_progress(progress, len(result.played), result.played[-1])
         if failures:
-            first_failure_at[:1] = first_failure_at[:1] or [time.monotonic()]
+            if not explicit:
+                first_failure_at[:1] = first_failure_at[:1] or [time.monotonic()]
             raise _failure_type(failures[0].check)(
                 failures[0].check, failures[0].expected, failures[0].received
             )
 
     for fixed in explicit_examples(scenarios=scenarios):
         with contextlib.suppress(ContractFailure):  # recorded in `result` by play()
-            play(fixed)
-    first_failure_at.clear()  # the budget is for shrinking what hypothesis finds
-    test = given(example=examples(scenarios=scenarios))(play)
+            play(fixed, explicit=True)
+
+    def play_drawn(example: Example) -> None:
+        play(example, explicit=False)
+
+    test = given(example=examples(scenarios=scenarios))(play_drawn)
     test = settings(
         max_examples=max_examples,
         database=None,

@@ -92,8 +92,9 @@ def _throttle() -> st.SearchStrategy[ServerBehaviour]:
             preload_tiers=tiers, clock_rate=rate, window_offset=offset
         ),
         st.integers(1, 2),
-        st.sampled_from([25.0, 50.0, 100.0]),
-        st.integers(0, 4).map(float),
+        # Slow enough that a client process starting up (0.1-0.5 s) still meets the window.
+        st.sampled_from([4.0, 8.0, 16.0]),
+        st.integers(0, 2).map(float),
     )
 
 
@@ -130,7 +131,10 @@ EXPLICIT: list[Example] = [
     Example("empty", []),
     Example("above 5000", expand_customers(SAMPLE_CUSTOMERS, 5001)),
     Example(
-        "throttle tiers", SAMPLE_CUSTOMERS[:2], ServerBehaviour(preload_tiers=1, window_offset=1.0)
+        "throttle tiers", SAMPLE_CUSTOMERS[:2], ServerBehaviour(preload_tiers=1, clock_rate=5.0)
+    ),
+    Example(
+        "throttle tiers", SAMPLE_CUSTOMERS[1:], ServerBehaviour(preload_tiers=2, clock_rate=10.0)
     ),
     Example(
         "scripted 429",
