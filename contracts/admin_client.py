@@ -52,6 +52,26 @@ class AdminClient:
     def add_fixtures(self, fixture: dict[str, Any]) -> Any:
         return self.call("POST", "/__mock/fixtures", fixture)
 
+    def clock(self) -> dict[str, float]:
+        return self.call("GET", "/__mock/clock")
+
+    def set_clock(self, when: float, *, rate: float = 0.0) -> dict[str, float]:
+        """Move the emulator's clock to `when`, frozen there unless `rate` is given."""
+        return self.call("POST", "/__mock/clock", {"set": when, "rate": rate})
+
+    def advance_clock(self, seconds: float, *, rate: float = 0.0) -> dict[str, float]:
+        return self.call("POST", "/__mock/clock", {"advance": seconds, "rate": rate})
+
+    def add_fault(self, **fault: Any) -> dict[str, Any]:
+        """Script a fault: add_fault(status=503, times=2, match={"token": "..."})."""
+        return self.call("POST", "/__mock/faults", fault)
+
+    def clear_faults(self) -> None:
+        self.call("DELETE", "/__mock/faults")
+
+    def throttle(self) -> dict[str, Any]:
+        return self.call("GET", "/__mock/throttle")
+
     def _all(self, key: str, path: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         while True:

@@ -7,7 +7,7 @@ def test_my_client(pisano_mock):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -47,3 +47,35 @@ def pisano_mock(pisano_mock_server: Any) -> PisanoMock:
     mock = PisanoMock(pisano_mock_server.base_url)
     mock.reset()
     return mock
+
+
+@pytest.fixture
+def pisano_contract(pisano_mock_server: Any) -> Callable[..., Any]:
+    """Run the client suite against a Python callable on the session's emulator; fail the test
+    with the kit's report when a check does not hold. Returns the suite's result."""
+    from .client_suite import run_client_suite
+    from .report import text_report
+    from .runner import CallableClient, Target
+
+    def check(
+        deliver: Callable[[str, str, str, list[dict[str, Any]]], int | None],
+        *,
+        max_examples: int = 10,
+        seed: int = 0,
+        shrink_seconds: float = 30.0,
+        scenarios: tuple[str, ...] | None = None,
+    ) -> Any:
+        result = run_client_suite(
+            Target(pisano_mock_server.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN),
+            CallableClient(deliver),
+            max_examples=max_examples,
+            seed_value=seed,
+            shrink_seconds=shrink_seconds,
+            scenarios=scenarios,
+            progress=None,
+        )
+        if not result.passed:
+            pytest.fail(text_report(result), pytrace=False)
+        return result
+
+    return check

@@ -174,14 +174,14 @@ class ExampleRunner:
         then let the clock run; returns the last journal id before the client starts."""
         server = example.server
         self.admin.reset()
-        self.admin.call("POST", "/__mock/clock", {"set": ALIGNED + server.window_offset})
+        self.admin.set_clock(ALIGNED + server.window_offset)
         for tier in range(server.preload_tiers):
             if tier:
-                self.admin.call("POST", "/__mock/clock", {"advance": 5})
+                self.admin.advance_clock(5)
             self._exhaust_tier_one()
         for fault in server.faults:
-            self.admin.call("POST", "/__mock/faults", fault)
-        self.admin.call("POST", "/__mock/clock", {"advance": 0, "rate": server.clock_rate})
+            self.admin.add_fault(**fault)
+        self.admin.advance_clock(0, rate=server.clock_rate)
         return max((entry["id"] for entry in self.admin.requests()), default=0)
 
     def _exhaust_tier_one(self) -> None:

@@ -28,6 +28,16 @@ def test_mockserver_never_imports_contracts():
     assert {p: m for p, m in offenders.items() if m} == {}
 
 
+def test_contracts_reach_the_emulator_only_over_http():
+    # The pytest plugin may start an emulator in-process; everything else speaks HTTP.
+    offenders = {
+        path.name: sorted(m for m in imported_modules(path) if m.split(".")[0] == "mockserver")
+        for path in (ROOT / "contracts").glob("*.py")
+        if path.name != "pytest_plugin.py"
+    }
+    assert {p: m for p, m in offenders.items() if m} == {}
+
+
 def test_the_check_itself_sees_imports(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("import contracts.runner\nfrom contracts import checks\n")

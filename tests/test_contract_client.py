@@ -1,0 +1,166 @@
+"""The client suite: the reference clients pass; each broken client fails on the check that names
+its defect, and on no other; the CLI's exit statuses, help and JUnit report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from junitparser import Failure, JUnitXml
+
+from contracts.client_suite import ALL_CHECK_NAMES, run_client_suite
+from contracts.runner import CommandClient, EmulatorProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENTS = ROOT / "fixtures" / "clients"
+PYTHON_REFERENCE = f"{sys.executable} {CLIENTS / 'python' / 'reference_client.py'}"
+NODE_REFERENCE = f"node {CLIENTS / 'node' / 'reference_client.mjs'}"
+
+BROKEN = {
+    "drops_last_customer": "every customer delivered",
+    "resends_first_customer": "no customer delivered twice",
+    "numbers_as_strings": "fields arrive intact",
+    "shifts_attributes": "attributes keyed by the right email",
+    "one_request_for_all": "no request over 5000 recipients",
+    "text_plain_body": "requests are well formed",
+    "retries_429_at_once": "backs off after 429",
+    "retries_everything": "non retryable errors not retried",
+    "gives_up_on_5xx": "transient errors retried",
+    "exits_1_on_success": "exit status zero when every customer arrived",
+}
+
+
+def contract_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mockserver.cli", "contract", "client", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorProcess.start() as process:
+        yield process
+
+
+def test_every_check_is_covered_by_a_broken_client():
+    assert set(BROKEN.values()) | {"client finishes in time"} == set(ALL_CHECK_NAMES)
+
+
+@pytest.mark.parametrize(("client", "check"), BROKEN.items(), ids=list(BROKEN))
+def test_broken_client_fails_exactly_its_check(emulator, client, check):
+    command = f"{sys.executable} {CLIENTS / 'broken' / (client + '.py')}"
+    result = run_client_suite(
+        emulator.target,
+        CommandClient(command),
+        max_examples=2,
+        seed_value=7,
+        shrink_seconds=5,
+        progress=None,
+    )
+    assert result.failed_checks == {check}
+    assert result.smallest_failure(check) is not None
+
+
+def test_a_client_that_hangs_fails_on_time_only(emulator):
+    command = f"{sys.executable} {CLIENTS / 'broken' / 'hangs.py'}"
+    result = run_client_suite(
+        emulator.target,
+        CommandClient(command),
+        max_examples=0,
+        timeout=1.0,
+        scenarios=("ordinary", "empty"),
+        progress=None,
+    )
+    assert result.failed_checks == {"client finishes in time"}
+
+
+@pytest.mark.parametrize("command", [PYTHON_REFERENCE, NODE_REFERENCE], ids=["python", "node"])
+def test_reference_clients_pass_with_a_junit_report(tmp_path, command):
+    report = tmp_path / "contract.xml"
+    run = contract_cli(
+        "--client-cmd", command, "--max-examples", "6", "--seed", "3", "--junit-xml", str(report)
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "11 " not in run.stdout or "FAIL" not in run.stdout
+    suite = next(iter(JUnitXml.fromfile(str(report))))
+    cases = list(suite)
+    assert sorted(case.name for case in cases) == sorted(ALL_CHECK_NAMES)
+    assert all(case.is_passed for case in cases)
+
+
+def test_a_failing_run_exits_1_with_the_smallest_example_and_junit_failure(tmp_path):
+    report = tmp_path / "contract.xml"
+    command = f"{sys.executable} {CLIENTS / 'broken' / 'drops_last_customer.py'}"
+    run = contract_cli(
+        "--client-cmd",
+        command,
+        "--max-examples",
+        "3",
+        "--seed",
+        "1",
+        "--shrink-seconds",
+        "5",
+        "--junit-xml",
+        str(report),
+    )
+    assert run.returncode == 1
+    assert "✗ every customer delivered" in run.stdout
+    assert "expected:" in run.stdout and "arrived:" in run.stdout and "journal:" in run.stdout
+    assert "rerun this run with --seed 1" in run.stdout
+    suite = next(iter(JUnitXml.fromfile(str(report))))
+    failed = {case.name for case in suite if any(isinstance(r, Failure) for r in case.result)}
+    assert failed == {"every customer delivered"}
+
+
+def test_progress_is_shown_while_it_runs():
+    run = contract_cli(
+        "--client-cmd", PYTHON_REFERENCE, "--max-examples", "0", "--scenario", "ordinary"
+    )
+    assert run.returncode == 0
+    assert "[  1] ordinary" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--client-cmd", "pisano-no-such-client-command"),
+        ("--max-examples", "3"),
+        ("--client-cmd", "true", "--timeout", "0"),
+        ("--client-cmd", "true", "--scenario", "no such scenario"),
+    ],
+)
+def test_the_kit_exits_2_when_it_cannot_run(args):
+    assert contract_cli(*args, timeout=120).returncode == 2
+
+
+def test_help_explains_the_kit():
+    run = contract_cli("--help")
+    for text in (
+        "PISANO_BASE_URL",
+        "PISANO_API_TOKEN",
+        "PISANO_CAMPAIGN_ID",
+        "PISANO_CUSTOMERS_FILE",
+        "Exit status",
+        "smallest",
+        "--junit-xml",
+        "--timeout",
+        "--seed",
+    ):
+        assert text in run.stdout
+
+
+def test_a_python_callable_through_the_pytest_plugin(pisano_contract):
+    sys.path.insert(0, str(CLIENTS / "python"))
+    import reference_client
+
+    result = pisano_contract(reference_client.deliver_all, max_examples=3)
+    assert result.passed and len(result.played) >= 13
+
+
+def test_a_broken_callable_fails_the_test_with_the_report(pisano_contract):
+    def forgets_everyone(base_url, token, campaign_id, customers):
+        return 0
+
+    with pytest.raises(pytest.fail.Exception, match="every customer delivered"):
+        pisano_contract(forgets_everyone, max_examples=0, scenarios=("ordinary",))
