@@ -234,29 +234,31 @@ def backs_off_after_429(example: Example, observation: Observation) -> None:
             )
 
 
-def non_retryable_errors_not_retried(example: Example, observation: Observation) -> None:
+def _followed_by(
+    observation: Observation, picked: Callable[[dict[str, Any]], bool]
+) -> Iterator[tuple[dict[str, Any], set[str]]]:
+    """Each request `picked` selects, with every recipient the client sent after it."""
     requests = observation.requests
     for index, entry in enumerate(requests):
-        if not is_final_refusal(entry):
-            continue
-        batch = set(recipients_of(entry))
-        retried = [later for later in requests[index + 1 :] if batch & set(recipients_of(later))]
+        if picked(entry):
+            yield entry, set().union(*(recipients_of(later) for later in requests[index + 1 :]))
+
+
+def non_retryable_errors_not_retried(example: Example, observation: Observation) -> None:
+    for entry, sent_later in _followed_by(observation, is_final_refusal):
+        retried = set(recipients_of(entry)) & sent_later
         if retried or observation.exit_status == 0:
             raise ContractFailure(
                 "non-retryable errors not retried",
                 f"request #{entry['id']} (answered {entry['status']}, code {entry['code']}) "
                 "not sent again, and a non-zero exit",
-                f"{len(retried)} retries, exit status {observation.exit_status}",
+                f"{len(retried)} recipients sent again; exit status {observation.exit_status}",
             )
 
 
 def transient_errors_retried(example: Example, observation: Observation) -> None:
-    requests = observation.requests
-    for index, entry in enumerate(requests):
-        if not is_transient_failure(entry):
-            continue
-        later = set().union(*(recipients_of(r) for r in requests[index + 1 :]))
-        lost = [email for email in recipients_of(entry) if email not in later]
+    for entry, sent_later in _followed_by(observation, is_transient_failure):
+        lost = [email for email in recipients_of(entry) if email not in sent_later]
         if lost:
             what = "dropped connection" if entry["status"] is None else f"{entry['status']}"
             raise ContractFailure(
