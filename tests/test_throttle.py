@@ -215,15 +215,6 @@ def test_throttle_endpoint_shows_counts_and_window_ends(api, pisano_mock):
     assert counters[0]["key"] == "token:test-token"
 
 
-def test_counters_of_a_frozen_window_do_not_expire_in_real_time(api, pisano_mock):
-    from mockserver.throttle import REAL_TIME_BACKSTOP
-
-    assert REAL_TIME_BACKSTOP > 625 * 1000  # longer than any window at any useful slow rate
-    freeze(pisano_mock, ALIGNED)
-    assert send_until_refused(api) == 20
-    assert pisano_mock.call("GET", "/__mock/throttle")["counters"][0]["count"] == 21
-
-
 # -- on-premises settings and key choices -------------------------------------------------------
 
 
