@@ -52,3 +52,39 @@ def test_help_lists_every_serve_option():
     )
     for option in ("--host", "--port", "--config", "--no-throttle", "--time-scale"):
         assert option in result.stdout
+
+
+def serve(*flags: str) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", *flags]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    match = START_LINE.match(process.stdout.readline().rstrip("\n"))
+    assert match
+    return process, match.group(1)
+
+
+def test_no_throttle_flag_removes_the_throttle():
+    process, base_url = serve("--no-throttle")
+    try:
+        requests.post(f"{base_url}/__mock/clock", json={"set": 1_000_000_000}, timeout=10)
+        url = f"{base_url}/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
+        auth = {"Authorization": "Token token=test-token"}
+        statuses = {
+            requests.post(
+                url, json={"emails": [f"r{i}@example.com"]}, headers=auth, timeout=10
+            ).status_code
+            for i in range(30)
+        }
+        assert statuses == {200}
+    finally:
+        process.terminate()
+
+
+def test_time_scale_flag_starts_the_clock_fast_and_reset_keeps_it():
+    process, base_url = serve("--time-scale", "100")
+    try:
+        assert requests.get(f"{base_url}/__mock/clock", timeout=10).json()["rate"] == 100
+        requests.post(f"{base_url}/__mock/clock", json={"set": 0}, timeout=10)
+        requests.post(f"{base_url}/__mock/reset", timeout=10)
+        assert requests.get(f"{base_url}/__mock/clock", timeout=10).json()["rate"] == 100
+    finally:
+        process.terminate()

@@ -164,3 +164,18 @@ def test_a_broken_callable_fails_the_test_with_the_report(pisano_contract):
 
     with pytest.raises(pytest.fail.Exception, match="every customer delivered"):
         pisano_contract(forgets_everyone, max_examples=0, scenarios=("ordinary",))
+
+
+def test_shrinking_stops_when_its_budget_is_spent(emulator):
+    command = f"{sys.executable} {CLIENTS / 'broken' / 'drops_last_customer.py'}"
+    result = run_client_suite(
+        emulator.target,
+        CommandClient(command),
+        max_examples=5,
+        seed_value=2,
+        shrink_seconds=0,
+        progress=None,
+    )
+    assert result.budget_spent
+    assert result.failed_checks == {"every customer delivered"}
+    assert len([p for p in result.played if p.shrinking]) <= 1
