@@ -59,6 +59,11 @@ def register(commands: Any) -> None:
         "contract", help="run the contract-test kit", description="The contract-test kit."
     )
     suites = contract.add_subparsers(dest="suite", required=True, metavar="SUITE")
+    _add_client_suite(suites)
+    _add_server_suite(suites)
+
+
+def _add_client_suite(suites: Any) -> None:
     client = suites.add_parser(
         "client",
         help="prove that a client integrates correctly",
@@ -99,6 +104,9 @@ def register(commands: Any) -> None:
         help="only these scenarios (repeatable)",
     )
     client.set_defaults(handler=client_command)
+
+
+def _add_server_suite(suites: Any) -> None:
     server = suites.add_parser(
         "server",
         help="check a server against Pisano's documented behaviour",

@@ -72,6 +72,44 @@ def _failure_type(check: str) -> type[ContractFailure]:
     return _FAILURE_TYPES[check]
 
 
+class _SuiteRun:
+    """One run of the suite: plays examples, records them, and keeps the shrinking budget."""
+
+    def __init__(
+        self,
+        runner: ExampleRunner,
+        result: SuiteResult,
+        shrink_seconds: float,
+        progress: TextIO | None,
+    ) -> None:
+        self.runner = runner
+        self.result = result
+        self.shrink_seconds = shrink_seconds
+        self.progress = progress
+        self.first_failure_at: float | None = None  # of a drawn example: shrinking starts
+
+    def play(self, example: Example, *, explicit: bool) -> None:
+        shrinking = self.first_failure_at is not None
+        if shrinking and time.monotonic() - self.first_failure_at > self.shrink_seconds:
+            self.result.budget_spent = True
+            raise ShrinkBudgetSpent
+        began = time.perf_counter()
+        observation = self.runner.run(example)
+        failures = run_checks(example, observation)
+        kit_seconds = time.perf_counter() - began - observation.client_seconds
+        played = Played(example, observation, failures, kit_seconds, shrinking)
+        self.result.played.append(played)
+        _report_progress(self.progress, len(self.result.played), played)
+        if failures:
+            if not explicit and self.first_failure_at is None:
+                self.first_failure_at = time.monotonic()
+            first = failures[0]
+            raise _failure_type(first.check)(first.check, first.expected, first.received)
+
+    def play_drawn(self, example: Example) -> None:
+        self.play(example, explicit=False)
+
+
 def run_client_suite(
     target: Target,
     client: Client,
@@ -86,38 +124,18 @@ def run_client_suite(
     """Play every scenario's explicit example, then `max_examples` drawn ones; shrink failures
     within `shrink_seconds`. Raises KitError when the kit itself cannot run."""
     result = SuiteResult(seed=seed_value if seed_value is not None else random.randrange(2**32))
-    runner = ExampleRunner(target, client, timeout)
-    first_failure_at: list[float] = []
-
-    def play(example: Example, explicit: bool) -> None:
-        shrinking = bool(first_failure_at)
-        if shrinking and time.monotonic() - first_failure_at[0] > shrink_seconds:
-            result.budget_spent = True
-            raise ShrinkBudgetSpent
-        began = time.perf_counter()
-        observation = runner.run(example)
-        failures = run_checks(example, observation)
-        kit_seconds = time.perf_counter() - began - observation.client_seconds
-        result.played.append(Played(example, observation, failures, kit_seconds, shrinking))
-        _report_progress(progress, len(result.played), result.played[-1])
-        if failures:
-            if not explicit:
-                first_failure_at[:1] = first_failure_at[:1] or [time.monotonic()]
-            raise _failure_type(failures[0].check)(
-                failures[0].check, failures[0].expected, failures[0].received
-            )
-
+    run = _SuiteRun(ExampleRunner(target, client, timeout), result, shrink_seconds, progress)
     for fixed in explicit_examples(scenarios=scenarios):
         with contextlib.suppress(ContractFailure):  # recorded in `result` by play()
-            play(fixed, explicit=True)
+            run.play(fixed, explicit=True)
+    if max_examples > 0:
+        _search(run, max_examples, scenarios)
+    return result
 
-    if max_examples == 0:
-        return result
 
-    def play_drawn(example: Example) -> None:
-        play(example, explicit=False)
-
-    test = given(example=examples(scenarios=scenarios))(play_drawn)
+def _search(run: _SuiteRun, max_examples: int, scenarios: tuple[str, ...] | None) -> None:
+    """Let hypothesis draw examples and shrink what fails; the record is `run.result`."""
+    test = given(example=examples(scenarios=scenarios))(run.play_drawn)
     test = settings(
         max_examples=max_examples,
         database=None,
@@ -128,13 +146,12 @@ def run_client_suite(
         print_blob=False,
     )(test)
     try:
-        seed(result.seed)(test)()
+        seed(run.result.seed)(test)()
     except KitError:
         raise
-    except Exception:  # failures are read from `result`, not from hypothesis' exception
-        if result.passed and not result.budget_spent:
+    except Exception:  # failures are read from the record, not from hypothesis' exception
+        if run.result.passed and not run.result.budget_spent:
             raise
-    return result
 
 
 def _size(example: Example) -> tuple[int, int]:

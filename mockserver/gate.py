@@ -61,13 +61,12 @@ def apply_fault(fault: Fault, clock: Clock) -> Response | None:
     if fault.delay_ms is not None:
         time.sleep(fault.delay_ms / 1000)  # the emulator is slow on purpose; nobody's test sleeps
         return None
-    if fault.drop == "after":
-        g.drop_connection = True
-        return None
-    if fault.drop == "before":
-        g.drop_connection = True
+    if fault.drop is not None:
+        g.drop_connection = fault.drop  # carried out once the journal entry is complete
+        if fault.drop == "after":
+            return None
         g.journal["reason"] = f"{label}: connection closed before the request was processed"
-        return Response(b"", 499)
+        return Response(b"", 200)  # never sent
     if fault.error is not None:
         raise PisanoError(fault.error, f"{label}: error {fault.error}")
     g.journal["reason"] = f"{label}: status {fault.status}"

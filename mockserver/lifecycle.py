@@ -12,7 +12,7 @@ from flask import Response, g, request
 
 from .auth import mask_authorization
 from .catalogue import PisanoError
-from .context import current_emulator
+from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
 from .headers import REQUEST_ID, WARNING, ascii_header
 
@@ -57,8 +57,10 @@ def finish_request(response: Response) -> Response:
     verdict = g.get("throttle_verdict")
     if verdict is not None and emulator.settings.throttle.profile == "rich":
         response.headers.update(rate_limit_headers(verdict, emulator.clock))
-    if g.get("drop_connection"):
-        updates["status"] = response.status_code if response.status_code != 499 else None
+    dropped = g.get("drop_connection")
+    if dropped:
+        if dropped == "before":
+            updates["status"] = None  # no answer was ever made
         drop_connection()
     emulator.store.finish_request(request_id, updates)
     return response
@@ -69,7 +71,7 @@ def record_refusal(error: PisanoError) -> None:
         g.journal.update(code=error.code, reason=error.reason)
 
 
-def _new_entry(emulator: Any) -> dict[str, Any]:
+def _new_entry(emulator: Emulator) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
     headers = {
         name: mask_authorization(value, forms) if name.lower() == "authorization" else value
