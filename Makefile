@@ -20,6 +20,7 @@ test: $(BIN)/pisano-mock lint
 lint: $(BIN)/pisano-mock
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(BIN)/pisano-mock
 	$(BIN)/python bench/throughput.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -46,7 +47,7 @@ class AdminClient:
         return self._all("requests", f"/__mock/requests?since={since}")
 
     def sharings(self, **filters: str) -> list[dict[str, Any]]:
-        query = "".join(f"&{k}={urllib.request.quote(v)}" for k, v in filters.items())
+        query = "".join(f"&{k}={urllib.parse.quote(v)}" for k, v in filters.items())
         return self._all("sharings", f"/__mock/sharings?since=0{query}")
 
     def add_fixtures(self, fixture: dict[str, Any]) -> Any:

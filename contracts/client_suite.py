@@ -89,8 +89,9 @@ class _SuiteRun:
         self.first_failure_at: float | None = None  # of a drawn example: shrinking starts
 
     def play(self, example: Example, *, explicit: bool) -> None:
-        shrinking = self.first_failure_at is not None
-        if shrinking and time.monotonic() - self.first_failure_at > self.shrink_seconds:
+        began_shrinking = self.first_failure_at
+        shrinking = began_shrinking is not None
+        if began_shrinking is not None and time.monotonic() - began_shrinking > self.shrink_seconds:
             self.result.budget_spent = True
             raise ShrinkBudgetSpent
         began = time.perf_counter()

@@ -100,7 +100,7 @@ def _status_of(code: int) -> int:
 
 def accepts_a_valid_body(server: Server) -> None:
     emails = _recipients("ada", "bob")
-    body = {
+    body: dict[str, Any] = {
         "emails": emails,
         "custom_attributes": {emails[0]: {"name": "Ada", "external_id": "1"}},
         "transactional_data": {emails[1]: {"Segment": "Gold", "Amount": 12.5}},
@@ -206,7 +206,7 @@ def server_check_name(check: Callable[[Server], None]) -> str:
 
 def run_server_suite(server: Server) -> list[tuple[str, ContractFailure | None]]:
     """Each check in turn (in a fresh throttle window on the emulator); (name, failure or None)."""
-    outcomes = []
+    outcomes: list[tuple[str, ContractFailure | None]] = []
     for check in SERVER_CHECKS:
         server.fresh_window()
         try:

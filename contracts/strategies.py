@@ -21,7 +21,7 @@ RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
 _ATOM_SPECIALS = "!#$%&'*/=?^`{}|~-_"
 _ATOM_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _ATOM_SCRIPTS = "éüğşıçÖ日本語кирилицаΑΒΓαβγעבריתالعربية"
-_TEXT = st.characters(codec="utf-8", exclude_categories=("Cs",))
+_TEXT = st.characters(codec="utf-8", exclude_categories=["Cs"])
 
 
 def _atoms() -> st.SearchStrategy[str]:

@@ -46,7 +46,9 @@ def _unescape(text: str) -> str:
         raise FormError(f"not UTF-8 after %-decoding: {text[:60]!r}") from error
 
 
-def _assign(container: dict[str, Any], keys: list[str], value: str, name: str, lost: Counter[str]):
+def _assign(
+    container: dict[str, Any], keys: list[str], value: str, name: str, lost: Counter[str]
+) -> None:
     key, rest = keys[0], keys[1:]
     if not rest:
         if key in container:

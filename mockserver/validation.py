@@ -66,6 +66,7 @@ def _all_plain_emails(items: list[Any]) -> bool:
 def _load_dict(name: str, field: fields.Field, value: Any) -> None:
     if not isinstance(value, dict):
         raise PisanoError(13028, f"{name}: {type(value).__name__} where an object is expected")
+    assert isinstance(field, fields.Dict)
     if isinstance(field.value_field, fields.Dict) and set(map(type, value.values())) - {dict}:
         for key, item in value.items():
             if not isinstance(item, dict):

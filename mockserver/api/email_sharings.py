@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 from flask import Blueprint, Response, g, request
 
@@ -43,7 +45,7 @@ def create_email_sharings(campaign_id: str) -> Response:
     return _accepted(campaign.id, first_id, batch.emails)
 
 
-def _accepted(campaign_id: str, first_id: int, emails: list[str]) -> Response:
+def _accepted(campaign_id: str, first_id: int, emails: Sequence[str]) -> Response:
     payload = {
         "status": "ok",
         "campaign_id": campaign_id,
