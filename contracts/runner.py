@@ -6,16 +6,18 @@ the client (a shell command or a Python callable) and reads back what the emulat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +28,7 @@ from .scenarios import ALIGNED
 
 DEFAULT_TOKEN = "test-token"
 DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
-START_TIMEOUT = 30.0
+CLOCK_WATCH_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ class ExampleRunner:
         customers_file.write_text(
             json.dumps(example.customers, ensure_ascii=False), encoding="utf-8"
         )
-        run = self.client.run(self.target, customers_file, self.timeout)
+        with self._clock_starter(example, start_id):
+            run = self.client.run(self.target, customers_file, self.timeout)
         return Observation(
             exit_status=run.exit_status,
             requests=self.admin.requests(since=start_id),
@@ -181,8 +184,34 @@ class ExampleRunner:
             self._exhaust_tier_one()
         for fault in server.faults:
             self.admin.add_fault(**fault)
-        self.admin.advance_clock(0, rate=server.clock_rate)
+        if not server.preload_tiers:
+            self.admin.advance_clock(0, rate=server.clock_rate)
         return max((entry["id"] for entry in self.admin.requests()), default=0)
+
+    @contextlib.contextmanager
+    def _clock_starter(self, example: Example, start_id: int) -> Iterator[None]:
+        """With the throttle preloaded, the clock stays frozen until the client's first request
+        arrives, then runs at the example's rate: however long the client takes to start, its
+        first request meets the exhausted window."""
+        if not example.server.preload_tiers:
+            yield
+            return
+        stop = threading.Event()
+
+        def start_on_first_request() -> None:
+            while not stop.is_set():
+                if self.admin.call("GET", f"/__mock/requests?since={start_id}&limit=1")["requests"]:
+                    self.admin.advance_clock(0, rate=example.server.clock_rate)
+                    return
+                stop.wait(CLOCK_WATCH_SECONDS)
+
+        watcher = threading.Thread(target=start_on_first_request, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
 
     def _exhaust_tier_one(self) -> None:
         # Requests without a body are counted by the throttle (it comes before validation) and
