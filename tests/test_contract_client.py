@@ -112,6 +112,8 @@ def test_a_failing_run_exits_1_with_the_smallest_example_and_junit_failure(tmp_p
         "3",
         "--seed",
         "1",
+        "--scenario",
+        "ordinary",
         "--shrink-seconds",
         "5",
         "--junit-xml",
@@ -187,6 +189,7 @@ def test_shrinking_stops_when_its_budget_is_spent(emulator):
         max_examples=5,
         seed_value=2,
         shrink_seconds=0,
+        scenarios=("ordinary",),
         progress=None,
     )
     assert result.budget_spent
