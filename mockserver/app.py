@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = settings.bounds.max_body_bytes
     clock = Clock(rate=settings.time_scale)
     app.extensions[EXTENSION_KEY] = Emulator(
         settings=settings,

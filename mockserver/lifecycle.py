@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from flask import Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from .auth import mask_authorization
 from .catalogue import PisanoError
@@ -101,7 +102,10 @@ def _raw_path() -> str:
 
 
 def _body_for_journal() -> Any:
-    raw = request.get_data(cache=True)
+    try:
+        raw = request.get_data(cache=True)
+    except HTTPException:  # too large, or the client went away: the reason says so already
+        return None
     if not raw:
         return None
     try:

@@ -38,6 +38,7 @@ class Bounds:
     journal_max_bytes: int = 32 << 20
     sharings_max_recipients: int = 1_000_000
     sharings_max_bytes: int = 64 << 20
+    max_body_bytes: int = 64 << 20  # a larger request body is refused with 13000
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class BoundsSchema(Schema):
     )
     sharings_max_bytes = fields.Integer(
         load_default=Bounds.sharings_max_bytes, validate=validate.Range(min=1)
+    )
+    max_body_bytes = fields.Integer(
+        load_default=Bounds.max_body_bytes, validate=validate.Range(min=1)
     )
 
 
