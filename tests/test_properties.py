@@ -69,3 +69,29 @@ def test_built_in_response_of_the_wrong_type_is_13028(live, body, key, wrong):
 
 def test_every_corruption_is_exercised():
     assert len({c.name for c in CORRUPTIONS}) == len(CORRUPTIONS) >= 15
+
+
+@given(
+    body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "",
+            "multipart/form-data",
+        ]
+    ),
+    authorization=st.sampled_from(["Token token=test-token", "Bearer test-token", "", "Basic x"])
+    | st.text(st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=40),
+)
+def test_any_bytes_get_a_catalogued_answer(live, body, content_type, authorization):
+    api, pisano_mock = live
+    pisano_mock.reset()
+    headers = {"Content-Type": content_type, "Authorization": authorization}
+    response = api.post(data=body, headers=headers)
+    assert response.status_code in (200, 400, 401, 403, 404)
+    if response.status_code != 200:
+        payload = response.json()
+        assert set(payload) == {"status", "code", "message"}
+    assert pisano_mock.requests()[-1]["status"] == response.status_code
