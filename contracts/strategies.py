@@ -72,7 +72,7 @@ def customers(*, domains: tuple[str, ...] | None = None) -> st.SearchStrategy[di
     return st.fixed_dictionaries(
         {"email": email_addresses(domains=domains)},
         optional={
-            "name": texts(),
+            "name": optional_text,
             "external_id": optional_text,
             "phone_number": optional_text,
             "transactional_data": st.dictionaries(

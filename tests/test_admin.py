@@ -209,3 +209,17 @@ def test_a_body_over_the_bound_is_13000_and_journaled(server_with):
         [entry] = mock.requests()
         assert (entry["status"], entry["code"], entry["body"]) == (400, 13000, None)
         assert api.post({"emails": emails[:3]}).status_code == 200
+
+
+def test_plugin_fixture_drives_clock_faults_and_throttle(api, pisano_mock):
+    assert pisano_mock.set_clock(1_000_000_000) == {"now": 1_000_000_000, "rate": 0}
+    assert pisano_mock.advance_clock(5)["now"] == 1_000_000_005
+    assert pisano_mock.clock()["rate"] == 0
+    fault = pisano_mock.add_fault(status=503, times=1)
+    assert api.post({"emails": ["a@example.com"]}).status_code == 503
+    assert fault["id"] and pisano_mock.call("GET", "/__mock/faults")["faults"] == []
+    pisano_mock.add_fault(status=503)
+    pisano_mock.clear_faults()
+    assert api.post({"emails": ["a@example.com"]}).status_code == 200
+    assert pisano_mock.throttle()["counters"][0]["count"] == 1
+    assert pisano_mock.email_sharings_url.endswith(f"/{pisano_mock.campaign_id}/email_sharings")
