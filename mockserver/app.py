@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = settings.bounds.max_body_bytes
+    # Rails answers OPTIONS on a POST-only route with 404 (SPEC 1.4 row 1); Flask would say 200.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     clock = Clock(rate=settings.time_scale)
     app.extensions[EXTENSION_KEY] = Emulator(
         settings=settings,

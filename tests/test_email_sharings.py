@@ -114,6 +114,13 @@ def test_each_rule_answers_in_order(api, pisano_mock, rule, request_kwargs, code
     assert entry["reason"] == response.headers["X-Pisano-Mock-Reason"] or len(entry["reason"]) > 250
 
 
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE", "PATCH"])
+def test_other_methods_on_the_endpoint_are_13002(api, pisano_mock, method):
+    response = api.request(method, SHARINGS_PATH)
+    assert (response.status_code, response.json()["code"]) == (404, 13002)
+    assert pisano_mock.requests()[0]["method"] == method
+
+
 def test_get_on_the_endpoint_is_13002(api):
     response = api.request("GET", SHARINGS_PATH)
     assert response.status_code == 404
