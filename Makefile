@@ -25,6 +25,7 @@ lint: $(BIN)/pisano-mock
 bench: $(BIN)/pisano-mock
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/contract_overhead.py
+	$(BIN)/python bench/soak_memory.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

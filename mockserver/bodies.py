@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,23 +37,11 @@ def parse_params(raw: bytes, content_type: str | None, form_bodies: bool) -> Par
     return params
 
 
-def parse_json_retained(raw: bytes) -> Any:
-    """orjson.loads for a body the journal and sharings will keep: kept out of the cyclic GC.
-
-    A parsed body is acyclic, so reference counting alone frees it when the bounded store drops
-    it. Left to the cyclic collector, the retained bodies (up to the store's bounds) are scanned
-    again and again, which halved the requests/s of 5000-recipient bodies (bench/throughput.py).
-    """
-    data = orjson.loads(raw)
-    gc.freeze()
-    return data
-
-
 def _json_object(raw: bytes) -> dict[str, Any]:
     # orjson differs from Ruby's parser in two corners (README, Fidelity): integers outside 64 bits
     # are read as floats, and lone surrogates are refused, so every accepted body can be answered.
     try:
-        data = parse_json_retained(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise PisanoError(13000, f"body: not JSON ({error})") from None
     if not isinstance(data, dict):
