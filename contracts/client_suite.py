@@ -125,12 +125,16 @@ def run_client_suite(
     """Play every scenario's explicit example, then `max_examples` drawn ones; shrink failures
     within `shrink_seconds`. Raises KitError when the kit itself cannot run."""
     result = SuiteResult(seed=seed_value if seed_value is not None else random.randrange(2**32))
-    run = _SuiteRun(ExampleRunner(target, client, timeout), result, shrink_seconds, progress)
-    for fixed in explicit_examples(scenarios=scenarios):
-        with contextlib.suppress(ContractFailure):  # recorded in `result` by play()
-            run.play(fixed, explicit=True)
-    if max_examples > 0:
-        _search(run, max_examples, scenarios)
+    runner = ExampleRunner(target, client, timeout)
+    run = _SuiteRun(runner, result, shrink_seconds, progress)
+    try:
+        for fixed in explicit_examples(scenarios=scenarios):
+            with contextlib.suppress(ContractFailure):  # recorded in `result` by play()
+                run.play(fixed, explicit=True)
+        if max_examples > 0:
+            _search(run, max_examples, scenarios)
+    finally:
+        runner.close()
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,6 +155,9 @@ class ExampleRunner:
         self.timeout = timeout
         self.admin = AdminClient(target.base_url)
         self.workdir = Path(tempfile.mkdtemp(prefix="pisano-contract-"))
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run(self, example: Example) -> Observation:
         start_id = self._prepare(example)
