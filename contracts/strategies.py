@@ -66,6 +66,17 @@ def scalars() -> st.SearchStrategy[Any]:
     )
 
 
+def json_values(*, max_leaves: int = 6) -> st.SearchStrategy[Any]:
+    """Any JSON value: scalars, and lists and objects of them, nested."""
+    return st.recursive(
+        scalars(),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(texts(max_size=10), inner, max_size=3)
+        ),
+        max_leaves=max_leaves,
+    )
+
+
 def customers(*, domains: tuple[str, ...] | None = None) -> st.SearchStrategy[dict[str, Any]]:
     """One customer as SPEC 3's customers file holds it."""
     optional_text = st.none() | texts()
@@ -172,7 +183,17 @@ def email_sharing_bodies(
     """Valid bodies for the email_sharings endpoint."""
     batch = draw(customer_batches(min_count=min_recipients, max_count=max_recipients))
     built_ins = draw(built_in_responses(customer_schema=customer_schema or {}))
-    return body_for(batch.expand(), built_ins)
+    body = body_for(batch.expand(), built_ins)
+    # Beyond the identity fields, attributes and transactional data of any JSON type, nested.
+    extras = draw(
+        st.dictionaries(st.text(_TEXT, min_size=1, max_size=12), json_values(), max_size=3)
+    )
+    if extras:
+        for field in ("custom_attributes", "transactional_data"):
+            keyed = body[field]
+            for email in body["emails"][:: max(len(body["emails"]) // 7, 1)]:
+                keyed[email] = {**keyed.get(email, {}), **extras}
+    return body
 
 
 @dataclass(frozen=True)
