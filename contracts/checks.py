@@ -128,7 +128,7 @@ def every_customer_delivered(example: Example, observation: Observation) -> None
     if missing:
         raise ContractFailure(
             "every customer delivered",
-            f"each of the {len(example.customers)} customer(s) among the sharings, as the client exited 0",
+            f"each of the {len(example.customers)} customer(s) among the sharings (exit 0)",
             f"{len(missing)} missing: {_shown(missing)}",
         )
 
