@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 
+# SPEC 2.1's default fixture: the token and campaign a client is handed by the kit and the plugin.
+DEFAULT_TOKEN = "test-token"
+DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+ALIGNED = 1_000_000_000.0  # a multiple of every tier's period (5, 25, 125, 625 s)
 BATCH_LIMIT = 5000
 IDENTITY_KEYS = ("name", "external_id", "phone_number")
 DOCUMENTED_PATH = re.compile(r"/v1/email_campaigns/(?P<campaign_id>[^/]+)/email_sharings/?\Z")

@@ -29,11 +29,6 @@ class ServerBehaviour:
         return kinds
 
     @property
-    def refuses_for_good(self) -> bool:
-        """A non-retryable catalogue error: the client cannot deliver and must say so."""
-        return "error" in self.fault_kinds
-
-    @property
     def drops_after(self) -> bool:
         return "drop_after" in self.fault_kinds
 

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 
 from .admin_client import AdminClient
-
-DEFAULT_TOKEN = "test-token"
-DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+from .expectations import DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 
 
 class PisanoMock(AdminClient):

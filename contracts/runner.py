@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .admin_client import AdminClient
+from .expectations import ALIGNED, DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 from .model import Example, KitError, Observation
-from .scenarios import ALIGNED
 
-DEFAULT_TOKEN = "test-token"
-DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
 CLOCK_WATCH_SECONDS = 0.005
 
 

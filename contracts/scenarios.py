@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from .expectations import NON_RETRYABLE
 from .model import Example, ServerBehaviour
-from .strategies import customer_batches, customers, expand_customers
+from .strategies import customer_batches, expand_customers
 
 SAMPLE_CUSTOMERS: list[dict[str, Any]] = [
     {
@@ -37,15 +37,10 @@ SAMPLE_CUSTOMERS: list[dict[str, Any]] = [
         "transactional_data": {},
     },
 ]
-ALIGNED = 1_000_000_000.0  # a multiple of every tier's period
 
 
 def _ordinary() -> st.SearchStrategy[list[dict[str, Any]]]:
     return customer_batches(min_count=1, max_count=30).map(lambda batch: batch.expand())
-
-
-def _behaviour(**fields: Any) -> ServerBehaviour:
-    return ServerBehaviour(**fields)
 
 
 def _with(
@@ -184,6 +179,3 @@ def examples(*, scenarios: tuple[str, ...] | None = None) -> st.SearchStrategy[E
 def explicit_examples(*, scenarios: tuple[str, ...] | None = None) -> list[Example]:
     names = scenarios or tuple(SCENARIOS)
     return [example for example in EXPLICIT if example.scenario in names]
-
-
-__all__ = ["ALIGNED", "EXPLICIT", "SCENARIOS", "customers", "examples", "explicit_examples"]

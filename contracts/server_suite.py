@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .admin_client import AdminClient
-from .expectations import CATALOGUE_CHECKED, ERROR_CONTENT_TYPE, THROTTLED_BODY, error_body
+from .expectations import (
+    ALIGNED,
+    CATALOGUE_CHECKED,
+    ERROR_CONTENT_TYPE,
+    THROTTLED_BODY,
+    error_body,
+)
 from .model import ContractFailure
 
 LIVE_PACE_SECONDS = 4.0  # 160 requests per 625 s is one per 3.9 s: never throttled by tier 4
-ALIGNED = 1_000_000_000
 
 
 @dataclass
