@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 
 from .app import create_app
 from .server import LiveServer
-from .settings import ConfigError, Settings, load_settings
+from .settings import ConfigError, Settings, load_settings, with_access_options
 
 COMMAND_GROUP = "pisano_mock.commands"
 
@@ -46,6 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="start the emulator's clock running F times faster than real time (default 1)",
     )
+    serve.add_argument(
+        "--admin-token",
+        metavar="T",
+        help="require 'Authorization: Bearer T' or 'X-Pisano-Mock-Admin-Token: T' on /__mock/ "
+        "(default: $PISANO_MOCK_ADMIN_TOKEN; without one, only loopback callers are answered)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this Host header besides the serving host, localhost and loopback "
+        "(repeatable)",
+    )
+    serve.add_argument(
+        "--insecure-admin",
+        action="store_true",
+        help="serve a non-loopback --host without an admin token (anyone reaching it may "
+        "reconfigure the emulator)",
+    )
     serve.set_defaults(handler=serve_command)
     for command in entry_points(group=COMMAND_GROUP):
         command.load()(commands)
@@ -60,6 +80,11 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     if args.no_throttle:
         settings = settings.with_changes(throttle=replace(settings.throttle, enabled=False))
+    settings = settings.with_changes(
+        access=with_access_options(
+            settings.access, args.admin_token, args.allowed_host, args.insecure_admin
+        )
+    )
     try:
         server = LiveServer(create_app(settings), args.host, args.port)
     except OSError as error:

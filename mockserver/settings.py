@@ -6,7 +6,9 @@ by marshmallow schemas so that a typo in a config file is a clear error at start
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,18 @@ class Bounds:
     sharings_max_recipients: int = 1_000_000
     sharings_max_bytes: int = 64 << 20
     max_body_bytes: int = 64 << 20  # a larger request body is refused with 13000
+    max_json_depth: int = 64  # JSON nested deeper is refused with 13000 (SPEC 2.5)
+    max_form_depth: int = 100  # form keys nested deeper (a[b][c]...) are 13000, as Rack's limit
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use the admin API, and what is never shown in clear (SPEC 2.6)."""
+
+    admin_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    insecure_admin: bool = False
+    mask_headers: tuple[str, ...] = ("Cookie", "X-Api-Key")
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,22 @@ class BoundsSchema(Schema):
     max_body_bytes = fields.Integer(
         load_default=Bounds.max_body_bytes, validate=validate.Range(min=1)
     )
+    max_json_depth = fields.Integer(
+        load_default=Bounds.max_json_depth, validate=validate.Range(min=1, max=1000)
+    )
+    max_form_depth = fields.Integer(
+        load_default=Bounds.max_form_depth, validate=validate.Range(min=1, max=1000)
+    )
+
+
+class AccessSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    admin_token = fields.String(load_default=None, allow_none=True)
+    allowed_hosts = fields.List(fields.String(), load_default=list)
+    insecure_admin = fields.Boolean(load_default=False)
+    mask_headers = fields.List(fields.String(), load_default=lambda: list(Access.mask_headers))
 
 
 class OverrideSchema(Schema):
@@ -159,6 +189,7 @@ class ConfigSchema(FixtureSchema):
     fidelity = fields.Nested(FidelitySchema, load_default=lambda: FidelitySchema().load({}))
     bounds = fields.Nested(BoundsSchema, load_default=lambda: BoundsSchema().load({}))
     throttle = fields.Nested(ThrottleSchema, load_default=lambda: ThrottleSchema().load({}))
+    access = fields.Nested(AccessSchema, load_default=lambda: AccessSchema().load({}))
 
 
 @dataclass(frozen=True)
@@ -168,6 +199,7 @@ class Settings:
     fidelity: Fidelity = field(default_factory=Fidelity)
     bounds: Bounds = field(default_factory=Bounds)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    access: Access = field(default_factory=Access)
     fixture: dict[str, Any] = field(default_factory=dict)
     time_scale: float = 1.0
 
@@ -202,11 +234,34 @@ def settings_from_document(document: dict[str, Any], source: str = "config") -> 
     throttle["overrides"] = tuple(TierOverride(**o) for o in throttle["overrides"])
     fidelity = dict(loaded["fidelity"])
     fidelity["auth_forms"] = tuple(fidelity["auth_forms"])
+    access = dict(loaded["access"])
+    access["allowed_hosts"] = tuple(access["allowed_hosts"])
+    access["mask_headers"] = tuple(access["mask_headers"])
     return Settings(
         fidelity=Fidelity(**fidelity),
         bounds=Bounds(**loaded["bounds"]),
         throttle=ThrottleSettings(**throttle),
+        access=Access(**access),
         fixture=load_fixture(document, source),
+    )
+
+
+ADMIN_TOKEN_VARIABLE = "PISANO_MOCK_ADMIN_TOKEN"
+
+
+def with_access_options(
+    access: Access,
+    admin_token: str | None = None,
+    allowed_hosts: Sequence[str] = (),
+    insecure_admin: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> Access:
+    """The config file's access settings, overridden by the command line, then the environment."""
+    return replace(
+        access,
+        admin_token=admin_token or environ.get(ADMIN_TOKEN_VARIABLE) or access.admin_token,
+        allowed_hosts=(*access.allowed_hosts, *allowed_hosts),
+        insecure_admin=insecure_admin or access.insecure_admin,
     )
 
 
