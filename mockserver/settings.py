@@ -6,6 +6,8 @@ by marshmallow schemas so that a typo in a config file is a clear error at start
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 AUTH_FORMS = ("token", "token_space", "token_quoted", "bearer", "bare")
@@ -20,6 +23,12 @@ SCHEMA_TYPES = ("boolean", "integer", "float", "string", "list", "date", "dateti
 THROTTLE_PROFILES = ("rack_attack", "rich")
 THROTTLE_KEYS = ("token", "ip", "token_and_ip")
 PISANO_TIERS = "20/5 seconds; 40/25 seconds; 80/125 seconds; 160/625 seconds"
+# A config file's tables of entities replace the default fixture's; its other tables (settings)
+# are merged into the default's key by key (SPEC 2.1).
+ENTITY_TABLES = ("accounts", "tokens", "campaigns")
+# (table, key, table it names): each entity's reference that must resolve within the fixture.
+REFERENCES = (("tokens", "account", "accounts"), ("campaigns", "account", "accounts"))
+MAX_CLOCK_RATE = 1_000_000  # the admin API's bound on a clock rate (POST /__mock/clock)
 
 
 class ConfigError(ValueError):
@@ -71,11 +80,40 @@ class ThrottleSettings:
     overrides: tuple[TierOverride, ...] = ()
 
 
+def check_tiers(text: str) -> None:
+    """Tiers are `limits` strings; refused here so that a typo never reaches create_app."""
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValidationError(
+            f'"{text}" is not a list of tiers; expected "N/P seconds" items separated by ";", '
+            f'e.g. "{PISANO_TIERS}"'
+        ) from None
+
+
+def check_cidr(text: str) -> None:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValidationError(
+            f'"{text}" is not a network; expected an IPv4 or IPv6 network such as "10.0.0.0/8"'
+        ) from None
+
+
+class StrictBoolean(fields.Boolean):
+    """`true` or `false` only: marshmallow's Boolean also takes "yes", 1 or "off"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class AccountSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    locked = fields.Boolean(load_default=False)
+    locked = StrictBoolean(load_default=False)
     customer_schema = fields.Dict(
         keys=fields.String(),
         values=fields.String(validate=validate.OneOf(SCHEMA_TYPES)),
@@ -88,7 +126,7 @@ class TokenSchema(Schema):
         unknown = RAISE
 
     account = fields.String(required=True)
-    active = fields.Boolean(load_default=True)
+    active = StrictBoolean(load_default=True)
 
 
 class CampaignSchema(Schema):
@@ -97,7 +135,7 @@ class CampaignSchema(Schema):
 
     account = fields.String(required=True)
     subject = fields.String(load_default="")
-    flow = fields.Boolean(load_default=True)
+    flow = StrictBoolean(load_default=True)
 
 
 class FixtureSchema(Schema):
@@ -115,12 +153,12 @@ class FidelitySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    strict_batch_limit = fields.Boolean(load_default=Fidelity.strict_batch_limit)
+    strict_batch_limit = StrictBoolean(load_default=Fidelity.strict_batch_limit)
     batch_limit = fields.Integer(load_default=Fidelity.batch_limit, validate=validate.Range(min=1))
     auth_forms = fields.List(
         fields.String(validate=validate.OneOf(AUTH_FORMS)), load_default=list(AUTH_FORMS)
     )
-    form_bodies = fields.Boolean(load_default=Fidelity.form_bodies)
+    form_bodies = StrictBoolean(load_default=Fidelity.form_bodies)
 
 
 class BoundsSchema(Schema):
@@ -156,7 +194,7 @@ class AccessSchema(Schema):
 
     admin_token = fields.String(load_default=None, allow_none=True)
     allowed_hosts = fields.List(fields.String(), load_default=list)
-    insecure_admin = fields.Boolean(load_default=False)
+    insecure_admin = StrictBoolean(load_default=False)
     mask_headers = fields.List(fields.String(), load_default=lambda: list(Access.mask_headers))
 
 
@@ -164,20 +202,20 @@ class OverrideSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    cidr = fields.String(required=True)
-    tiers = fields.String(load_default=None, allow_none=True)
-    enabled = fields.Boolean(load_default=True)
+    cidr = fields.String(required=True, validate=check_cidr)
+    tiers = fields.String(load_default=None, allow_none=True, validate=check_tiers)
+    enabled = StrictBoolean(load_default=True)
 
 
 class ThrottleSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    enabled = fields.Boolean(load_default=True)
+    enabled = StrictBoolean(load_default=True)
     profile = fields.String(
         load_default=ThrottleSettings.profile, validate=validate.OneOf(THROTTLE_PROFILES)
     )
-    tiers = fields.String(load_default=ThrottleSettings.tiers)
+    tiers = fields.String(load_default=ThrottleSettings.tiers, validate=check_tiers)
     key = fields.String(load_default=ThrottleSettings.key, validate=validate.OneOf(THROTTLE_KEYS))
     overrides = fields.List(fields.Nested(OverrideSchema), load_default=list)
 
@@ -216,20 +254,60 @@ def default_config_path() -> Path:
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Read a TOML config file (the default fixture when `path` is None) into `Settings`."""
-    config_path = Path(path) if path is not None else default_config_path()
+    """The default fixture, with the TOML file at `path` over it (SPEC 2.1), as `Settings`."""
+    document = read_config(default_config_path())
+    source = str(default_config_path())
+    given: dict[str, Any] = {}
+    if path is not None:
+        source = str(path)
+        given = read_config(Path(path))
+        document = over_default(document, given)
+    settings = settings_from_document(document, source, replaced=set(given) & set(ENTITY_TABLES))
+    if "time_scale" in overrides:
+        check_time_scale(overrides["time_scale"])
+    return settings.with_changes(**overrides)
+
+
+def read_config(path: Path) -> dict[str, Any]:
     try:
-        document = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{config_path}: {error}") from error
-    return settings_from_document(document, source=str(config_path)).with_changes(**overrides)
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: {error}") from error
 
 
-def settings_from_document(document: dict[str, Any], source: str = "config") -> Settings:
+def over_default(default: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A table of entities replaces the default's; a table of settings is merged key by key."""
+    merged = dict(default)
+    for name, value in given.items():
+        kept = default.get(name)
+        if isinstance(kept, dict) and isinstance(value, dict) and name not in ENTITY_TABLES:
+            value = {**kept, **value}
+        merged[name] = value
+    return merged
+
+
+def check_time_scale(rate: float) -> None:
+    """`--time-scale` takes the rates `POST /__mock/clock` takes, no others."""
+    if not (math.isfinite(rate) and 0 <= rate <= MAX_CLOCK_RATE):
+        raise ConfigError(
+            f"--time-scale: {rate:g} is not a clock rate; expected a number from 0 (frozen) "
+            f"to {MAX_CLOCK_RATE}"
+        )
+
+
+def settings_from_document(
+    document: dict[str, Any], source: str = "config", replaced: set[str] | None = None
+) -> Settings:
+    """Validate a whole document (the default fixture included) into `Settings`.
+
+    `replaced` names the entity tables the file gave: a dangling reference in another table
+    then comes from the default fixture, and the message says so."""
     try:
         loaded = ConfigSchema().load(document)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {error.messages}") from error
+        raise ConfigError(f"{source}: {describe_errors(error.messages, ConfigSchema())}") from None
+    fixture = {name: loaded.get(name, {}) for name in ENTITY_TABLES}
+    check_references(fixture, source, replaced or set())
     throttle = dict(loaded["throttle"])
     throttle["overrides"] = tuple(TierOverride(**o) for o in throttle["overrides"])
     fidelity = dict(loaded["fidelity"])
@@ -242,8 +320,89 @@ def settings_from_document(document: dict[str, Any], source: str = "config") -> 
         bounds=Bounds(**loaded["bounds"]),
         throttle=ThrottleSettings(**throttle),
         access=Access(**access),
-        fixture=load_fixture(document, source),
+        fixture=fixture,
     )
+
+
+def check_references(fixture: dict[str, Any], source: str, replaced: set[str]) -> None:
+    """Every account a token or campaign names exists (a file replacing `accounts` alone breaks
+    the default tokens: say which table to give too)."""
+    for table, key, target in REFERENCES:
+        for name, entity in fixture[table].items():
+            if entity[key] in fixture[target]:
+                continue
+            hint = ""
+            if target in replaced and table not in replaced:
+                hint = f" (this [{table}] is the default's: the file's [{target}] replaced the "
+                hint += f"default's, so give [{table}] too)"
+            raise ConfigError(
+                f'{source}: {table}.{name}.{key}: no {key} "{entity[key]}"; expected one of '
+                f"[{target}]: {', '.join(fixture[target]) or 'none'}{hint}"
+            )
+
+
+def describe_errors(messages: Any, schema: Schema) -> str:
+    """marshmallow's nested messages as `dotted.key: what is expected`, one line."""
+    return "; ".join(
+        f"{format_path(path)}: {explain(message, path, schema)}"
+        for path, message in flatten(messages)
+    )
+
+
+def flatten(messages: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    if isinstance(messages, dict):
+        # A Dict field nests its values' messages under "value"; "_schema" is the table itself.
+        return [
+            pair
+            for key, inner in messages.items()
+            for pair in flatten(inner, path if key in ("value", "_schema") else (*path, key))
+        ]
+    if isinstance(messages, list):
+        return [(path, str(m)) for m in messages] if messages else []
+    return [(path, str(messages))]
+
+
+def format_path(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "(top level)"
+
+
+# marshmallow's words → what the file should hold instead.
+EXPLANATIONS = {
+    "Unknown field.": "unknown key",
+    "Invalid input type.": "expected a table",
+    "Missing data for required field.": "required key is missing",
+    "Not a valid boolean.": "expected a boolean (true or false)",
+    "Not a valid integer.": "expected an integer",
+    "Not a valid string.": "expected a string",
+    "Not a valid list.": "expected a list",
+    "Not a valid mapping type.": "expected a table",
+}
+
+
+def explain(message: str, path: tuple[Any, ...], schema: Schema) -> str:
+    text = EXPLANATIONS.get(message, message.rstrip(".").replace("Must be ", "expected "))
+    if message == "Unknown field.":
+        keys = known_keys(schema, path[:-1])
+        text += f"; expected one of {', '.join(keys)}" if keys else ""
+    return text
+
+
+def known_keys(schema: Schema, path: tuple[Any, ...]) -> list[str]:
+    """The keys a table at `path` may hold, found by walking the schema."""
+    parts = [part for part in path if not isinstance(part, int)]  # list indexes: same schema
+    while parts:
+        field_ = schema.fields.get(parts.pop(0))
+        if isinstance(field_, fields.Dict):
+            field_ = field_.value_field
+            parts = parts[1:]  # the entity's name, e.g. the token in tokens.<token>.account
+        nested = getattr(getattr(field_, "inner", field_), "schema", None)
+        if nested is None:
+            return []
+        schema = nested
+    return list(schema.fields)
 
 
 ADMIN_TOKEN_VARIABLE = "PISANO_MOCK_ADMIN_TOKEN"
@@ -270,5 +429,5 @@ def load_fixture(document: dict[str, Any], source: str = "fixtures") -> dict[str
     try:
         fixture = FixtureSchema().load(document)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {error.messages}") from error
-    return {name: fixture.get(name, {}) for name in ("accounts", "tokens", "campaigns")}
+        raise ConfigError(f"{source}: {describe_errors(error.messages, FixtureSchema())}") from None
+    return {name: fixture.get(name, {}) for name in ENTITY_TABLES}

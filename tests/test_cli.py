@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
+from importlib.metadata import version
 
+import pytest
 import requests
+
+from mockserver.cli import build_parser, main
+from mockserver.server import LiveServer
 
 START_LINE = re.compile(
     r"pisano-mock serving (http://127\.0\.0\.1:\d+) token=(\S+) campaign=(\S+)$"
@@ -88,3 +94,105 @@ def test_time_scale_flag_starts_the_clock_fast_and_reset_keeps_it():
         assert requests.get(f"{base_url}/__mock/clock", timeout=10).json()["rate"] == 100
     finally:
         process.terminate()
+
+
+README_THROTTLE_SNIPPET = """
+[throttle]
+enabled = true
+profile = "rack_attack"
+tiers = "20/5 seconds; 40/25 seconds; 80/125 seconds; 160/625 seconds"
+key = "token"
+
+[[throttle.overrides]]
+cidr = "10.0.0.0/8"
+tiers = "100/5 seconds"
+"""
+
+
+def test_a_config_of_settings_only_still_serves_the_default_fixture(tmp_path):
+    config = tmp_path / "throttle.toml"
+    config.write_text(README_THROTTLE_SNIPPET)
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0"]
+    with subprocess.Popen(
+        [*command, "--config", str(config)], stdout=subprocess.PIPE, text=True
+    ) as p:
+        try:
+            match = START_LINE.match(p.stdout.readline().rstrip("\n"))
+        finally:
+            p.terminate()
+    assert match
+    assert match.group(2, 3) == ("test-token", "735c19a7-ee54-4b03-a84a-93dfe2a94a56")
+
+
+def run_serve(capsys, monkeypatch, *flags: str) -> tuple[int, str]:
+    """`main` in this process (quicker than a subprocess): a refusal must return before serving."""
+
+    def served_instead(_: LiveServer) -> None:
+        pytest.fail("serve started instead of refusing")
+
+    monkeypatch.setattr(LiveServer, "serve_forever", served_instead)
+    status = main(["serve", "--port", "0", *flags])
+    return status, capsys.readouterr().err
+
+
+CONFIG_ERRORS = [
+    ('[throttle]\ntiers = "20 per 5s"\n', "throttle.tiers"),
+    ('[tokens.abc]\naccount = "nobody"\n', "tokens.abc.account"),
+    ('[[throttle.overrides]]\ncidr = "10.0.0.300/8"\n', "throttle.overrides[0].cidr"),
+    ('[throttle]\ncolour = "red"\n', "throttle.colour"),
+    ("[accounts.initech]\n", "tokens.test-token.account"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), CONFIG_ERRORS)
+def test_a_config_error_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, text, key):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    status, stderr = run_serve(capsys, monkeypatch, "--config", str(config))
+    assert status == 2
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"pisano-mock: {config}: {key}: "), stderr
+
+
+def test_a_config_error_in_a_real_process_has_no_traceback(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[throttle]\ntiers = "20 per 5s"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [result.stderr.rstrip("\n")]
+    assert "throttle.tiers" in result.stderr
+
+
+@pytest.mark.parametrize("scale", ["-3", "nan", "inf"])
+def test_a_time_scale_the_admin_api_would_refuse_is_one_line_and_exit_2(capsys, monkeypatch, scale):
+    status, stderr = run_serve(capsys, monkeypatch, "--time-scale", scale)
+    assert status == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("pisano-mock: --time-scale"), stderr
+
+
+def test_version_comes_from_the_package_metadata():
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver.cli", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert result.stdout == f"pisano-mock {version('pisano-mock')}\n"
+
+
+def test_every_serve_option_has_help_text():
+    parser = build_parser()
+    [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    serve_parser = subcommands.choices["serve"]
+    options = [a for a in serve_parser._actions if a.option_strings]
+    names = {name for action in options for name in action.option_strings}
+    assert {"--quiet", "--log-format", "--admin-token", "--allowed-host"} <= names
+    for action in options:
+        assert action.help and action.help != argparse.SUPPRESS, action.option_strings
+    help_text = serve_parser.format_help()
+    for action in options:
+        assert action.option_strings[-1] in help_text
