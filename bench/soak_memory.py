@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40_000)
     args = parser.parse_args()
     command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--no-throttle"]
+    command.append("--quiet")  # no access-log line per request: 40 000 of them would be noise
     process = subprocess.Popen(
         [*command, "--config", str(small_bounds_config())], stdout=subprocess.PIPE, text=True
     )

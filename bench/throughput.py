@@ -120,6 +120,7 @@ def main() -> None:
             "mockserver.cli",
             "serve",
             "--no-throttle",
+            "--quiet",
             "--port",
             "0",
         ],

@@ -49,7 +49,7 @@ class EmulatorProcess:
     @classmethod
     def start(cls, extra_args: tuple[str, ...] = ()) -> EmulatorProcess:
         command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", *extra_args]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen([*command, "--quiet"], stdout=subprocess.PIPE, text=True)
         line = process.stdout.readline() if process.stdout else ""
         words = dict(w.split("=", 1) for w in line.split()[3:] if "=" in w)
         if not line.startswith("pisano-mock serving "):

@@ -11,6 +11,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from . import admin, lifecycle, openapi
+from .access_log import init_app as init_access_log
 from .api import email_sharings
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .clock import Clock
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(Exception, _render_unexpected)
     for blueprint in (email_sharings.blueprint, admin.blueprint, openapi.blueprint):
         app.register_blueprint(blueprint)
+    init_access_log(app)  # silent unless the CLI configured it (serve without --quiet)
     return app
 
 

@@ -10,8 +10,9 @@ import argparse
 import contextlib
 import sys
 from dataclasses import replace
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
+from . import access_log
 from .app import create_app
 from .server import LiveServer
 from .settings import ConfigError, Settings, load_settings, with_access_options
@@ -23,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pisano-mock",
         description="A local emulator of Pisano's survey-sharing API, and a contract-test kit.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {package_version()}",
+        help="show the version",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
@@ -66,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a non-loopback --host without an admin token (anyone reaching it may "
         "reconfigure the emulator)",
     )
+    serve.add_argument(
+        "--quiet", action="store_true", help="no access-log line per request on standard error"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=access_log.FORMATS,
+        default="text",
+        help="access-log lines as text, or as one JSON object per line (default text)",
+    )
     serve.set_defaults(handler=serve_command)
     for command in entry_points(group=COMMAND_GROUP):
         command.load()(commands)
@@ -91,6 +107,8 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
     token, campaign = sample_credentials(settings)
+    if not args.quiet:
+        access_log.configure(sys.stderr, args.log_format)
     print(f"pisano-mock serving {server.base_url} token={token} campaign={campaign}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -108,6 +126,13 @@ def sample_credentials(settings: Settings) -> tuple[str, str]:
             if campaign["account"] == data["account"] and campaign.get("flow", True):
                 return token, campaign_id
     return "-", "-"
+
+
+def package_version() -> str:
+    try:
+        return version("pisano-mock")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
