@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# `make serve PORT=9000`; other serve flags through ARGS, e.g. ARGS='--config my.toml --quiet'.
+HOST ?= 127.0.0.1
+PORT ?= 8080
+ARGS ?=
 
 .PHONY: serve test lint bench clean
 
@@ -12,7 +16,7 @@ $(BIN)/pisano-mock: pyproject.toml
 	touch $@
 
 serve: $(BIN)/pisano-mock
-	$(BIN)/pisano-mock serve
+	$(BIN)/pisano-mock serve --host $(HOST) --port $(PORT) $(ARGS)
 
 test: $(BIN)/pisano-mock lint
 	$(BIN)/python -m pytest

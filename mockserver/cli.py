@@ -40,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (8080)")
-    serve.add_argument("--config", help="TOML config file (default: the built-in default fixture)")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file over the default fixture: its [accounts], [tokens], [campaigns] "
+        "replace the default's, its settings tables are merged key by key",
+    )
     serve.add_argument(
         "--no-throttle",
         action="store_true",
