@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import requests
@@ -196,3 +197,15 @@ def test_every_serve_option_has_help_text():
     help_text = serve_parser.format_help()
     for action in options:
         assert action.option_strings[-1] in help_text
+
+
+def test_make_serve_takes_a_port_and_other_flags():
+    result = subprocess.run(
+        ["make", "-n", "serve", "PORT=9000", "ARGS=--quiet --time-scale 2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    [command] = [line for line in result.stdout.splitlines() if "pisano-mock serve" in line]
+    assert command.endswith("pisano-mock serve --host 127.0.0.1 --port 9000 --quiet --time-scale 2")
