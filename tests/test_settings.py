@@ -103,9 +103,22 @@ def test_a_toml_syntax_error_names_the_file(tmp_path):
         load(tmp_path, "[throttle\n")
 
 
-def test_a_missing_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"nope\.toml"):
-        load_settings(tmp_path / "nope.toml")
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("nope.toml", None, "cannot be read: No such file"),
+        (".", None, "cannot be read"),
+        ("latin1.toml", b"[throttle]\nprofile = '\xe9'\n", "not TOML: 'utf-8' codec"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path, name, content, expected):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert str(raised.value).startswith(f"{path}: {expected}")
+    assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize("scale", [-3.0, float("nan"), float("inf"), 1e7])
