@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_command(args: argparse.Namespace) -> int:
     try:
+        check_port(args.port)
         settings = load_settings(args.config, time_scale=args.time_scale)
     except ConfigError as error:
         print(f"pisano-mock: {error}", file=sys.stderr)
@@ -118,6 +119,12 @@ def serve_command(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def check_port(port: int) -> None:
+    # The socket layer would take 99999 as 99999 % 65536 and answer -1 with a traceback.
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port: {port} is not a port; expected 0 to 65535")
 
 
 def sample_credentials(settings: Settings) -> tuple[str, str]:

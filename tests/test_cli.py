@@ -132,7 +132,7 @@ def run_serve(capsys, monkeypatch, *flags: str) -> tuple[int, str]:
         pytest.fail("serve started instead of refusing")
 
     monkeypatch.setattr(LiveServer, "serve_forever", served_instead)
-    status = main(["serve", "--port", "0", *flags])
+    status = main(["serve", "--port", "0", *flags])  # a later --port wins
     return status, capsys.readouterr().err
 
 
@@ -209,3 +209,11 @@ def test_make_serve_takes_a_port_and_other_flags():
     )
     [command] = [line for line in result.stdout.splitlines() if "pisano-mock serve" in line]
     assert command.endswith("pisano-mock serve --host 127.0.0.1 --port 9000 --quiet --time-scale 2")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_a_port_outside_0_to_65535_is_one_line_and_exit_2(capsys, monkeypatch, port):
+    # Before: 99999 silently served on 99999 % 65536, and -1 was a traceback.
+    status, stderr = run_serve(capsys, monkeypatch, "--port", port)
+    assert status == 2
+    assert stderr == f"pisano-mock: --port: {port} is not a port; expected 0 to 65535\n"
