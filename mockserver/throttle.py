@@ -27,8 +27,8 @@ from .clock import Clock
 from .settings import ThrottleSettings
 
 # Keys held at most: past it the key touched longest ago is forgotten first, as the least recently
-# used entry of Rails' MemoryStore (Rack::Attack's usual cache) is pruned. Flood-proof memory.
-MAX_BUCKETS = 100_000
+# used entry of Rails' MemoryStore (Rack::Attack's usual cache) is pruned. About 40 MiB at most.
+MAX_BUCKETS = 50_000
 
 
 @dataclass(frozen=True)
