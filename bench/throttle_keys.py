@@ -6,7 +6,8 @@ Workload, the same for every row: K distinct keys (tokens) take turns, and each 
 key's first in its window (the clock moves on one tier-1 window after each pass over the K keys),
 so every request opens a window, as a flood of new tokens or a crowd of steady clients does. A row
 runs at least `--hits` requests (`--http-requests` over HTTP) and at most `--seconds`; a row cut
-short says how many keys it reached. Ratios are against the 10-key row of the same run.
+short says how many keys it reached. Object rows are the best of `--repeat` runs (the machine is
+shared; the best run is the one least disturbed). Ratios are against the 10-key row of the same run.
 Over HTTP the tokens are unknown: the throttle counts them before authentication answers 401.
 """
 
@@ -65,6 +66,10 @@ def run_passes(
         next_window()
     row.seconds = time.perf_counter() - began
     return row
+
+
+def best_of(times: int, measure: Callable[..., Row], *args: object) -> Row:
+    return max((measure(*args) for _ in range(times)), key=lambda row: row.rate)
 
 
 def on_the_object(keys: int, least: int, budget: float) -> Row:
@@ -134,9 +139,10 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=50_000, help="least hits per object row")
     parser.add_argument("--http-requests", type=int, default=3_000, help="least per HTTP row")
     parser.add_argument("--seconds", type=float, default=60.0, help="most per row")
+    parser.add_argument("--repeat", type=int, default=5, help="object rows: the best of (5)")
     parser.add_argument("--no-http", action="store_true", help="the Throttle object only")
     args = parser.parse_args()
-    rows = [on_the_object(k, args.hits, args.seconds) for k in args.keys]
+    rows = [best_of(args.repeat, on_the_object, k, args.hits, args.seconds) for k in args.keys]
     print_table("Throttle.hit, in-process", "hits", rows)
     if args.no_http:
         return

@@ -119,7 +119,8 @@ class Throttle:
         # which their windows end, so expired buckets are found at the front.
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def __len__(self) -> int:
+    @property
+    def keys_held(self) -> int:
         """How many keys hold counters."""
         return len(self._buckets)
 
