@@ -99,10 +99,11 @@ def test_rich_profile_retry_after_counts_real_seconds_at_the_clocks_rate(server_
     # The oracle: the refused request's own instant and window end, from the journal, and the rate
     # this test set. Retry-After = ceil(emulated seconds left / rate).
     with server_with(throttle=ThrottleSettings(profile="rich")) as (api, mock):
-        mock.set_clock(ALIGNED, rate=rate)
+        freeze(mock, ALIGNED)
+        assert send_until_refused(api) == 20
+        mock.set_clock(ALIGNED + 0.5, rate=rate)  # the window's last 4.5 s, running
         response = api.post(BODY)
-        while response.status_code != 429:
-            response = api.post(BODY)
+        assert response.status_code == 429
         refused = mock.requests()[-1]
         left = refused["throttle"]["window_end"] - refused["time"]
         expected = math.ceil(left / rate)
