@@ -1,7 +1,9 @@
 """The emulator's clock (SPEC 2.2): everything time-based reads `Clock.now()`, never time.time().
 
 It runs at `rate` times real time from an anchor; set/advance freeze it (rate 0) unless a rate is
-given, so a test can step through the throttle windows without sleeping.
+given, so a test can step through the throttle windows without sleeping. It never runs backwards
+unless it is set back: a step back of the machine's clock (NTP) holds it still instead, so that a
+throttle window, once left, is not entered again by a late reading (SPEC 1.3, "Exactness").
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ class Clock:
         self._real_time = real_time
         self._default_rate = rate
         self._lock = threading.Lock()
+        self._latest: float  # the latest reading since the clock was last set: it never goes back
         self.reset()
 
     def now(self) -> float:
         """Unix seconds on the emulator's clock."""
         with self._lock:
-            return self._anchor + (self._real_time() - self._real_anchor) * self._rate
+            running = self._anchor + (self._real_time() - self._real_anchor) * self._rate
+            self._latest = max(self._latest, running)
+            return self._latest
 
     @property
     def rate(self) -> float:
@@ -31,6 +36,7 @@ class Clock:
         """Move to `when`; frozen there unless `rate` says how fast it runs on."""
         with self._lock:
             self._anchor, self._real_anchor, self._rate = when, self._real_time(), rate
+            self._latest = when
 
     def advance(self, seconds: float, rate: float = 0.0) -> None:
         self.set(self.now() + seconds, rate)
@@ -39,7 +45,7 @@ class Clock:
         """Back to real time, running at the rate the emulator started with."""
         with self._lock:
             self._real_anchor = self._real_time()
-            self._anchor = self._real_anchor
+            self._anchor = self._latest = self._real_anchor
             self._rate = self._default_rate
 
     def real_seconds(self, emulated_seconds: float) -> float | None:

@@ -27,7 +27,9 @@ RACK_ATTACK_BODY = b"Retry later\n"
 
 
 def guard(emulator: Emulator, now: float) -> Response | None:
-    """Rows 2-4 for the current request: an answer that replaces the endpoint's, or None."""
+    """Rows 2-4 for the current request: an answer that replaces the endpoint's, or None.
+
+    `now` is when the request arrived; the throttle reads its own instant (SPEC 1.3 Exactness)."""
     forced = request.headers.get(FORCE_ERROR)
     if forced is not None:
         raise forced_error(forced)
@@ -41,7 +43,7 @@ def guard(emulator: Emulator, now: float) -> Response | None:
         answer = apply_fault(fault, emulator.clock)
         if answer is not None:
             return answer
-    return apply_throttle(emulator, token or request.headers.get("Authorization"), now)
+    return apply_throttle(emulator, token or request.headers.get("Authorization"))
 
 
 def forced_error(value: str) -> PisanoError:
@@ -82,15 +84,17 @@ def status_response(status: int, retry_after: int | None) -> Response:
     return response
 
 
-def apply_throttle(emulator: Emulator, token: str | None, now: float) -> Response | None:
+def apply_throttle(emulator: Emulator, token: str | None) -> Response | None:
     """Row 4: count the request; answer 429 when a tier is exceeded."""
     throttle = emulator.throttle
     client_ip = request.remote_addr or "unknown"
     tiers = throttle.tiers_for(client_ip)
     if not tiers:
         return None
-    verdict = throttle.hit(throttle.bucket(token, client_ip), tiers, now)
+    verdict = throttle.hit(throttle.bucket(token, client_ip), tiers)
     g.throttle_verdict = verdict
+    # The request's instant is the one it was counted at (SPEC 1.3): the journal's `time` too.
+    g.now = g.journal["time"] = verdict.now
     if verdict.allowed:
         return None
     exceeded = verdict.exceeded
@@ -100,7 +104,7 @@ def apply_throttle(emulator: Emulator, token: str | None, now: float) -> Respons
         f"ending at {exceeded.window_end:.0f})"
     )
     g.journal["throttle"] = {"tier": str(exceeded.tier), "window_end": exceeded.window_end}
-    return throttled_response(emulator, exceeded, now)
+    return throttled_response(emulator, exceeded, verdict.now)
 
 
 def throttled_response(emulator: Emulator, exceeded: TierCount, now: float) -> Response:

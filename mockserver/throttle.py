@@ -1,9 +1,16 @@
 """Pisano's throttle tiers (SPEC 1.3), counted the way Rack::Attack counts them.
 
 The tiers are data, parsed once by `limits.parse_many`. Windows are fixed and aligned to the epoch
-of the EMULATOR's clock (`floor(now / period)`), so a test steps through them without sleeping;
-`limits`' storage holds the counters, keyed by the window index. Tiers are checked in order, and a
-request is counted against every tier up to the first one it exceeds (Rack::Attack stops there).
+of the EMULATOR's clock (`floor(now / period)`), so a test steps through them without sleeping.
+Tiers are checked in order, and a request is counted against every tier up to the first one it
+exceeds (Rack::Attack stops there).
+
+Exactness (SPEC 1.3): the clock is read and the request counted under one lock, so a request
+belongs to the window of the instant it was counted at, and that instant (`Verdict.now`) is the
+one the journal records. Each key holds one record: per tier, the index of its current window and
+the count in it. `limits`' storages are not used for the counters: they expire keys in real time
+and can only be swept whole, while the windows here end on the emulator's clock, which a test
+freezes, moves on, or sets back; the records below expire in O(1) per request instead.
 """
 
 from __future__ import annotations
@@ -11,18 +18,17 @@ from __future__ import annotations
 import ipaddress
 import math
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
 
 from .clock import Clock
 from .settings import ThrottleSettings
 
-# Counters leave the storage when their window is over on the emulator's clock (see `_open`); the
-# storage's own expiry, which runs in real time, is only a backstop that must never come first.
-REAL_TIME_BACKSTOP = 10 * 365 * 24 * 3600
-SWEEP_ABOVE = 10_000
+# Keys held at most: past it the key touched longest ago is forgotten first, as the least recently
+# used entry of Rails' MemoryStore (Rack::Attack's usual cache) is pruned. About 40 MiB at most.
+MAX_BUCKETS = 50_000
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ class TierCount:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the throttle said of one request: the counts it took, and the tier exceeded if any."""
+    """What the throttle said of one request: the instant it counted it at, the counts it took,
+    and the tier exceeded if any."""
 
     now: float
     counts: tuple[TierCount, ...] = ()
@@ -73,8 +80,29 @@ class Verdict:
         return self.exceeded is None
 
 
+@dataclass(slots=True)
+class _Bucket:
+    """One key's counters: per tier, (index of the current window, count in it)."""
+
+    windows: dict[Tier, tuple[int, int]] = field(default_factory=dict)
+    ends: float = -math.inf  # when its last window ends; after that it holds nothing
+
+    def count(self, tier: Tier, now: float) -> TierCount:
+        """One more request in the window of `now`: a window other than the held one is new (the
+        clock only goes back when it is set back, and then the windows follow it)."""
+        index = tier.window(now)
+        held, count = self.windows.get(tier, (index, 0))
+        count = count + 1 if held == index else 1
+        self.windows[tier] = (index, count)
+        end = (index + 1) * tier.period
+        self.ends = max(self.ends, end)
+        return TierCount(tier, count, end)
+
+
 class Throttle:
-    def __init__(self, settings: ThrottleSettings, clock: Clock) -> None:
+    def __init__(
+        self, settings: ThrottleSettings, clock: Clock, max_buckets: int = MAX_BUCKETS
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.tiers = parse_tiers(settings.tiers) if settings.enabled else ()
@@ -85,9 +113,16 @@ class Throttle:
             )
             for o in settings.overrides
         ]
-        self.storage = MemoryStorage()
+        self._max_buckets = max_buckets
         self._lock = threading.Lock()
-        self._open_windows: dict[tuple[str, Tier], str] = {}
+        # Least recently counted first: with the same tiers for all, that is also the order in
+        # which their windows end, so expired buckets are found at the front.
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    @property
+    def keys_held(self) -> int:
+        """How many keys hold counters."""
+        return len(self._buckets)
 
     def bucket(self, token: str | None, client_ip: str) -> str:
         """The key requests are counted under (setting `throttle.key`)."""
@@ -111,15 +146,14 @@ class Throttle:
                 return tiers
         return self.tiers
 
-    def hit(self, bucket: str, tiers: tuple[Tier, ...], now: float) -> Verdict:
-        """Count one request at `now` on the emulator's clock."""
+    def hit(self, bucket: str, tiers: tuple[Tier, ...]) -> Verdict:
+        """Count one request now, on the emulator's clock read under the same lock."""
         counts = []
         with self._lock:
+            now = self.clock.now()
+            record = self._touch(bucket, now)
             for tier in tiers:
-                key = self._open(bucket, tier, now)
-                counted = TierCount(
-                    tier, self.storage.incr(key, REAL_TIME_BACKSTOP), tier.window_end(now)
-                )
+                counted = record.count(tier, now)
                 counts.append(counted)
                 if counted.count > tier.limit:
                     return Verdict(now, tuple(counts), exceeded=counted)
@@ -128,45 +162,42 @@ class Throttle:
     def snapshot(self, now: float) -> list[dict[str, object]]:
         """Per bucket and tier: the count in the current window and when that window ends."""
         with self._lock:
-            rows = []
-            for (bucket, tier), key in sorted(
-                self._open_windows.items(), key=lambda kv: (kv[0][0], kv[0][1].period)
-            ):
-                if key == self._key(bucket, tier, now):
-                    rows.append(
-                        {
-                            "key": bucket,
-                            "tier": str(tier),
-                            "limit": tier.limit,
-                            "period": tier.period,
-                            "count": self.storage.get(key),
-                            "window_end": tier.window_end(now),
-                        }
-                    )
-            return rows
+            return [
+                {
+                    "key": key,
+                    "tier": str(tier),
+                    "limit": tier.limit,
+                    "period": tier.period,
+                    "count": count,
+                    "window_end": tier.window_end(now),
+                }
+                for key, record in sorted(self._buckets.items())
+                for tier, (index, count) in sorted(
+                    record.windows.items(), key=lambda item: item[0].period
+                )
+                if index == tier.window(now)
+            ]
 
     def reset(self) -> None:
         with self._lock:
-            self.storage.reset()
-            self._open_windows.clear()
+            self._buckets.clear()
 
-    def _key(self, bucket: str, tier: Tier, now: float) -> str:
-        return f"{bucket}/{tier.limit}/{tier.period}/{tier.window(now)}"
+    def _touch(self, bucket: str, now: float) -> _Bucket:
+        """The bucket's record, moved to the back; expired records leave from the front."""
+        record = self._buckets.get(bucket)
+        if record is None:
+            record = self._buckets[bucket] = _Bucket()
+        else:
+            self._buckets.move_to_end(bucket)
+        self._drop_expired(now)
+        return record
 
-    def _open(self, bucket: str, tier: Tier, now: float) -> str:
-        """The counter key of the current window; the bucket's previous window is cleared."""
-        key = self._key(bucket, tier, now)
-        previous = self._open_windows.get((bucket, tier))
-        if previous != key:
-            if previous is not None:
-                self.storage.clear(previous)
-            self._open_windows[bucket, tier] = key
-            if len(self._open_windows) > SWEEP_ABOVE:
-                self._sweep(now)
-        return key
-
-    def _sweep(self, now: float) -> None:
-        for (bucket, tier), key in list(self._open_windows.items()):
-            if key != self._key(bucket, tier, now):
-                self.storage.clear(key)
-                del self._open_windows[bucket, tier]
+    def _drop_expired(self, now: float) -> None:
+        """O(1) amortised: each record is dropped once, and the walk stops at the first one alive.
+        Past `max_buckets` the least recently counted goes, even if alive."""
+        buckets = self._buckets
+        while len(buckets) > 1:
+            oldest = next(iter(buckets.values()))
+            if oldest.ends > now and len(buckets) <= self._max_buckets:
+                return
+            buckets.popitem(last=False)

@@ -94,6 +94,37 @@ def test_rich_profile_retry_after_is_the_seconds_left(server_with, offset, expec
         assert response.headers["RateLimit-Remaining"] == "0"
 
 
+@pytest.mark.parametrize("rate", [2, 4])
+def test_rich_profile_retry_after_counts_real_seconds_at_the_clocks_rate(server_with, rate):
+    # The oracle: the refused request's own instant and window end, from the journal, and the rate
+    # this test set. Retry-After = ceil(emulated seconds left / rate).
+    with server_with(throttle=ThrottleSettings(profile="rich")) as (api, mock):
+        freeze(mock, ALIGNED)
+        assert send_until_refused(api) == 20
+        mock.set_clock(ALIGNED + 0.5, rate=rate)  # the window's last 4.5 s, running
+        response = api.post(BODY)
+        assert response.status_code == 429
+        refused = mock.requests()[-1]
+        left = refused["throttle"]["window_end"] - refused["time"]
+        expected = math.ceil(left / rate)
+        assert expected < math.ceil(left)  # else a throttle ignoring the rate would pass too
+        assert response.headers["Retry-After"] == str(expected)
+        assert response.json()["retry_after"] == expected
+
+
+def test_the_journal_time_is_the_instant_the_throttle_counted_at(api, pisano_mock):
+    # A scripted delay holds the request between its arrival, 0.3 s before a window ends, and the
+    # throttle, 0.6 s later: it is counted in the next window, and journaled at that instant.
+    pisano_mock.add_fault(delay_ms=600, times=1)
+    pisano_mock.set_clock(ALIGNED + 5 - 0.3, rate=1)
+    assert api.post(BODY).status_code == 200
+    counted = pisano_mock.throttle()["counters"][0]
+    assert (counted["tier"], counted["count"]) == ("20/5 seconds", 1)
+    window_end = counted["window_end"]
+    assert window_end == ALIGNED + 10
+    assert window_end - 5 <= pisano_mock.requests()[-1]["time"] < window_end
+
+
 def test_rich_profile_names_the_exceeded_tier(server_with):
     with server_with(throttle=ThrottleSettings(profile="rich")) as (api, mock):
         freeze(mock, ALIGNED)
