@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _render_refusal(error: PisanoError) -> Response:
     lifecycle.record_refusal(error)
-    response = Response(render_body(error.code), error.entry.http_status)
+    status = getattr(error, "http_status", error.entry.http_status)  # 413 for a body too large
+    response = Response(render_body(error.code), status)
     response.headers["Content-Type"] = ERROR_CONTENT_TYPE
     if error.reason:
         response.headers[REASON] = ascii_header(error.reason)
