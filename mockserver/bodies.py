@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import IO, Any
 
 import orjson
@@ -33,6 +34,10 @@ _LOOKS_LIKE_FORM = re.compile(rb"\s*[A-Za-z_][\w.%\[\]-]*=")
 JSON_AS_FORM_HINT = f"the body was sent as {FORM_TYPE} but looks like JSON: " + (
     "send Content-Type: application/json"
 )
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 FORM_AS_JSON_HINT = f"the body looks like a form: send Content-Type: {FORM_TYPE}"
 
 
@@ -73,6 +78,8 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     stream itself) means read to the end; otherwise read exactly `CONTENT_LENGTH`, never past it."""
     declared = _declared_length(environ)
     if declared is not None and declared > max_bytes:
+        if declared <= max_bytes + DRAIN_BYTES:  # an honest client, slightly over: let it finish
+            _read_up_to(environ["wsgi.input"], declared, keep=False)
         raise BodyTooLarge(
             13000, f"body: Content-Length {declared} is over max_body_bytes ({max_bytes})"
         )
@@ -138,28 +145,27 @@ def _json_object(raw: bytes, max_depth: int) -> dict[str, Any]:
     except orjson.JSONDecodeError as error:
         hint = f"; {FORM_AS_JSON_HINT}" if _LOOKS_LIKE_FORM.match(raw) else ""
         raise PisanoError(13000, f"body: not JSON ({error}){hint}") from None
-    if too_deep(data, raw, max_depth):
+    if json_depth(raw) > max_depth:
         raise PisanoError(13000, f"body: JSON nested deeper than {max_depth} (max_json_depth)")
     if not isinstance(data, dict):
         raise PisanoError(13000, f"body: JSON {type(data).__name__} where an object is expected")
     return data
 
 
-def too_deep(data: Any, raw: bytes, max_depth: int) -> bool:
-    """Whether `data` (parsed from `raw`) nests more than `max_depth` levels; the top is level 1.
+def json_depth(raw: bytes) -> int:
+    """How deep the JSON text `raw`, already parsed without error, nests: `{}` is 1, `1` is 0.
 
-    Counting brackets answers most bodies in C; the walk that remains uses a stack, not
-    recursion."""
-    if raw.count(b"[") + raw.count(b"{") <= max_depth:
-        return False
-    stack = [(data, 1)] if isinstance(data, dict | list) else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+    Measured on the text, in C-speed passes rather than by walking the parsed objects (a walk costs
+    ~10 ms on a 5000-recipient body): escapes and every character but brackets and quotes are
+    dropped, then strings (so a bracket inside a string never counts); the maximum of the running
+    bracket balance is the depth. Valid JSON makes this exact."""
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(b"", raw)
+    # Adjacent quotes are an empty string or two strings meeting once the rest is dropped.
+    reduced = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in reduced:  # a string held brackets: remove it whole
+        reduced = _STRING.sub(b"", reduced)
+    return max(accumulate(map(_STEP.__getitem__, reduced)), default=0)
 
 
 def _form_params(raw: bytes, max_depth: int) -> Params:
@@ -188,4 +194,4 @@ def journal_body(raw: bytes) -> Any:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return raw.decode("utf-8", errors="replace")
-    return raw.decode("utf-8", errors="replace") if too_deep(data, raw, RETURNABLE_DEPTH) else data
+    return raw.decode("utf-8", errors="replace") if json_depth(raw) > RETURNABLE_DEPTH else data

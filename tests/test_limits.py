@@ -10,8 +10,12 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mockserver.bodies import json_depth
 from mockserver.forms import FormError, parse_form
 from mockserver.settings import Bounds
 from tests.conftest import AUTH, SHARINGS_PATH
@@ -88,6 +92,28 @@ def test_form_nesting_is_not_limited_by_python_recursion():
 
 
 # -- 8.5: JSON depth is bounded at the door; the journal is always readable ------------------------
+def depth_of(value) -> int:
+    """The oracle: nesting counted on the parsed value (recursion is fine at test sizes)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+TRICKY_TEXT = st.text(alphabet='[]{}"\\ab\n', max_size=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.integers(-(2**63), 2**63 - 1) | TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY_TEXT, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@given(JSON_VALUES)
+def test_json_depth_measured_on_the_text_agrees_with_the_parsed_value(value):
+    assert json_depth(orjson.dumps(value)) == depth_of(value)
+
+
 def test_json_deeper_than_the_bound_is_13000_with_the_reason(api):
     body = '{"emails": ["a@example.com"], "custom_attributes": {"a@example.com": {"x": %s}}}'
     response = api.post(data=body % nested_json(61))  # 3 + 61 = 64 levels: allowed
