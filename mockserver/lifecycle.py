@@ -68,7 +68,8 @@ def finish_request(response: Response) -> Response:
         if dropped == "before":
             updates["status"] = None  # no answer was ever made
         drop_connection()
-    emulator.store.finish_request(request_id, updates, g.entry_bytes + len(raw))
+    said = sum(map(len, warnings)) + len(updates.get("reason") or "")
+    emulator.store.finish_request(request_id, updates, g.entry_bytes + len(raw) + said)
     return response
 
 
