@@ -235,3 +235,10 @@ def test_a_form_sent_as_json_says_how_to_send_it(api):
     assert "looks like a form: send Content-Type: application/x-www-form-urlencoded" in reason(
         response
     )
+
+
+def test_an_admin_body_over_the_bound_is_413_too(server_with):
+    with server_with(bounds=Bounds(max_body_bytes=1000)) as (api, _):
+        fixture = {"accounts": {f"a{i}": {} for i in range(200)}}
+        response = api.request("POST", "/__mock/fixtures", json=fixture)
+        assert (response.status_code, response.json()["code"]) == (413, 13000)
