@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from . import admin, lifecycle, openapi
 from .access_log import init_app as init_access_log
 from .api import email_sharings
+from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .clock import Clock
 from .context import EXTENSION_KEY, Emulator
@@ -70,8 +71,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _render_refusal(error: PisanoError) -> Response:
     lifecycle.record_refusal(error)
-    response = Response(render_body(error.code), error.entry.http_status)
+    status = getattr(error, "http_status", error.entry.http_status)  # 413 for a body too large
+    response = Response(render_body(error.code), status)
     response.headers["Content-Type"] = ERROR_CONTENT_TYPE
+    if isinstance(error, BodyTooLarge):
+        response.headers["Connection"] = "close"  # the rest of the body is still on the wire
     if error.reason:
         response.headers[REASON] = ascii_header(error.reason)
     return response
@@ -81,7 +85,8 @@ def _render_http_exception(error: HTTPException) -> Response:
     # Routing failures never reach here (begin_request turns them into 13002); what remains is
     # Werkzeug refusing the request itself, e.g. a body over MAX_CONTENT_LENGTH.
     code = 13002 if error.code in (404, 405) else 13000
-    return _render_refusal(PisanoError(code, f"{error.code} {error.name}: {error.description}"))
+    kind = BodyTooLarge if error.code == 413 else PisanoError  # an admin body (SPEC 2.5)
+    return _render_refusal(kind(code, f"{error.code} {error.name}: {error.description}"))
 
 
 def _render_unexpected(error: Exception) -> Response:

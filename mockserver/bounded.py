@@ -55,6 +55,26 @@ class BoundedLog(Generic[T]):
             self._trim()
         return first_id
 
+    def resize(self, first_id: int, nbytes: int) -> None:
+        """Charge the batch appended as `first_id` `nbytes` in all (a journal entry's size is known
+        only when its request ends); trim the oldest if the bound is now exceeded."""
+        batch = self._batch_at(first_id)
+        if batch is None:
+            return  # already dropped: nothing of it is held any more
+        before = batch.kept_bytes
+        batch.nbytes = nbytes
+        self.nbytes += batch.kept_bytes - before
+        self._trim()
+
+    def _batch_at(self, first_id: int) -> _Batch[T] | None:
+        # Newest first: the batches still being resized are the requests in flight, near the end.
+        for batch in reversed(self._batches):
+            if batch.first_id == first_id:
+                return batch
+            if batch.first_id < first_id:
+                return None
+        return None
+
     def reserve_id(self) -> int:
         """The id the next single item will get (so a request can name its journal entry early)."""
         return self._next_id

@@ -22,7 +22,8 @@ class Emulator:
     throttle: Throttle
 
     def reset(self) -> None:
-        """SPEC 2.2 reset: journal, sharings, counters and faults emptied; clock back to real."""
+        """SPEC 2.2 reset: journal, sharings, counters and faults emptied; clock back to real;
+        accounts, tokens and campaigns back to the configuration's (issue 8, item 12)."""
         self.store.reset()
         self.throttle.reset()
         self.clock.reset()

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Response, g, request
-from werkzeug.exceptions import HTTPException
 
 from .auth import mask_authorization
+from .bodies import BodyTooLarge, journal_body, read_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
@@ -19,6 +18,7 @@ from .headers import REQUEST_ID, WARNING, ascii_header
 
 ADMIN_PREFIXES = ("/__mock/", "/openapi.json")
 RAW_PATH_KEY = "pisano_mock.raw_path"
+ENTRY_OVERHEAD = 200  # bytes an entry's fixed fields cost, charged on top of what it holds
 
 
 def is_admin_path(path: str) -> bool:
@@ -36,7 +36,9 @@ def begin_request() -> Response | None:
     g.now = emulator.clock.now()  # one instant per request: the journal's and the throttle's
     g.warnings = []
     g.journal = {}
-    g.request_id = emulator.store.begin_request(_new_entry(emulator), request.content_length or 0)
+    entry = _new_entry(emulator)
+    g.entry_bytes = ENTRY_OVERHEAD + len(entry["path"]) + _headers_bytes(entry["headers"])
+    g.request_id = emulator.store.begin_request(entry, g.entry_bytes)
     if request.routing_exception is not None:
         raise PisanoError(13002, f"no route for {request.method} {_raw_path()}")
     return guard(emulator, g.now)
@@ -52,8 +54,11 @@ def finish_request(response: Response) -> Response:
     if warnings:
         response.headers[WARNING] = ascii_header("; ".join(warnings))
     updates: dict[str, Any] = {"status": response.status_code, "warnings": warnings, **g.journal}
+    raw = _body_if_read()
+    if isinstance(g.body_error, BodyTooLarge):
+        response.headers["Connection"] = "close"  # the rest of the body is still on the wire
     if "body" not in updates:
-        updates["body"] = _body_for_journal()
+        updates["body"] = journal_body(raw)
     emulator = current_emulator()
     verdict = g.get("throttle_verdict")
     if verdict is not None and emulator.settings.throttle.profile == "rich":
@@ -63,8 +68,30 @@ def finish_request(response: Response) -> Response:
         if dropped == "before":
             updates["status"] = None  # no answer was ever made
         drop_connection()
-    emulator.store.finish_request(request_id, updates)
+    said = sum(map(len, warnings)) + len(updates.get("reason") or "")
+    emulator.store.finish_request(request_id, updates, g.entry_bytes + len(raw) + said)
     return response
+
+
+def request_body() -> bytes:
+    """The body, read once from the stream within max_body_bytes; a refusal is raised each call."""
+    if "body" not in g:
+        g.body, g.body_error = b"", None
+        try:
+            g.body = read_body(request.environ, current_emulator().settings.bounds.max_body_bytes)
+        except PisanoError as error:
+            g.body_error = error
+    if g.body_error is not None:
+        raise g.body_error
+    return g.body
+
+
+def _body_if_read() -> bytes:
+    # The journal shows every body, even one no view looked at; a refused one is kept as nothing.
+    try:
+        return request_body()
+    except PisanoError:
+        return b""
 
 
 def record_refusal(error: PisanoError) -> None:
@@ -101,14 +128,5 @@ def _raw_path() -> str:
     return uri.split("?", 1)[0] if uri else environ.get(RAW_PATH_KEY, request.path)
 
 
-def _body_for_journal() -> Any:
-    try:
-        raw = request.get_data(cache=True)
-    except HTTPException:  # too large, or the client went away: the reason says so already
-        return None
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", errors="replace")
+def _headers_bytes(headers: dict[str, str]) -> int:
+    return sum(len(name) + len(value) for name, value in headers.items())

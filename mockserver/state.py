@@ -83,7 +83,7 @@ class Store(Protocol):
     def campaign(self, campaign_id: str) -> Campaign | None: ...
     def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]: ...
     def begin_request(self, entry: dict[str, Any], nbytes: int) -> int: ...
-    def finish_request(self, request_id: int, updates: dict[str, Any]) -> None: ...
+    def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None: ...
     def requests(self, since: int, limit: int) -> Page: ...
     def record_sharings(self, batch: SharingBatch, nbytes: int) -> int: ...
     def sharings(
@@ -113,8 +113,8 @@ class MemoryStore:
         )
         self._open_requests: dict[int, dict[str, Any]] = {}
         self._faults = FaultBook()
-        if fixture:
-            self.add_fixture(fixture)
+        self._fixture = fixture or {}  # what reset returns to (issue 8, item 12)
+        self.add_fixture(self._fixture)
 
     # -- registry -------------------------------------------------------------------------------
     def token(self, token: str) -> Token | None:
@@ -154,11 +154,13 @@ class MemoryStore:
             self._open_requests[request_id] = entry
             return request_id
 
-    def finish_request(self, request_id: int, updates: dict[str, Any]) -> None:
+    def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None:
+        """Close an entry with its answer, charged `nbytes` in all: what it holds is known now."""
         with self._lock:
             entry = self._open_requests.pop(request_id, None)
             if entry is not None:
                 entry.update(updates)
+                self._journal.resize(request_id, nbytes)
 
     def requests(self, since: int, limit: int) -> Page:
         with self._lock:
@@ -209,6 +211,8 @@ class MemoryStore:
             self._sharings.clear()
             self._open_requests.clear()
             self._faults.clear()
+            self._accounts, self._tokens, self._campaigns = {}, {}, {}
+            self.add_fixture(self._fixture)
 
 
 def _page(log: BoundedLog[dict[str, Any]], since: int, limit: int, keep: Any = None) -> Page:

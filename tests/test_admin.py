@@ -204,10 +204,10 @@ def test_a_body_over_the_bound_is_13000_and_journaled(server_with):
     with server_with(bounds=Bounds(max_body_bytes=1000)) as (api, mock):
         emails = [f"r{i}@example.com" for i in range(100)]
         response = api.post({"emails": emails})
-        assert (response.status_code, response.json()["code"]) == (400, 13000)
-        assert "413" in response.headers["X-Pisano-Mock-Reason"]
+        assert (response.status_code, response.json()["code"]) == (413, 13000)
+        assert "max_body_bytes" in response.headers["X-Pisano-Mock-Reason"]
         [entry] = mock.requests()
-        assert (entry["status"], entry["code"], entry["body"]) == (400, 13000, None)
+        assert (entry["status"], entry["code"], entry["body"]) == (413, 13000, None)
         assert api.post({"emails": emails[:3]}).status_code == 200
 
 

@@ -48,3 +48,29 @@ def test_bounds_hold_and_nothing_but_the_oldest_is_lost(batches, max_items, max_
     assert kept == list(range(sent - len(kept), sent))  # a suffix: only the oldest dropped
     assert log.count + log.dropped == sent
     assert [i for i, _ in log.items_since()] == [item + 1 for item in kept]
+
+
+def test_resize_charges_an_items_final_size_and_trims_the_oldest():
+    log: BoundedLog[str] = BoundedLog(max_items=10, max_bytes=100)
+    log.append(["a"], 10)
+    open_id = log.append(["b"], 1)  # an entry still open: its size is known only at its end
+    log.append(["c"], 10)
+    log.resize(open_id, 85)
+    assert (log.nbytes, log.dropped) == (95, 1)
+    assert [item for _, item in log.items_since()] == ["b", "c"]
+
+
+def test_resize_of_a_dropped_or_unknown_item_changes_nothing():
+    log: BoundedLog[str] = BoundedLog(max_items=1, max_bytes=100)
+    first = log.append(["a"], 10)
+    log.append(["b"], 10)
+    log.resize(first, 1000)
+    log.resize(99, 1000)
+    assert (log.nbytes, log.count, [item for _, item in log.items_since()]) == (10, 1, ["b"])
+
+
+def test_an_item_resized_over_the_whole_bound_is_dropped_itself():
+    log: BoundedLog[str] = BoundedLog(max_items=10, max_bytes=100)
+    item_id = log.append(["a"], 1)
+    log.resize(item_id, 101)
+    assert (log.count, log.nbytes, log.dropped) == (0, 0, 1)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import g, request
 
 from ..auth import authenticate
-from ..bodies import Params, parse_params
+from ..bodies import BodyLimits, Params, parse_params
 from ..catalogue import PisanoError
 from ..context import current_emulator
+from ..lifecycle import request_body
 from ..state import Account, Campaign
 
 
@@ -36,8 +37,18 @@ def request_params() -> Params:
     """Row 10: the body as params; the parsed body goes to the journal."""
     settings = current_emulator().settings
     params = parse_params(
-        request.get_data(cache=True), request.content_type, settings.fidelity.form_bodies
+        request_body(),
+        request.content_type,
+        settings.fidelity.form_bodies,
+        BodyLimits.of(settings.bounds),
     )
     g.journal["body"] = params.data
     g.warnings.extend(params.warnings)
     return params
+
+
+def with_hint(error: PisanoError, params: Params) -> PisanoError:
+    """`error` with how the body was probably meant to be sent, when the body suggests it."""
+    if not params.hint:
+        return error
+    return PisanoError(error.code, f"{error.reason}; {params.hint}")

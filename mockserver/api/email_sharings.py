@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import orjson
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g
 
+from ..catalogue import PisanoError
 from ..context import current_emulator
+from ..lifecycle import request_body
 from ..rules import RuleContext
 from ..state import SharingBatch
 from ..validation import email_sharing_loader
-from .common import authenticated_account, campaign_of, request_params
+from .common import authenticated_account, campaign_of, request_params, with_hint
 
 blueprint = Blueprint("email_sharings", __name__)
 
@@ -30,7 +32,10 @@ def create_email_sharings(campaign_id: str) -> Response:
         strict_batch_limit=fidelity.strict_batch_limit,
         from_form=params.from_form,
     )
-    g.warnings.extend(email_sharing_loader.load(params.data, context))
+    try:
+        g.warnings.extend(email_sharing_loader.load(params.data, context))
+    except PisanoError as error:
+        raise with_hint(error, params) from None
     body = params.data
     batch = SharingBatch(
         campaign_id=campaign.id,
@@ -41,7 +46,7 @@ def create_email_sharings(campaign_id: str) -> Response:
         transactional_data=body.get("transactional_data") or {},
         built_in_responses=body.get("built_in_responses") or {},
     )
-    first_id = emulator.store.record_sharings(batch, len(request.get_data(cache=True)))
+    first_id = emulator.store.record_sharings(batch, len(request_body()))
     return _accepted(campaign.id, first_id, batch.emails)
 
 
