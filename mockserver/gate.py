@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
-import time
 from http import HTTPStatus
 
 import orjson
@@ -59,7 +58,8 @@ def apply_fault(fault: Fault, clock: Clock) -> Response | None:
     g.journal["fault"] = {"id": fault.id, "kind": fault.kind}
     label = f"fault #{fault.id}"
     if fault.delay_ms is not None:
-        time.sleep(fault.delay_ms / 1000)  # the emulator is slow on purpose; nobody's test sleeps
+        # Slow on purpose, but never past the fault's life: clearing faults or a reset ends it.
+        fault.cleared.wait(fault.delay_ms / 1000)
         return None
     if fault.drop is not None:
         g.drop_connection = fault.drop  # carried out once the journal entry is complete

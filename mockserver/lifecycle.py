@@ -11,7 +11,7 @@ import orjson
 from flask import Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from .auth import mask_authorization
+from .auth import mask_headers
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
@@ -74,10 +74,7 @@ def record_refusal(error: PisanoError) -> None:
 
 def _new_entry(emulator: Emulator) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
-    headers = {
-        name: mask_authorization(value, forms) if name.lower() == "authorization" else value
-        for name, value in request.headers.items()
-    }
+    headers = mask_headers(request.headers.items(), forms, emulator.settings.access.mask_headers)
     return {
         "id": None,
         "time": g.now,

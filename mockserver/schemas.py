@@ -4,12 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .rules import RuleContext, check_email_sharing
 
 # Marshmallow's message for a required field that is absent; it maps to 13015 (SPEC 1.4 row 11).
 MISSING_MESSAGE = "Missing data for required field."
+
+# SPEC 2.6: the clock may be set, advanced, and end up, within ±10^11 s (year ~5138), so that
+# every time computed from it stays a finite float.
+CLOCK_BOUND = 1e11
+
+
+class JsonNumber(fields.Float):
+    """A JSON number for the admin API: no strings, no booleans, finite (what the document says)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JsonInteger(fields.Integer):
+    """A JSON integer for the admin API: `3` or `3.0`, never `"3"` nor `true`."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class EmailSharingSchema(Schema):
@@ -136,9 +158,21 @@ class SharingsQuerySchema(PageQuerySchema):
 class ClockChangeSchema(Schema):
     """`POST /__mock/clock`: set or advance, frozen there unless a rate is given (SPEC 2.2)."""
 
-    set = fields.Float(metadata={"description": "Unix seconds to move to."})
-    advance = fields.Float(metadata={"description": "Seconds to move forward (or back)."})
-    rate = fields.Float(
+    class Meta:
+        unknown = RAISE
+
+    set = JsonNumber(
+        validate=validate.Range(min=-CLOCK_BOUND, max=CLOCK_BOUND),
+        metadata={"description": "Unix seconds to move to. Not with `advance`."},
+    )
+    advance = JsonNumber(
+        validate=validate.Range(min=-CLOCK_BOUND, max=CLOCK_BOUND),
+        metadata={
+            "description": "Seconds to move forward (or back). Not with `set`; the clock it "
+            "leads to must also lie within ±10^11 s."
+        },
+    )
+    rate = JsonNumber(
         validate=validate.Range(min=0, max=1_000_000),
         metadata={"description": "How fast it runs on from there; 0 (frozen) by default."},
     )

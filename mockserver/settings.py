@@ -71,11 +71,20 @@ class ThrottleSettings:
     overrides: tuple[TierOverride, ...] = ()
 
 
+class JsonBoolean(fields.Boolean):
+    """`true` or `false` only: the fixtures document says boolean, so `0` or `"yes"` is refused."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class AccountSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    locked = fields.Boolean(load_default=False)
+    locked = JsonBoolean(load_default=False)
     customer_schema = fields.Dict(
         keys=fields.String(),
         values=fields.String(validate=validate.OneOf(SCHEMA_TYPES)),
@@ -88,7 +97,7 @@ class TokenSchema(Schema):
         unknown = RAISE
 
     account = fields.String(required=True)
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
 
 class CampaignSchema(Schema):
@@ -97,7 +106,7 @@ class CampaignSchema(Schema):
 
     account = fields.String(required=True)
     subject = fields.String(load_default="")
-    flow = fields.Boolean(load_default=True)
+    flow = JsonBoolean(load_default=True)
 
 
 class FixtureSchema(Schema):
