@@ -61,13 +61,15 @@ def admin_json(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def admin_body() -> dict[str, Any]:
-    """The JSON object an admin call sent (an empty body is `{}`), or a 400 saying why not."""
+    """The JSON object an admin write sent, or a 400 saying why not."""
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise AdminError(413, "body: larger than max_body_bytes") from None
+    if not raw:
+        raise AdminError(400, "body: absent; a JSON object is expected")
     try:
-        data = orjson.loads(raw or b"{}")
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise AdminError(400, f"body: not JSON ({error})") from None
     if not isinstance(data, dict):

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as schema_fields
 
 from .catalogue import CATALOGUE
@@ -61,6 +61,26 @@ class FaultSchema(Schema):
             )
         if "retry_after" in data and "status" not in data:
             raise ValidationError("retry_after goes with status")
+
+
+# What JSON Schema can say of the rules `one_kind` checks: the OpenAPI document carries it.
+FAULT_RULES: dict[str, Any] = {
+    "oneOf": [{"required": [kind]} for kind in FAULT_KINDS],
+    "anyOf": [{"not": {"required": ["retry_after"]}}, {"required": ["status"]}],
+}
+
+
+class FaultStateSchema(FaultSchema):
+    """A fault as `GET /__mock/faults` and `POST` show it: what was given, plus its progress."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = schema_fields.Integer()
+    fired = schema_fields.Integer()
+    remaining = schema_fields.Integer(
+        allow_none=True, metadata={"description": "null: fires every time"}
+    )
 
 
 @dataclass

@@ -141,6 +141,15 @@ def test_fixtures_answer_says_what_it_added(pisano_mock):
     assert added["status"] == "ok" and isinstance(added["added"], dict)
 
 
+@pytest.mark.parametrize("path", ["/__mock/fixtures", "/__mock/clock", "/__mock/faults"])
+def test_an_admin_write_that_takes_a_body_needs_one(pisano_mock, path):
+    import requests
+
+    response = requests.post(f"{pisano_mock.base_url}{path}")
+    assert response.status_code == 400
+    assert response.json()["reason"] == "body: absent; a JSON object is expected"
+
+
 def test_fixtures_body_not_json_is_400(pisano_mock):
     import requests
 

@@ -150,6 +150,8 @@ def test_reset_clears_faults(api, pisano_mock):
         ({"delay_ms": 600_000}, "delay_ms"),
         ({"status": 503, "times": 1e20}, "times"),
         ({"status": "503"}, "status"),
+        ({"status": 503.5}, "status"),
+        ({"delay_ms": 2.5e-42}, "delay_ms"),
         ({"status": True}, "status"),
         ({"drop": "sideways"}, "drop"),
         ({"retry_after": 3, "error": 13000}, "retry_after goes with status"),
@@ -224,6 +226,7 @@ def test_clock_set_advance_and_rate(pisano_mock):
         ({"advance": 1e308}, "advance"),
         ({"advance": -2e11}, "advance"),
         ({"set": True}, "set"),
+        ({"sett": 1}, "sett"),
     ],
 )
 def test_bad_clock_changes_are_400_naming_the_field(pisano_mock, change, named):
