@@ -29,6 +29,8 @@ JSON = ("application/json",)
 WRITE_CONTENT_TYPES: dict[str, tuple[str, ...]] = {
     "admin.upload_csv": ("text/csv", "multipart/form-data"),
 }
+# curl's `-d` sends a form Content-Type: the most common first stumble (issue 7).
+CURL_HINT = " (with curl: -H 'Content-Type: application/json')"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -118,10 +120,11 @@ def check_content_type(access: Access) -> None:
         return
     accepted = WRITE_CONTENT_TYPES.get(request.endpoint or "", JSON)
     if request.mimetype not in accepted:
+        hint = CURL_HINT if request.mimetype == "application/x-www-form-urlencoded" else ""
         raise AdminError(
             415,
             f"Content-Type: {request.content_type or 'absent'}; this admin write takes "
-            f"{' or '.join(accepted)}",
+            f"{' or '.join(accepted)}{hint}",
         )
 
 

@@ -126,6 +126,17 @@ def test_an_admin_write_with_a_body_needs_json(pisano_mock, content_type):
     assert faults(pisano_mock.base_url) == []
 
 
+def test_curls_form_default_gets_a_hint(pisano_mock):
+    # `curl -X POST .../__mock/faults -d '{"status": 503}'`
+    response = post_fault(
+        pisano_mock.base_url,
+        data=b'{"status": 503}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415
+    assert "-H 'Content-Type: application/json'" in response.json()["reason"]
+
+
 def test_json_with_a_charset_is_json(pisano_mock):
     response = post_fault(
         pisano_mock.base_url,
@@ -271,3 +282,120 @@ def test_serving_beyond_loopback_without_an_admin_token_is_refused(host):
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "localhost", "::1"])
 def test_serving_on_loopback_needs_no_admin_token(host):
     assert startup_refusal(host, Access()) is None
+
+
+# -- a real browser: a hostile page on another loopback origin ------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
+HOSTILE_PAGE = """<!doctype html><title>waiting</title><script>
+const emulator = "EMULATOR";
+const attempts = [
+  // what any page may send without a CORS preflight
+  () => fetch(emulator + "/__mock/reset", {method: "POST", mode: "no-cors"}),
+  () => fetch(emulator + "/__mock/faults", {method: "POST", mode: "no-cors",
+              headers: {"Content-Type": "text/plain"}, body: '{"status": 503}'}),
+  // what needs a preflight, which must fail
+  () => fetch(emulator + "/__mock/faults", {method: "POST", mode: "cors",
+              headers: {"Content-Type": "application/json"}, body: '{"status": 502}'}),
+  // reading the journal
+  () => fetch(emulator + "/__mock/requests").then(r => r.text()),
+];
+(async () => {
+  const outcomes = [];
+  for (const attempt of attempts) {  // one after the other: the reset must not undo the fault
+    outcomes.push(await attempt().then(() => "fulfilled", () => "rejected"));
+  }
+  document.title = "done " + outcomes.join(",");
+})();
+</script>"""
+
+
+def browser_or_skip():
+    """Playwright driving the system's chromium; in CI both must be there (`.ci/run` installs
+    them), elsewhere the test says how to get them."""
+    import os
+    import shutil
+
+    missing = []
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing.append("pip install playwright")
+        sync_playwright = None
+    if not shutil.which(CHROMIUM):
+        missing.append("apt-get install -y chromium")
+    if missing:
+        message = f"needs a browser: {' && '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return sync_playwright
+
+
+def serve_page(html: str):
+    """The hostile page, served from 127.0.0.2: another origin, on loopback."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def open_hostile_page(emulator_url: str) -> str:
+    """Load the page in headless chromium until its fetches settle; the page's final title."""
+    sync_playwright = browser_or_skip()
+    page_server = serve_page(HOSTILE_PAGE.replace("EMULATOR", emulator_url))
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.2:{page_server.server_port}/")
+                page.wait_for_function("document.title.startsWith('done')", timeout=20_000)
+                return page.title()
+            finally:
+                browser.close()
+    finally:
+        page_server.shutdown()
+
+
+def test_a_hostile_page_in_a_real_browser_changes_nothing(pisano_mock):
+    frozen = pisano_mock.set_clock(1_000_000_000)
+    title = open_hostile_page(pisano_mock.base_url)
+    assert faults(pisano_mock.base_url) == []
+    assert pisano_mock.clock() == frozen  # the reset never happened
+    # The journal read and the preflighted write were refused by the browser itself (403).
+    assert title.split(" ")[1].split(",")[2:] == ["rejected", "rejected"]
+
+
+def test_the_same_page_does_harm_an_unguarded_emulator():
+    # The control: without the access rules, the very same page creates the fault, so the test
+    # above passes because of them, not because the browser stopped the requests on its own.
+    from mockserver import access
+    from mockserver.server import LiveServer
+
+    app = create_app(load_settings())
+    app.before_request_funcs[None].remove(access.guard_admin)
+    with LiveServer(app) as server:
+        open_hostile_page(server.base_url)
+        assert [f["status"] for f in faults(server.base_url)] == [503]
