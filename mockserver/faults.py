@@ -6,13 +6,13 @@ A fault matches when every key of its `match` holds (absent keys match anything)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, validate, validates_schema
-from marshmallow import fields as schema_fields
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .catalogue import CATALOGUE
 from .schemas import JsonInteger
@@ -30,9 +30,9 @@ class MatchSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    path = schema_fields.String(metadata={"description": "A path prefix, e.g. /v1/email_campaigns"})
-    token = schema_fields.String()
-    campaign_id = schema_fields.String()
+    path = fields.String(metadata={"description": "A path prefix, e.g. /v1/email_campaigns"})
+    token = fields.String()
+    campaign_id = fields.String()
 
 
 class FaultSchema(Schema):
@@ -42,7 +42,7 @@ class FaultSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    match = schema_fields.Nested(MatchSchema, load_default=dict)
+    match = fields.Nested(MatchSchema, load_default=dict)
     times = JsonInteger(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=MAX_TIMES)
     )
@@ -50,7 +50,7 @@ class FaultSchema(Schema):
     status = JsonInteger(validate=STATUS_RANGE)
     retry_after = JsonInteger(validate=validate.Range(min=0, max=MAX_RETRY_AFTER))
     delay_ms = JsonInteger(validate=validate.Range(min=0, max=MAX_DELAY_MS))
-    drop = schema_fields.String(validate=validate.OneOf(["before", "after"]))
+    drop = fields.String(validate=validate.OneOf(["before", "after"]))
 
     @validates_schema
     def one_kind(self, data: dict[str, Any], **_: Any) -> None:
@@ -76,11 +76,9 @@ class FaultStateSchema(FaultSchema):
     class Meta:
         unknown = INCLUDE
 
-    id = schema_fields.Integer()
-    fired = schema_fields.Integer()
-    remaining = schema_fields.Integer(
-        allow_none=True, metadata={"description": "null: fires every time"}
-    )
+    id = fields.Integer()
+    fired = fields.Integer()
+    remaining = fields.Integer(allow_none=True, metadata={"description": "null: fires every time"})
 
 
 @dataclass
@@ -112,7 +110,7 @@ class Fault:
     def describe(self) -> dict[str, Any]:
         shown = {
             f.name: getattr(self, f.name)
-            for f in fields(self)
+            for f in dataclasses.fields(self)
             if f.name != "cleared" and getattr(self, f.name) is not None
         }
         shown["remaining"] = None if self.times is None else self.times - self.fired
