@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,8 @@ class FuzzRun:
 def fuzz(max_examples: int, seed: int) -> FuzzRun:
     """One schemathesis run against a fresh emulator on a free loopback port."""
     settings = load_settings().with_changes(throttle=ThrottleSettings(enabled=False))
-    with LiveServer(create_app(settings)) as server:
+    # schemathesis keeps a cache in its working directory: not in the repository.
+    with LiveServer(create_app(settings)) as server, tempfile.TemporaryDirectory() as scratch:
         began = time.monotonic()
         done = subprocess.run(
             schemathesis_command(server.base_url, max_examples, seed),
@@ -58,6 +60,7 @@ def fuzz(max_examples: int, seed: int) -> FuzzRun:
                 "FUZZ_BASE_URL": server.base_url,
             },
             check=False,
+            cwd=scratch,
         )
         seconds = time.monotonic() - began
     generated = re.search(r"(\d+) generated", done.stdout)
