@@ -29,7 +29,7 @@ bench: $(BIN)/pisano-mock
 
 # schemathesis against /openapi.json, >= 10,000 cases (README, "The admin API"); CI runs a few
 # hundred of them in tests/test_openapi.py. FUZZ_EXAMPLES is per operation.
-FUZZ_EXAMPLES ?= 1200
+FUZZ_EXAMPLES ?= 2000
 FUZZ_SEED ?= 1
 fuzz: $(BIN)/pisano-mock
 	$(BIN)/python -m tests.fuzz_openapi --max-examples $(FUZZ_EXAMPLES) --seed $(FUZZ_SEED)
