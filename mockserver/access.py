@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -25,10 +26,10 @@ from .headers import ADMIN_TOKEN
 from .settings import Access
 
 JSON = ("application/json",)
-# Admin writes that take a body other than JSON, by Flask endpoint (SPEC 1.8's CSV upload).
-WRITE_CONTENT_TYPES: dict[str, tuple[str, ...]] = {
-    "admin.upload_csv": ("text/csv", "multipart/form-data"),
-}
+# Admin writes that take a body other than JSON, by path: SPEC 1.8's CSV upload.
+WRITE_CONTENT_TYPES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"/__mock/campaigns/[^/]+/csv\Z"), ("text/csv", "multipart/form-data")),
+)
 # curl's `-d` sends a form Content-Type: the most common first stumble (issue 7).
 CURL_HINT = " (with curl: -H 'Content-Type: application/json')"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -118,7 +119,7 @@ def check_content_type(access: Access) -> None:
     A write with neither body nor Content-Type (`curl -X POST .../reset`) has nothing to misread."""
     if request.method not in WRITE_METHODS or not (has_body() or request.content_type):
         return
-    accepted = WRITE_CONTENT_TYPES.get(request.endpoint or "", JSON)
+    accepted = accepted_content_types(request.path)
     if request.mimetype not in accepted:
         hint = CURL_HINT if request.mimetype == "application/x-www-form-urlencoded" else ""
         raise AdminError(
@@ -126,6 +127,11 @@ def check_content_type(access: Access) -> None:
             f"Content-Type: {request.content_type or 'absent'}; this admin write takes "
             f"{' or '.join(accepted)}{hint}",
         )
+
+
+def accepted_content_types(path: str) -> tuple[str, ...]:
+    """What an admin write to `path` may send: JSON, but for the CSV upload."""
+    return next((types for rule, types in WRITE_CONTENT_TYPES if rule.match(path)), JSON)
 
 
 ADMIN_CHECKS: tuple[Callable[[Access], None], ...] = (

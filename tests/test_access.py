@@ -137,6 +137,20 @@ def test_curls_form_default_gets_a_hint(pisano_mock):
     assert "-H 'Content-Type: application/json'" in response.json()["reason"]
 
 
+@pytest.mark.parametrize(
+    ("path", "accepted"),
+    [
+        ("/__mock/faults", ("application/json",)),
+        ("/__mock/campaigns/c-1/csv", ("text/csv", "multipart/form-data")),
+        ("/__mock/campaigns/c-1/csv/x", ("application/json",)),
+    ],
+)
+def test_only_the_csv_upload_takes_another_body(path, accepted):
+    from mockserver.access import accepted_content_types
+
+    assert accepted_content_types(path) == accepted
+
+
 def test_json_with_a_charset_is_json(pisano_mock):
     response = post_fault(
         pisano_mock.base_url,
