@@ -18,7 +18,7 @@ from .auth import mask_token
 from .context import current_emulator
 from .faults import FaultSchema
 from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
-from .settings import ConfigError, load_fixture
+from .settings import ConfigError, FixtureSchema, load_fixture
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
 
@@ -138,9 +138,10 @@ def sharings() -> Response:
 
 @blueprint.post("/fixtures")
 def add_fixtures() -> Response:
+    load_body(FixtureSchema())  # a wrong field is named here, as in every admin body
     try:
         added = current_emulator().store.add_fixture(load_fixture(admin_body()))
-    except ConfigError as error:
+    except ConfigError as error:  # what a schema cannot see: an account that does not exist
         raise AdminError(400, f"fixtures: {error}") from None
     return admin_json({"status": "ok", "added": added}, 201)
 

@@ -110,20 +110,26 @@ def test_fixtures_add_accounts_tokens_and_campaigns(api, pisano_mock):
 
 
 @pytest.mark.parametrize(
-    "fixture",
+    ("fixture", "reason"),
     [
-        {"tokens": {"t": {"account": "nobody"}}},
-        {"campaigns": {"c": {"account": "acme", "colour": "red"}}},
-        {"accounts": {"a": {"customer_schema": {"X": "uuid"}}}},
+        ({"tokens": {"t": {"account": "nobody"}}}, "fixtures: token 't': unknown account 'nobody'"),
+        (
+            {"campaigns": {"c": {"account": "acme", "colour": "red"}}},
+            "body: campaigns.c.value.colour: Unknown field.",
+        ),
+        (
+            {"accounts": {"a": {"customer_schema": {"X": "uuid"}}}},
+            "body: accounts.a.value.customer_schema.X.value: Must be one of:",
+        ),
     ],
 )
-def test_bad_fixtures_are_refused_with_a_reason(pisano_mock, fixture):
+def test_bad_fixtures_are_refused_naming_the_field(pisano_mock, fixture, reason):
     import requests
 
     response = requests.post(f"{pisano_mock.base_url}/__mock/fixtures", json=fixture)
     assert response.status_code == 400
     assert response.json()["status"] == "bad_request"
-    assert response.json()["reason"].startswith("fixtures:")
+    assert response.json()["reason"].startswith(reason)
 
 
 @pytest.mark.parametrize("flag", [0, 1, "yes", "true", None])
