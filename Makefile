@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench fuzz clean
 
 $(BIN)/pisano-mock: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ bench: $(BIN)/pisano-mock
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/contract_overhead.py
 	$(BIN)/python bench/soak_memory.py
+
+# schemathesis against /openapi.json, >= 10,000 cases (README, "The admin API"); CI runs a few
+# hundred of them in tests/test_openapi.py. FUZZ_EXAMPLES is per operation.
+FUZZ_EXAMPLES ?= 2000
+FUZZ_SEED ?= 1
+fuzz: $(BIN)/pisano-mock
+	$(BIN)/python -m tests.fuzz_openapi --max-examples $(FUZZ_EXAMPLES) --seed $(FUZZ_SEED)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -1,20 +1,59 @@
-"""The admin API under `/__mock/` (SPEC 2.2): never throttled, never journaled."""
+"""The admin API under `/__mock/` (SPEC 2.2): never throttled, never journaled.
+
+Its errors are ours, not Pisano's (SPEC 2.2): one type, `AdminError`, rendered as
+`{"status": <word>, "reason": <what is wrong, naming the field>}`; who may call it is `access.py`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from .catalogue import PisanoError
+from .auth import mask_token
 from .context import current_emulator
 from .faults import FaultSchema
-from .schemas import ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
-from .settings import ConfigError, load_fixture
+from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
+from .settings import ConfigError, FixtureSchema, load_fixture
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
+
+# The status word of each admin error, as Pisano's catalogue words its own (snake case).
+ADMIN_STATUS_WORDS: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class AdminError(Exception):
+    """The one way the admin API refuses: an HTTP status and the reason, shown in the body."""
+
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        if status not in ADMIN_STATUS_WORDS:
+            raise ValueError(f"{status} is not an admin error status")
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+        self.headers = dict(headers or {})
+
+
+def render_admin_error(error: AdminError) -> Response:
+    body = {"status": ADMIN_STATUS_WORDS[error.status], "reason": error.reason}
+    response = admin_json(body, error.status)
+    response.headers.update(error.headers)
+    return response
+
+
+blueprint.register_error_handler(AdminError, render_admin_error)
 
 
 def admin_json(payload: dict[str, Any], status: int = 200) -> Response:
@@ -22,28 +61,52 @@ def admin_json(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def admin_body() -> dict[str, Any]:
-    """The JSON object an admin call sent, or 13000 with the reason."""
+    """The JSON object an admin write sent, or a 400 saying why not."""
     try:
-        data = orjson.loads(request.get_data(cache=True) or b"{}")
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise AdminError(413, "body: larger than max_body_bytes") from None
+    if not raw:
+        raise AdminError(400, "body: absent; a JSON object is expected")
+    try:
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise PisanoError(13000, f"admin body: not JSON ({error})") from None
+        raise AdminError(400, f"body: not JSON ({error})") from None
     if not isinstance(data, dict):
-        raise PisanoError(13000, "admin body: a JSON object is expected")
+        raise AdminError(400, f"body: a JSON object is expected, not {type(data).__name__}")
     return data
+
+
+def describe_errors(messages: Any, path: tuple[str, ...] = ()) -> list[str]:
+    """marshmallow's nested messages as `field.sub: message` lines, naming each field."""
+    if isinstance(messages, dict):
+        return [
+            line
+            for key, value in messages.items()
+            for line in describe_errors(value, path if key == "_schema" else (*path, str(key)))
+        ]
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        text = " ".join(messages)
+        return [f"{'.'.join(path)}: {text}" if path else text]
+    return describe_errors(dict(enumerate(messages)), path)
+
+
+def refusal(where: str, error: ValidationError) -> AdminError:
+    return AdminError(400, f"{where}: " + "; ".join(describe_errors(error.messages)))
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
     try:
         return schema.load(admin_body())
     except ValidationError as error:
-        raise PisanoError(13028, f"admin body: {error.messages}") from None
+        raise refusal("body", error) from None
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
     try:
         return schema.load(request.args.to_dict())
     except ValidationError as error:
-        raise PisanoError(13028, f"query: {error.messages}") from None
+        raise refusal("query", error) from None
 
 
 @blueprint.get("/health")
@@ -75,10 +138,11 @@ def sharings() -> Response:
 
 @blueprint.post("/fixtures")
 def add_fixtures() -> Response:
+    load_body(FixtureSchema())  # a wrong field is named here, as in every admin body
     try:
         added = current_emulator().store.add_fixture(load_fixture(admin_body()))
-    except ConfigError as error:
-        raise PisanoError(13028, f"fixtures: {error}") from None
+    except ConfigError as error:  # what a schema cannot see: an account that does not exist
+        raise AdminError(400, f"fixtures: {error}") from None
     return admin_json({"status": "ok", "added": added}, 201)
 
 
@@ -92,14 +156,20 @@ def clock() -> Response:
 def move_clock() -> Response:
     change = load_body(ClockChangeSchema())
     emulator_clock = current_emulator().clock
-    rate = change.get("rate", 0.0)
-    if "set" in change:
-        emulator_clock.set(change["set"], rate)
-    elif "advance" in change:
-        emulator_clock.advance(change["advance"], rate)
-    else:
-        emulator_clock.set(emulator_clock.now(), rate)
+    target = clock_target(change, emulator_clock.now())
+    emulator_clock.set(target, change.get("rate", 0.0))
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
+
+
+def clock_target(change: dict[str, Any], now: float) -> float:
+    """Where a clock change moves the clock; the result must stay within bounds too (SPEC 2.6)."""
+    target = change["set"] if "set" in change else now + change.get("advance", 0.0)
+    if abs(target) > CLOCK_BOUND:
+        field = "set" if "set" in change else "advance"
+        raise AdminError(
+            400, f"body: {field}: the clock would read {target:g} s, beyond ±{CLOCK_BOUND:g} s"
+        )
+    return target
 
 
 @blueprint.post("/faults")
@@ -123,11 +193,23 @@ def clear_faults() -> Response:
 def throttle() -> Response:
     emulator = current_emulator()
     settings = emulator.settings.throttle
+    counters = emulator.throttle.snapshot(emulator.clock.now())
     return admin_json(
         {
             "enabled": settings.enabled,
             "profile": settings.profile,
             "tiers": [str(tier) for tier in emulator.throttle.tiers],
-            "counters": emulator.throttle.snapshot(emulator.clock.now()),
+            "counters": [{**row, "key": masked_bucket(str(row["key"]))} for row in counters],
         }
     )
+
+
+def masked_bucket(key: str) -> str:
+    """A throttle bucket as shown (`token:<t>`, `ip:<a>`, `token:<t>|ip:<a>`): the token masked,
+    the address kept (SPEC 2.6)."""
+    if not key.startswith("token:"):
+        return key
+    token, sep, address = key.removeprefix("token:").rpartition("|ip:")
+    if not sep:
+        token, address = address, ""
+    return f"token:{mask_token(token)}{sep}{address}"

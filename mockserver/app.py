@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import admin, lifecycle, openapi
+from . import access, admin, lifecycle, openapi
 from .access_log import init_app as init_access_log
 from .api import email_sharings
 from .bodies import BodyTooLarge
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         throttle=Throttle(settings.throttle, clock),
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)
     app.before_request(lifecycle.begin_request)
     app.after_request(lifecycle.finish_request)
     app.register_error_handler(PisanoError, _render_refusal)

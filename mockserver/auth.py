@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from .catalogue import PisanoError
+from .headers import ADMIN_TOKEN
 from .state import Account, Store
 
 # One row per accepted form, in the order they are tried. Names are the `auth_forms` setting.
@@ -46,15 +48,42 @@ def authenticate(store: Store, header: str | None, forms: tuple[str, ...]) -> Ac
     return account
 
 
+# SPEC 2.6: a secret of at least this many characters shows its first and last three.
+SHOWN_FROM_LENGTH = 10
+MASK = "****"
+# Always masked, whatever `mask_headers` says: they carry the API token or the admin token.
+SECRET_HEADERS = ("authorization", ADMIN_TOKEN.lower())
+
+
 def mask_token(token: str) -> str:
-    """Enough of a token to recognise it in a log, never enough to reuse it."""
-    if len(token) <= 6:
-        return "*" * len(token)
-    return token[:3] + "*" * (len(token) - 6) + token[-3:]
+    """A secret as the emulator shows it anywhere (journal, throttle state, reasons, logs):
+    enough to recognise it, never enough to reuse it (SPEC 2.6)."""
+    if len(token) < SHOWN_FROM_LENGTH:
+        return MASK
+    return token[:3] + MASK + token[-3:]
 
 
 def mask_authorization(header: str, forms: tuple[str, ...]) -> str:
+    """An Authorization header with its credentials masked and its form kept."""
     token = token_from_header(header, forms)
-    if token is None:
-        return mask_token(header)
-    return header.replace(token, mask_token(token))
+    if token is not None:  # every form ends with the token, but for a closing quote
+        start = header.rfind(token)
+        return header[:start] + mask_token(token) + header[start + len(token) :]
+    scheme, space, credentials = header.partition(" ")
+    return f"{scheme} {mask_token(credentials)}" if space else mask_token(header)
+
+
+def mask_headers(
+    headers: Iterable[tuple[str, str]], forms: tuple[str, ...], masked: Iterable[str]
+) -> dict[str, str]:
+    """Request headers as shown: Authorization, the admin token and every header named in
+    `masked` (the `mask_headers` setting, case-insensitive) masked; the others as sent."""
+    secret = {*SECRET_HEADERS, *(name.lower() for name in masked)}
+    shown = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "authorization":
+            shown[name] = mask_authorization(value, forms)
+        else:
+            shown[name] = mask_token(value) if lowered in secret else value
+    return shown

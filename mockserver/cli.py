@@ -13,6 +13,7 @@ from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
 from . import access_log
+from .access import startup_refusal
 from .app import create_app
 from .server import LiveServer
 from .settings import ConfigError, Settings, load_settings, with_access_options
@@ -107,6 +108,10 @@ def serve_command(args: argparse.Namespace) -> int:
             settings.access, args.admin_token, args.allowed_host, args.insecure_admin
         )
     )
+    refusal = startup_refusal(args.host, settings.access)
+    if refusal is not None:
+        print(f"pisano-mock: {refusal}", file=sys.stderr)
+        return 2
     try:
         server = LiveServer(create_app(settings), args.host, args.port)
     except OSError as error:

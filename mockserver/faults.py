@@ -6,16 +6,24 @@ A fault matches when every key of its `match` holds (absent keys match anything)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .catalogue import CATALOGUE
+from .schemas import JsonInteger
 
 FAULT_KINDS = ("error", "status", "delay_ms", "drop")
+
+# SPEC 2.6: what a fault may ask for, so that nothing stored can break the API or hold a thread.
+STATUS_RANGE = validate.Range(min=200, max=599)
+MAX_RETRY_AFTER = 1_000_000  # seconds (11.6 days)
+MAX_DELAY_MS = 60_000
+MAX_TIMES = 1_000_000_000
 
 
 class MatchSchema(Schema):
@@ -28,17 +36,20 @@ class MatchSchema(Schema):
 
 
 class FaultSchema(Schema):
-    """`POST /__mock/faults`: a match, `times`, and exactly one of the fault kinds."""
+    """`POST /__mock/faults`: a match, `times`, and exactly one of `error`, `status`, `delay_ms`,
+    `drop`; `retry_after` only with `status` (rules JSON Schema does not state: README)."""
 
     class Meta:
         unknown = RAISE
 
     match = fields.Nested(MatchSchema, load_default=dict)
-    times = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
-    error = fields.Integer(validate=validate.OneOf(sorted(CATALOGUE)))
-    status = fields.Integer(validate=validate.Range(min=100, max=599))
-    retry_after = fields.Integer(validate=validate.Range(min=0))
-    delay_ms = fields.Integer(validate=validate.Range(min=0, max=600_000))
+    times = JsonInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=MAX_TIMES)
+    )
+    error = JsonInteger(validate=validate.OneOf(sorted(CATALOGUE)))
+    status = JsonInteger(validate=STATUS_RANGE)
+    retry_after = JsonInteger(validate=validate.Range(min=0, max=MAX_RETRY_AFTER))
+    delay_ms = JsonInteger(validate=validate.Range(min=0, max=MAX_DELAY_MS))
     drop = fields.String(validate=validate.OneOf(["before", "after"]))
 
     @validates_schema
@@ -52,6 +63,24 @@ class FaultSchema(Schema):
             raise ValidationError("retry_after goes with status")
 
 
+# What JSON Schema can say of the rules `one_kind` checks: the OpenAPI document carries it.
+FAULT_RULES: dict[str, Any] = {
+    "oneOf": [{"required": [kind]} for kind in FAULT_KINDS],
+    "anyOf": [{"not": {"required": ["retry_after"]}}, {"required": ["status"]}],
+}
+
+
+class FaultStateSchema(FaultSchema):
+    """A fault as `GET /__mock/faults` and `POST` show it: what was given, plus its progress."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.Integer()
+    fired = fields.Integer()
+    remaining = fields.Integer(allow_none=True, metadata={"description": "null: fires every time"})
+
+
 @dataclass
 class Fault:
     id: int
@@ -63,6 +92,8 @@ class Fault:
     delay_ms: int | None = None
     drop: str | None = None
     fired: int = field(default=0)
+    # Set when faults are cleared or the emulator reset: a delay under way ends early.
+    cleared: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -77,7 +108,11 @@ class Fault:
         )
 
     def describe(self) -> dict[str, Any]:
-        shown = {k: v for k, v in asdict(self).items() if v is not None}
+        shown = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "cleared" and getattr(self, f.name) is not None
+        }
         shown["remaining"] = None if self.times is None else self.times - self.fired
         return shown
 
@@ -87,11 +122,12 @@ class FaultBook:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._cleared = threading.Event()  # shared by the faults added since the last clear
 
     def add(self, spec: dict[str, Any]) -> Fault:
         """Add a fault from a payload already loaded by FaultSchema."""
         with self._lock:
-            fault = Fault(id=next(self._ids), **spec)
+            fault = Fault(id=next(self._ids), **spec, cleared=self._cleared)
             self._faults.append(fault)
             return fault
 
@@ -111,5 +147,8 @@ class FaultBook:
             return [fault.describe() for fault in self._faults]
 
     def clear(self) -> None:
+        """Remove every fault; delays under way, spent faults' included, end now."""
         with self._lock:
             self._faults.clear()
+            self._cleared.set()
+            self._cleared = threading.Event()

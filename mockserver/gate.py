@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
-import time
 from http import HTTPStatus
 
 import orjson
@@ -26,10 +25,11 @@ from .throttle import TierCount, Verdict
 RACK_ATTACK_BODY = b"Retry later\n"
 
 
-def guard(emulator: Emulator, now: float) -> Response | None:
+def guard(emulator: Emulator) -> Response | None:
     """Rows 2-4 for the current request: an answer that replaces the endpoint's, or None.
 
-    `now` is when the request arrived; the throttle reads its own instant (SPEC 1.3 Exactness)."""
+    The throttle reads its own instant under its lock, and the journal entry takes it (SPEC 1.3
+    Exactness)."""
     forced = request.headers.get(FORCE_ERROR)
     if forced is not None:
         raise forced_error(forced)
@@ -61,7 +61,8 @@ def apply_fault(fault: Fault, clock: Clock) -> Response | None:
     g.journal["fault"] = {"id": fault.id, "kind": fault.kind}
     label = f"fault #{fault.id}"
     if fault.delay_ms is not None:
-        time.sleep(fault.delay_ms / 1000)  # the emulator is slow on purpose; nobody's test sleeps
+        # Slow on purpose, but never past the fault's life: clearing faults or a reset ends it.
+        fault.cleared.wait(fault.delay_ms / 1000)
         return None
     if fault.drop is not None:
         g.drop_connection = fault.drop  # carried out once the journal entry is complete

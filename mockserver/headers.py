@@ -6,6 +6,7 @@ REQUEST_ID = "X-Pisano-Mock-Request-Id"
 REASON = "X-Pisano-Mock-Reason"
 WARNING = "X-Pisano-Mock-Warning"
 FORCE_ERROR = "X-Pisano-Mock-Error"
+ADMIN_TOKEN = "X-Pisano-Mock-Admin-Token"  # SPEC 2.6: the admin token, besides Bearer
 HEADER_LIMIT = 300
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response, g, request
 
-from .auth import mask_authorization
+from .auth import mask_headers
 from .bodies import BodyTooLarge, journal_body, read_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
@@ -41,7 +41,7 @@ def begin_request() -> Response | None:
     g.request_id = emulator.store.begin_request(entry, g.entry_bytes)
     if request.routing_exception is not None:
         raise PisanoError(13002, f"no route for {request.method} {_raw_path()}")
-    return guard(emulator, g.now)
+    return guard(emulator)
 
 
 def finish_request(response: Response) -> Response:
@@ -101,10 +101,7 @@ def record_refusal(error: PisanoError) -> None:
 
 def _new_entry(emulator: Emulator) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
-    headers = {
-        name: mask_authorization(value, forms) if name.lower() == "authorization" else value
-        for name, value in request.headers.items()
-    }
+    headers = mask_headers(request.headers.items(), forms, emulator.settings.access.mask_headers)
     return {
         "id": None,
         "time": g.now,

@@ -4,12 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    INCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
 
 from .rules import RuleContext, check_email_sharing
 
 # Marshmallow's message for a required field that is absent; it maps to 13015 (SPEC 1.4 row 11).
 MISSING_MESSAGE = "Missing data for required field."
+
+# SPEC 2.6: the clock may be set, advanced, and end up, within ±10^11 s (year ~5138), so that
+# every time computed from it stays a finite float.
+CLOCK_BOUND = 1e11
+
+
+class JsonNumber(fields.Float):
+    """A JSON number for the admin API: no strings, no booleans, finite (what the document says)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JsonInteger(fields.Integer):
+    """A JSON integer for the admin API: `3` or `3.0`, never `3.5`, `"3"` nor `true`."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class EmailSharingSchema(Schema):
@@ -52,7 +85,14 @@ class EmailSharingSchema(Schema):
         self.warnings = self.cross_field_rules(data, self.rule_context)
 
 
-class EmailSharingAcceptedSchema(Schema):
+class Answer(Schema):
+    """An answer of ours: the keys shown are fixed, more may be added (SPEC 2.2)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class EmailSharingAcceptedSchema(Answer):
     """The 200 answer: our invention, Pisano documents none (README, Fidelity)."""
 
     status = fields.String(metadata={"example": "ok"})
@@ -66,12 +106,34 @@ class EmailSharingAcceptedSchema(Schema):
 
 
 class CatalogueErrorSchema(Schema):
+    """Pisano's error body, exactly these three keys (SPEC 1.4)."""
+
+    class Meta:
+        unknown = RAISE
+
     status = fields.String(metadata={"example": "bad_request"})
     code = fields.Integer(metadata={"example": 13015})
     message = fields.String(metadata={"example": "Required field not present in params!"})
 
 
-class StatusSchema(Schema):
+class AdminErrorSchema(Schema):
+    """An admin error: ours, not Pisano's (SPEC 2.2)."""
+
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(
+        metadata={
+            "example": "bad_request",
+            "description": "bad_request (400), unauthorized (401), forbidden (403), not_found "
+            "(404), method_not_allowed (405), payload_too_large (413), unsupported_media_type "
+            "(415)",
+        }
+    )
+    reason = fields.String(metadata={"description": "What is wrong, naming the field."})
+
+
+class StatusSchema(Answer):
     status = fields.String(metadata={"example": "ok"})
 
 
@@ -82,13 +144,25 @@ class HealthSchema(StatusSchema):
     sharings_dropped = fields.Integer()
 
 
-class JournalEntrySchema(Schema):
+class FixturesAddedSchema(StatusSchema):
+    added = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "How many accounts, tokens and campaigns there are now."},
+    )
+
+
+class JournalEntrySchema(Answer):
     id = fields.Integer()
     time = fields.Float(metadata={"description": "Unix seconds on the emulator's clock."})
     method = fields.String()
     path = fields.String()
-    headers = fields.Dict(metadata={"description": "As sent; the token masked."})
-    body = fields.Raw(metadata={"description": "The parsed body (raw text when unparseable)."})
+    headers = fields.Dict(
+        metadata={"description": "As sent; tokens and secret headers masked (mask_headers)."}
+    )
+    body = fields.Raw(
+        allow_none=True, metadata={"description": "The parsed body (raw text when unparseable)."}
+    )
     status = fields.Integer(allow_none=True)
     code = fields.Integer(allow_none=True)
     reason = fields.String(allow_none=True)
@@ -99,13 +173,13 @@ class JournalEntrySchema(Schema):
     )
 
 
-class RequestsPageSchema(Schema):
+class RequestsPageSchema(Answer):
     requests = fields.List(fields.Nested(JournalEntrySchema))
     dropped = fields.Integer()
     more = fields.Boolean()
 
 
-class SharingSchema(Schema):
+class SharingSchema(Answer):
     id = fields.Integer()
     campaign_id = fields.String()
     channel = fields.String()
@@ -117,10 +191,26 @@ class SharingSchema(Schema):
     request_id = fields.Integer()
 
 
-class SharingsPageSchema(Schema):
+class SharingsPageSchema(Answer):
     sharings = fields.List(fields.Nested(SharingSchema))
     dropped = fields.Integer()
     more = fields.Boolean()
+
+
+class ThrottleCounterSchema(Answer):
+    key = fields.String(metadata={"description": "`token:<masked>`, `ip:<address>` or both."})
+    tier = fields.String(metadata={"example": "20/5 seconds"})
+    limit = fields.Integer()
+    period = fields.Integer()
+    count = fields.Integer()
+    window_end = fields.Float()
+
+
+class ThrottleStateSchema(Answer):
+    enabled = fields.Boolean()
+    profile = fields.String()
+    tiers = fields.List(fields.String())
+    counters = fields.List(fields.Nested(ThrottleCounterSchema))
 
 
 class PageQuerySchema(Schema):
@@ -136,9 +226,21 @@ class SharingsQuerySchema(PageQuerySchema):
 class ClockChangeSchema(Schema):
     """`POST /__mock/clock`: set or advance, frozen there unless a rate is given (SPEC 2.2)."""
 
-    set = fields.Float(metadata={"description": "Unix seconds to move to."})
-    advance = fields.Float(metadata={"description": "Seconds to move forward (or back)."})
-    rate = fields.Float(
+    class Meta:
+        unknown = RAISE
+
+    set = JsonNumber(
+        validate=validate.Range(min=-CLOCK_BOUND, max=CLOCK_BOUND),
+        metadata={"description": "Unix seconds to move to. Not with `advance`."},
+    )
+    advance = JsonNumber(
+        validate=validate.Range(min=-CLOCK_BOUND, max=CLOCK_BOUND),
+        metadata={
+            "description": "Seconds to move forward (or back). Not with `set`; the clock it "
+            "leads to must also lie within ±10^11 s."
+        },
+    )
+    rate = JsonNumber(
         validate=validate.Range(min=0, max=1_000_000),
         metadata={"description": "How fast it runs on from there; 0 (frozen) by default."},
     )
@@ -149,6 +251,6 @@ class ClockChangeSchema(Schema):
             raise ValidationError("give set or advance, not both")
 
 
-class ClockSchema(Schema):
+class ClockSchema(Answer):
     now = fields.Float()
     rate = fields.Float()

@@ -61,12 +61,18 @@ def test_journal_entry_shape_and_masked_token(api, pisano_mock):
     )
 
 
-@pytest.mark.parametrize("query", ["since=-1", "limit=0", "limit=x"])
-def test_bad_paging_is_13028(pisano_mock, query):
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("since=-1", "since"), ("limit=0", "limit"), ("limit=x", "limit"), ("since=", "since")],
+)
+@pytest.mark.parametrize("path", ["/__mock/requests", "/__mock/sharings"])
+def test_bad_paging_is_400_naming_the_field(pisano_mock, path, query, field):
     import requests
 
-    response = requests.get(f"{pisano_mock.base_url}/__mock/requests?{query}")
-    assert response.json()["code"] == 13028
+    response = requests.get(f"{pisano_mock.base_url}{path}?{query}")
+    assert response.status_code == 400
+    assert response.json()["status"] == "bad_request"
+    assert response.json()["reason"].startswith(f"query: {field}:")
 
 
 def test_sharings_filters(api, pisano_mock):
@@ -87,6 +93,8 @@ def test_fixtures_add_accounts_tokens_and_campaigns(api, pisano_mock):
     }
     added = pisano_mock.add_fixtures(fixture)
     assert added["status"] == "ok"
+    # What this call added, not the totals held afterwards (the default fixture has 3 accounts).
+    assert added["added"] == {"accounts": 1, "tokens": 1, "campaigns": 1}
     headers = {"Authorization": "Token token=initech-token"}
     path = "/v1/email_campaigns/c-1/email_sharings"
     ok = api.post(
@@ -104,34 +112,62 @@ def test_fixtures_add_accounts_tokens_and_campaigns(api, pisano_mock):
 
 
 @pytest.mark.parametrize(
-    "fixture",
+    ("fixture", "reason"),
     [
-        {"tokens": {"t": {"account": "nobody"}}},
-        {"campaigns": {"c": {"account": "acme", "colour": "red"}}},
-        {"accounts": {"a": {"customer_schema": {"X": "uuid"}}}},
+        ({"tokens": {"t": {"account": "nobody"}}}, "fixtures: token 't': unknown account 'nobody'"),
+        (
+            {"campaigns": {"c": {"account": "acme", "colour": "red"}}},
+            "body: campaigns.c.value.colour: Unknown field.",
+        ),
+        (
+            {"accounts": {"a": {"customer_schema": {"X": "uuid"}}}},
+            "body: accounts.a.value.customer_schema.X.value: Must be one of:",
+        ),
     ],
 )
-def test_bad_fixtures_are_refused_with_a_reason(pisano_mock, fixture):
+def test_bad_fixtures_are_refused_naming_the_field(pisano_mock, fixture, reason):
     import requests
 
     response = requests.post(f"{pisano_mock.base_url}/__mock/fixtures", json=fixture)
     assert response.status_code == 400
-    assert response.json()["code"] == 13028
-    assert response.headers["X-Pisano-Mock-Reason"].startswith("fixtures:")
+    assert response.json()["status"] == "bad_request"
+    assert response.json()["reason"].startswith(reason)
 
 
-def test_fixtures_body_not_json_is_13000(pisano_mock):
+@pytest.mark.parametrize("flag", [0, 1, "yes", "true", None])
+def test_fixture_booleans_are_json_booleans(pisano_mock, flag):
     import requests
 
-    response = requests.post(f"{pisano_mock.base_url}/__mock/fixtures", data=b"[")
-    assert response.json()["code"] == 13000
+    fixture = {"accounts": {"a": {"locked": flag}}}
+    response = requests.post(f"{pisano_mock.base_url}/__mock/fixtures", json=fixture)
+    assert response.status_code == 400
+    assert "locked" in response.json()["reason"]
 
 
-def test_unknown_admin_route_is_13002(pisano_mock):
+def test_fixtures_answer_says_what_it_added(pisano_mock):
+    added = pisano_mock.add_fixtures({"tokens": {"t-1": {"account": "acme"}}})
+    assert added["status"] == "ok" and isinstance(added["added"], dict)
+
+
+@pytest.mark.parametrize("path", ["/__mock/fixtures", "/__mock/clock", "/__mock/faults"])
+def test_an_admin_write_that_takes_a_body_needs_one(pisano_mock, path):
     import requests
 
-    response = requests.get(f"{pisano_mock.base_url}/__mock/nothing")
-    assert response.status_code == 404 and response.json()["code"] == 13002
+    response = requests.post(f"{pisano_mock.base_url}{path}")
+    assert response.status_code == 400
+    assert response.json()["reason"] == "body: absent; a JSON object is expected"
+
+
+def test_fixtures_body_not_json_is_400(pisano_mock):
+    import requests
+
+    response = requests.post(
+        f"{pisano_mock.base_url}/__mock/fixtures",
+        data=b"[",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["reason"].startswith("body: not JSON")
 
 
 def test_journal_is_bounded_by_entries_and_counts_the_dropped(server_with):
@@ -223,3 +259,77 @@ def test_plugin_fixture_drives_clock_faults_and_throttle(api, pisano_mock):
     assert api.post({"emails": ["a@example.com"]}).status_code == 200
     assert pisano_mock.throttle()["counters"][0]["count"] == 1
     assert pisano_mock.email_sharings_url.endswith(f"/{pisano_mock.campaign_id}/email_sharings")
+
+
+# -- secrets are never shown in clear (SPEC 2.6) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("secret", "shown"),
+    [
+        ("abcdefghij", "abc****hij"),
+        ("test-token", "tes****ken"),
+        ("a-much-longer-secret-value", "a-m****lue"),
+        ("abcdefghi", "****"),
+        ("abcdef", "****"),
+        ("a", "****"),
+        ("", "****"),
+    ],
+)
+def test_mask_token_shows_three_and_three_of_long_secrets_only(secret, shown):
+    from mockserver.auth import mask_token
+
+    assert mask_token(secret) == shown
+
+
+def test_journal_masks_cookie_api_key_and_configured_headers(server_with):
+    from mockserver.settings import Access
+
+    access = Access(mask_headers=("Cookie", "X-Api-Key", "x-partner-secret"))
+    with server_with(access=access) as (api, mock):
+        headers = {
+            "Cookie": "session=0123456789abcdef",
+            "X-Api-Key": "key-0123456789",
+            "X-Partner-Secret": "short",
+            "X-Pisano-Mock-Admin-Token": "admin-0123456789",
+            "X-Plain": "kept as sent",
+        }
+        api.post({"emails": ["a@example.com"]}, headers=headers)
+        [entry] = mock.requests()
+        shown = entry["headers"]
+        assert shown["Cookie"] == "ses****def"
+        assert shown["X-Api-Key"] == "key****789"
+        assert shown["X-Partner-Secret"] == "****"
+        assert shown["X-Pisano-Mock-Admin-Token"] == "adm****789"
+        assert shown["X-Plain"] == "kept as sent"
+        for secret in list(headers.values())[:4]:
+            assert secret not in str(entry)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "shown"),
+    [
+        ("Token token=abcdef", "Token token=****"),
+        ("Bearer test-token", "Bearer tes****ken"),
+        ("Basic dXNlcjpwYXNzd29yZA==", "Basic dXN****A=="),
+        ("Basic short", "Basic ****"),
+    ],
+)
+def test_journal_masks_every_authorization_form(api, pisano_mock, authorization, shown):
+    api.post({"emails": ["a@example.com"]}, headers={"Authorization": authorization})
+    [entry] = pisano_mock.requests()
+    assert entry["headers"]["Authorization"] == shown
+
+
+def test_a_short_unknown_token_is_not_shown_in_the_reason(api):
+    response = api.post({"emails": ["a@example.com"]}, headers={"Authorization": "Bearer abcdef"})
+    assert response.json()["code"] == 13001
+    assert "abcdef" not in response.headers["X-Pisano-Mock-Reason"]
+    assert "****" in response.headers["X-Pisano-Mock-Reason"]
+
+
+def test_throttle_state_masks_the_tokens_it_counts(api, pisano_mock):
+    api.post({"emails": ["a@example.com"]})
+    api.post({"emails": ["a@example.com"]}, headers={"Authorization": "Bearer abcdef"})
+    keys = {row["key"] for row in pisano_mock.throttle()["counters"]}
+    assert keys == {"token:tes****ken", "token:****"}

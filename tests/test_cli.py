@@ -217,3 +217,24 @@ def test_a_port_outside_0_to_65535_is_one_line_and_exit_2(capsys, monkeypatch, p
     status, stderr = run_serve(capsys, monkeypatch, "--port", port)
     assert status == 2
     assert stderr == f"pisano-mock: --port: {port} is not a port; expected 0 to 65535\n"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])
+def test_a_non_loopback_host_without_an_admin_token_refuses_to_start(capsys, monkeypatch, host):
+    # SPEC 2.6: `--host 0.0.0.0` used to open the admin API to everyone who could reach it.
+    monkeypatch.delenv("PISANO_MOCK_ADMIN_TOKEN", raising=False)
+    status, stderr = run_serve(capsys, monkeypatch, "--host", host, "--port", "0")
+    assert status == 2
+    assert stderr.count("\n") == 1 and "--admin-token" in stderr and "--insecure-admin" in stderr
+
+
+@pytest.mark.parametrize(
+    "flags", [("--insecure-admin",), ("--admin-token", "a-long-admin-token")], ids=str
+)
+def test_a_non_loopback_host_starts_with_an_admin_token_or_insecure_admin(flags):
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--host", "0.0.0.0", "--port", "0"]
+    with subprocess.Popen([*command, *flags, "--quiet"], stdout=subprocess.PIPE, text=True) as run:
+        try:
+            assert run.stdout.readline().startswith("pisano-mock serving http://0.0.0.0:")
+        finally:
+            run.terminate()

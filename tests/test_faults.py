@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -133,22 +134,70 @@ def test_reset_clears_faults(api, pisano_mock):
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "named"),
     [
-        {},
-        {"error": 13000, "status": 500},
-        {"error": 12345},
-        {"status": 99},
-        {"drop": "sideways"},
-        {"retry_after": 3, "error": 13000},
-        {"error": 13000, "match": {"method": "GET"}},
-        {"error": 13000, "times": 0},
+        ({}, "give exactly one of"),
+        ({"error": 13000, "status": 500}, "give exactly one of"),
+        ({"error": 12345}, "error"),
+        ({"status": 99}, "status"),
+        ({"status": 100}, "status"),
+        ({"status": 199}, "status"),
+        ({"status": 600}, "status"),
+        ({"status": 503, "retry_after": 1e20}, "retry_after"),
+        ({"status": 503, "retry_after": 1_000_001}, "retry_after"),
+        ({"status": 503, "retry_after": -1}, "retry_after"),
+        ({"delay_ms": 60_001}, "delay_ms"),
+        ({"delay_ms": 600_000}, "delay_ms"),
+        ({"status": 503, "times": 1e20}, "times"),
+        ({"status": "503"}, "status"),
+        ({"status": 503.5}, "status"),
+        ({"delay_ms": 2.5e-42}, "delay_ms"),
+        ({"status": True}, "status"),
+        ({"drop": "sideways"}, "drop"),
+        ({"retry_after": 3, "error": 13000}, "retry_after goes with status"),
+        ({"error": 13000, "match": {"method": "GET"}}, "match"),
+        ({"error": 13000, "times": 0}, "times"),
     ],
 )
-def test_bad_faults_are_refused_with_a_reason(pisano_mock, fault):
+def test_bad_faults_are_refused_naming_the_field(pisano_mock, fault, named):
     response = requests.post(f"{pisano_mock.base_url}/__mock/faults", json=fault)
-    assert response.json()["code"] == 13028
-    assert response.headers["X-Pisano-Mock-Reason"]
+    assert response.status_code == 400
+    body = response.json()
+    assert body["status"] == "bad_request" and named in body["reason"]
+    assert pisano_mock.call("GET", "/__mock/faults") == {"faults": []}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 200}, {"status": 599, "retry_after": 1_000_000}, {"delay_ms": 60_000, "times": 1}],
+)
+def test_faults_at_the_bounds_are_accepted(pisano_mock, fault):
+    assert requests.post(f"{pisano_mock.base_url}/__mock/faults", json=fault).status_code == 201
+    listed = pisano_mock.call("GET", "/__mock/faults")["faults"]
+    assert len(listed) == 1
+
+
+def start_delayed_request(api, pisano_mock, delay_ms: int = 60_000) -> threading.Thread:
+    add_fault(pisano_mock, delay_ms=delay_ms, times=1)
+    answers: list[int] = []
+    thread = threading.Thread(target=lambda: answers.append(api.post(BODY).status_code))
+    thread.answers = answers  # type: ignore[attr-defined]
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not pisano_mock.requests():  # the request is in, asleep in its delay
+        assert time.monotonic() < deadline, "the delayed request never reached the emulator"
+        time.sleep(0.01)
+    return thread
+
+
+@pytest.mark.parametrize("end", ["DELETE /__mock/faults", "POST /__mock/reset"])
+def test_a_delay_ends_when_faults_are_cleared_or_the_emulator_reset(api, pisano_mock, end):
+    thread = start_delayed_request(api, pisano_mock)
+    method, path = end.split()
+    pisano_mock.call(method, path)
+    thread.join(timeout=10)  # far below the 60 s delay: it ended early, or this fails
+    assert not thread.is_alive()
+    assert thread.answers == [200]  # type: ignore[attr-defined]
 
 
 def test_clock_set_advance_and_rate(pisano_mock):
@@ -166,11 +215,50 @@ def test_clock_set_advance_and_rate(pisano_mock):
     assert pisano_mock.call("GET", "/__mock/clock")["now"] == stopped["now"]
 
 
-@pytest.mark.parametrize("change", [{"set": 1, "advance": 1}, {"rate": -1}, {"set": "noon"}])
-def test_bad_clock_changes_are_13028(pisano_mock, change):
-    assert (
-        requests.post(f"{pisano_mock.base_url}/__mock/clock", json=change).json()["code"] == 13028
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"set": 1, "advance": 1}, "give set or advance, not both"),
+        ({"rate": -1}, "rate"),
+        ({"set": "noon"}, "set"),
+        ({"set": 1e308}, "set"),
+        ({"set": -1e11 - 1}, "set"),
+        ({"advance": 1e308}, "advance"),
+        ({"advance": -2e11}, "advance"),
+        ({"set": True}, "set"),
+        ({"sett": 1}, "sett"),
+    ],
+)
+def test_bad_clock_changes_are_400_naming_the_field(pisano_mock, change, named):
+    response = requests.post(f"{pisano_mock.base_url}/__mock/clock", json=change)
+    assert response.status_code == 400
+    assert named in response.json()["reason"]
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_clock_refuses_what_is_not_a_finite_number(pisano_mock, literal):
+    response = requests.post(
+        f"{pisano_mock.base_url}/__mock/clock",
+        data=b'{"set": ' + literal + b"}",
+        headers={"Content-Type": "application/json"},
     )
+    assert response.status_code == 400
+    assert pisano_mock.call("GET", "/__mock/clock")["rate"] == 1
+
+
+def test_the_resulting_clock_must_stay_in_bounds(api, pisano_mock):
+    pisano_mock.call("POST", "/__mock/clock", {"set": 1e11})
+    response = requests.post(f"{pisano_mock.base_url}/__mock/clock", json={"advance": 1e11})
+    assert response.status_code == 400
+    assert "advance" in response.json()["reason"]
+    assert pisano_mock.call("GET", "/__mock/clock")["now"] == 1e11
+    assert api.post(BODY).status_code == 200  # the emulated API still answers
+
+
+def test_a_clock_running_at_its_bound_is_accepted(pisano_mock):
+    assert pisano_mock.call("POST", "/__mock/clock", {"set": -1e11})["now"] == -1e11
+    assert pisano_mock.call("POST", "/__mock/clock", {"advance": 1e11})["now"] == 0
+    assert pisano_mock.call("POST", "/__mock/clock", {"advance": 1e11})["now"] == 1e11
 
 
 def test_journal_and_sharings_times_follow_the_clock(api, pisano_mock):

@@ -243,7 +243,7 @@ def test_throttle_endpoint_shows_counts_and_window_ends(api, pisano_mock):
         ("80/125 seconds", 3, ALIGNED + 125),
         ("160/625 seconds", 3, ALIGNED + 625),
     ]
-    assert counters[0]["key"] == "token:test-token"
+    assert counters[0]["key"] == "token:tes****ken"  # masked when shown (SPEC 2.6)
 
 
 # -- on-premises settings and key choices -------------------------------------------------------

@@ -1,0 +1,189 @@
+"""Who may use the admin API (SPEC 2.6), checked before anything else under `/__mock/`.
+
+Loopback callers are answered when no admin token is set; with one, only callers carrying it. On
+top, drive-by protection against web pages the integrator happens to open: a request from another
+origin, a `Host` that is not this emulator's (DNS rebinding), a write whose body is not JSON (what
+a page may send without a CORS preflight) — each refused, whatever the token. The emulated API is
+not guarded here: it answers like Pisano, whoever calls (README, "Fidelity").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import re
+import socket
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from flask import Response, request
+from werkzeug.exceptions import MethodNotAllowed
+
+from .admin import AdminError, render_admin_error
+from .context import current_emulator
+from .headers import ADMIN_TOKEN
+from .settings import Access
+
+JSON = ("application/json",)
+# Admin writes that take a body other than JSON, by path: SPEC 1.8's CSV upload.
+WRITE_CONTENT_TYPES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"/__mock/campaigns/[^/]+/csv\Z"), ("text/csv", "multipart/form-data")),
+)
+# curl's `-d` sends a form Content-Type: the most common first stumble (issue 7).
+CURL_HINT = " (with curl: -H 'Content-Type: application/json')"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def guard_admin() -> Response | None:
+    """before_request: refuse what may not reach the admin API; None lets the request go on."""
+    if request.path != "/__mock" and not request.path.startswith("/__mock/"):
+        return None
+    access = current_emulator().settings.access
+    try:
+        for check in ADMIN_CHECKS:
+            check(access)
+    except AdminError as error:
+        return render_admin_error(error)
+    return None
+
+
+def check_host(access: Access) -> None:
+    """DNS rebinding: evil.example resolved to 127.0.0.1 still sends `Host: evil.example`."""
+    name = host_name(request.host)
+    if name in accepted_host_names(access) or is_loopback(name):
+        return
+    raise AdminError(
+        403,
+        f"Host: {request.host!r} is not this emulator's (localhost, a loopback address or the "
+        f"serving address); start it with --allowed-host {name} to accept that name",
+    )
+
+
+def check_origin(access: Access) -> None:
+    """A browser names the page that sent a request; only the emulator's own pages may."""
+    origin = request.headers.get("Origin")
+    own = f"{request.scheme}://{request.host}"
+    if origin is None or origin.lower() == own.lower():
+        return
+    raise AdminError(403, f"Origin: {origin!r} is not this emulator's own origin ({own})")
+
+
+def check_caller(access: Access) -> None:
+    if access.admin_token:
+        check_admin_token(access.admin_token)
+    elif not (access.insecure_admin or is_loopback(request.remote_addr or "")):
+        raise AdminError(
+            403,
+            f"caller {request.remote_addr}: without an admin token only loopback callers are "
+            "answered; start the emulator with --admin-token T and send 'Authorization: Bearer T'",
+        )
+
+
+def check_admin_token(expected: str) -> None:
+    presented = presented_admin_token()
+    # Constant time: how much of a guess matched must not show in how long the refusal takes.
+    if presented is not None and hmac.compare_digest(presented.encode(), expected.encode()):
+        return
+    shown = "absent" if presented is None else "wrong"
+    raise AdminError(
+        401,
+        f"admin token {shown}: send 'Authorization: Bearer <admin token>' or "
+        f"'{ADMIN_TOKEN}: <admin token>'",
+        {"WWW-Authenticate": 'Bearer realm="pisano-mock admin"'},
+    )
+
+
+def presented_admin_token() -> str | None:
+    header = request.headers.get(ADMIN_TOKEN)
+    if header is not None:
+        return header
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme == "Bearer" else None
+
+
+def check_route(access: Access) -> None:
+    """Unknown admin routes are our own 404 (SPEC 1.4 row 1 covers paths outside `/__mock/`)."""
+    error = request.routing_exception
+    if error is None:
+        return
+    route = f"{request.method} {request.path}"
+    if isinstance(error, MethodNotAllowed):
+        allowed = ", ".join(sorted(error.valid_methods or ()))
+        raise AdminError(405, f"no admin route {route}; it takes {allowed}", {"Allow": allowed})
+    raise AdminError(404, f"no admin route {route}")
+
+
+def check_content_type(access: Access) -> None:
+    """Writes with a body need JSON: no page can send that cross-origin without a preflight.
+    A write with neither body nor Content-Type (`curl -X POST .../reset`) has nothing to misread."""
+    if request.method not in WRITE_METHODS or not (has_body() or request.content_type):
+        return
+    accepted = accepted_content_types(request.path)
+    if request.mimetype not in accepted:
+        hint = CURL_HINT if request.mimetype == "application/x-www-form-urlencoded" else ""
+        raise AdminError(
+            415,
+            f"Content-Type: {request.content_type or 'absent'}; this admin write takes "
+            f"{' or '.join(accepted)}{hint}",
+        )
+
+
+def accepted_content_types(path: str) -> tuple[str, ...]:
+    """What an admin write to `path` may send: JSON, but for the CSV upload."""
+    return next((types for rule, types in WRITE_CONTENT_TYPES if rule.match(path)), JSON)
+
+
+ADMIN_CHECKS: tuple[Callable[[Access], None], ...] = (
+    check_host,
+    check_origin,
+    check_caller,
+    check_route,
+    check_content_type,
+)
+
+
+def has_body() -> bool:
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return chunked or bool(request.content_length)
+
+
+def host_name(host: str) -> str:
+    """`[::1]:8080` → `::1`, `LocalHost:80` → `localhost`."""
+    try:
+        return urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # e.g. an unbalanced bracket
+        return host.lower()
+
+
+def accepted_host_names(access: Access) -> set[str]:
+    """localhost, the names `allowed_hosts` gives, and the address this connection reached."""
+    names = {"localhost", *(name.lower() for name in access.allowed_hosts)}
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            names.add(str(sock.getsockname()[0]).lower())
+    return names
+
+
+def is_loopback(name: str) -> bool:
+    """`localhost`, 127.0.0.0/8, ::1 and ::ffff:127.x."""
+    if name.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def startup_refusal(host: str, access: Access) -> str | None:
+    """Why `serve --host HOST` must not start with these access settings, or None (SPEC 2.6)."""
+    if access.admin_token or access.insecure_admin or is_loopback(host):
+        return None
+    return (
+        f"refusing to serve on {host} without an admin token: anyone who reaches it could read "
+        "the journal and reconfigure the emulator. Give --admin-token T (or set "
+        "PISANO_MOCK_ADMIN_TOKEN), or --insecure-admin to serve it open anyway"
+    )
