@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 from marshmallow import Schema, ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from .auth import mask_token
+from .bodies import BodyTooLarge, read_body
+from .catalogue import PisanoError
 from .context import current_emulator
 from .faults import FaultSchema
 from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
@@ -62,10 +63,13 @@ def admin_json(payload: dict[str, Any], status: int = 200) -> Response:
 
 def admin_body() -> dict[str, Any]:
     """The JSON object an admin write sent, or a 400 saying why not."""
+    # The same reading as the emulated API's: bytes actually received, chunked or not (SPEC 2.5).
     try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
+        raw = read_body(request.environ, current_emulator().settings.bounds.max_body_bytes)
+    except BodyTooLarge:
         raise AdminError(413, "body: larger than max_body_bytes") from None
+    except PisanoError as error:
+        raise AdminError(400, error.reason) from None
     if not raw:
         raise AdminError(400, "body: absent; a JSON object is expected")
     try:
