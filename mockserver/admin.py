@@ -14,10 +14,11 @@ from flask import Blueprint, Response, request
 from marshmallow import Schema, ValidationError
 
 from .auth import mask_token
-from .bodies import BodyTooLarge, read_body
+from .bodies import BodyTooLarge
 from .catalogue import PisanoError
 from .context import current_emulator
 from .faults import FaultSchema
+from .lifecycle import request_body
 from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
 from .settings import ConfigError, FixtureSchema, load_fixture
 
@@ -65,7 +66,7 @@ def admin_body() -> dict[str, Any]:
     """The JSON object an admin write sent, or a 400 saying why not."""
     # The same reading as the emulated API's: bytes actually received, chunked or not (SPEC 2.5).
     try:
-        raw = read_body(request.environ, current_emulator().settings.bounds.max_body_bytes)
+        raw = request_body()
     except BodyTooLarge:
         raise AdminError(413, "body: larger than max_body_bytes") from None
     except PisanoError as error:
