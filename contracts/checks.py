@@ -7,6 +7,7 @@ hold. Checks are written to be independent: a client with one defect fails one c
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -46,36 +47,78 @@ def dropped_after_batches(observation: Observation) -> list[frozenset[str]]:
     ]
 
 
+MAX_EXACT_INTEGER = 2**53  # beyond it, a JSON parser in JavaScript, jq or Go keeps a float64
+
+
+def _float64(number: int | float) -> float:
+    """The float64 any JSON parser makes of a number (a huge integer overflows to infinity)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.copysign(math.inf, number)
+
+
+def _json_number(number: int | float) -> int | float:
+    """A number by value: an integer within ±2^53 exactly, anything else as its float64 — and an
+    integer-valued float64 within ±2^53 as that integer (so 1.0, 1e0 and 1 are one value, and
+    -0.0 is 0, as JSON.stringify writes it)."""
+    if isinstance(number, int) and abs(number) <= MAX_EXACT_INTEGER:
+        return number
+    value = _float64(number)
+    if math.isfinite(value) and value.is_integer() and abs(value) <= MAX_EXACT_INTEGER:
+        return int(value)
+    return value
+
+
+def json_normal(value: Any) -> Any:
+    """A parsed JSON value with every number by value; booleans stay apart from numbers."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return _json_number(value)
+    if isinstance(value, dict):
+        return {k: json_normal(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [json_normal(x) for x in value]
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict | list | str) or isinstance(b, dict | list | str):
+        return type(a) is type(b) and a == b
+    return a == b  # numbers (NaN equals nothing: it is not JSON) and null
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values, as any parser reads them: numbers by value at any magnitude (where
+    either side is a float or beyond ±2^53, by float64), booleans apart from numbers."""
+    return _same(json_normal(a), json_normal(b))
+
+
 def canonical(value: Any) -> str:
-    """A JSON value's identity: numbers by value (1 and 1.0 alike), booleans apart from numbers."""
-
-    def normal(v: Any) -> Any:
-        if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-            return int(v)
-        if isinstance(v, dict):
-            return {k: normal(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [normal(x) for x in v]
-        return v
-
-    return json.dumps(normal(value), sort_keys=True, ensure_ascii=False)
+    """A JSON value's identity as text (equal texts: json_equal values, NaN aside)."""
+    return json.dumps(json_normal(value), sort_keys=True, ensure_ascii=False)
 
 
-def fields_signature(identity: dict[str, Any], transactional: dict[str, Any] | None) -> str:
+def fields_of(identity: dict[str, Any], transactional: dict[str, Any] | None) -> dict[str, Any]:
     """What must arrive of a customer: its identity fields (a null or empty one may be left out)
-    and its transactional data (an empty object may be left out), as one comparable string."""
+    and its transactional data (an empty object may be left out)."""
     kept = {k: identity[k] for k in IDENTITY_KEYS if identity.get(k) not in (None, "")}
-    return canonical({"identity": kept, "transactional_data": transactional or {}})
+    return {"custom_attributes": kept, "transactional_data": transactional or {}}
 
 
-def sent_signature(customer: dict[str, Any]) -> str:
-    return fields_signature(customer, customer.get("transactional_data"))
+def sent_fields(customer: dict[str, Any]) -> dict[str, Any]:
+    return fields_of(customer, customer.get("transactional_data"))
 
 
-def arrived_signature(sharing: dict[str, Any]) -> str:
-    return fields_signature(
-        sharing.get("custom_attributes") or {}, sharing.get("transactional_data")
-    )
+def arrived_fields(sharing: dict[str, Any]) -> dict[str, Any]:
+    return fields_of(sharing.get("custom_attributes") or {}, sharing.get("transactional_data"))
 
 
 def first_sharings(observation: Observation) -> dict[str, dict[str, Any]]:
@@ -90,14 +133,12 @@ def _mismatches(example: Example, observation: Observation) -> Iterator[tuple[di
     delivered = first_sharings(observation)
     owners: dict[str, set[str]] = {}
     for customer in example.customers:
-        owners.setdefault(sent_signature(customer), set()).add(customer["email"])
+        owners.setdefault(canonical(sent_fields(customer)), set()).add(customer["email"])
     for customer in example.customers:
         sharing = delivered.get(customer["email"])
-        if sharing is None:
+        if sharing is None or json_equal(arrived_fields(sharing), sent_fields(customer)):
             continue
-        arrived = arrived_signature(sharing)
-        if arrived == sent_signature(customer):
-            continue
+        arrived = canonical(arrived_fields(sharing))
         yield customer, sharing, bool(owners.get(arrived, set()) - {customer["email"]})
 
 
@@ -105,8 +146,13 @@ def _fields(identity: Any, transactional: Any) -> str:
     return f"custom attributes {identity} and transactional data {transactional}"
 
 
+def _json(value: Any) -> str:
+    """A value as the client's language would write it: JSON, not Python."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _shown(items: list[Any], limit: int = 3) -> str:
-    text = ", ".join(repr(i) for i in items[:limit])
+    text = ", ".join(_json(i) for i in items[:limit])
     return text + (f" … ({len(items)} in all)" if len(items) > limit else "")
 
 
@@ -120,16 +166,54 @@ def client_finishes_in_time(example: Example, observation: Observation) -> None:
         )
 
 
+def _forced_by_the_server(entry: dict[str, Any]) -> bool:
+    """A scripted catalogue refusal, or an answer dropped after the sharings were stored."""
+    kind = (entry.get("fault") or {}).get("kind")
+    return kind == "error" or (kind == "drop" and entry["status"] == 200)
+
+
+def _over_the_batch_limit(entry: dict[str, Any]) -> bool:
+    return len(recipients_of(entry)) > BATCH_LIMIT
+
+
+def _malformed(entry: dict[str, Any]) -> bool:
+    return bool(request_problems(entry))
+
+
+def _transient_not_retried(entry: dict[str, Any], sent_later: set[str]) -> bool:
+    return is_transient_failure(entry) and not set(recipients_of(entry)) <= sent_later
+
+
+# Why a client may stop and exit non-zero without delivering everyone: the server made it stop,
+# or another check names what the client did wrong (so one defect fails one check).
+STOPPING_EXCUSES: tuple[Callable[[dict[str, Any], set[str]], bool], ...] = (
+    lambda entry, _later: _forced_by_the_server(entry),
+    lambda entry, _later: _over_the_batch_limit(entry),  # no request over 5000 recipients
+    lambda entry, _later: _malformed(entry),  # requests are well formed
+    _transient_not_retried,  # transient errors retried
+)
+
+
+def _stopped_for_a_reason(observation: Observation) -> bool:
+    return any(
+        excuse(entry, sent_later)
+        for entry, sent_later in _followed_by(observation, lambda _entry: True)
+        for excuse in STOPPING_EXCUSES
+    )
+
+
 def every_customer_delivered(example: Example, observation: Observation) -> None:
-    if observation.exit_status != 0:
-        return  # a client that exits non-zero admits it did not deliver; other checks judge that
+    if observation.exit_status is None:
+        return  # killed at the timeout: judged by "client finishes in time"
+    if observation.exit_status != 0 and _stopped_for_a_reason(observation):
+        return
     delivered = {s["email"] for s in observation.sharings}
     missing = [c["email"] for c in example.customers if c["email"] not in delivered]
     if missing:
         raise ContractFailure(
             "every customer delivered",
-            f"each of the {len(example.customers)} customer(s) among the sharings (exit 0)",
-            f"{len(missing)} missing: {_shown(missing)}",
+            f"each of the {len(example.customers)} customer(s) among the sharings",
+            f"{len(missing)} missing: {_shown(missing)}; exit status {observation.exit_status}",
         )
 
 
@@ -197,20 +281,26 @@ def no_request_over_5000_recipients(example: Example, observation: Observation) 
             )
 
 
+def request_problems(entry: dict[str, Any]) -> list[str]:
+    """What is wrong with the form of one request: media type, body, method and path, auth."""
+    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    problems = []
+    if media_type != "application/json":
+        problems.append(f"Content-Type {_json(headers.get('content-type'))}")
+    if not isinstance(entry.get("body"), dict):
+        problems.append("a body that is not a JSON object")
+    if entry["method"] != "POST" or not DOCUMENTED_PATH.match(entry["path"]):
+        problems.append(f"{entry['method']} {entry['path']}")
+    authorization = headers.get("authorization")
+    if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
+        problems.append(f"Authorization {_json(authorization)}")
+    return problems
+
+
 def requests_are_well_formed(example: Example, observation: Observation) -> None:
     for entry in observation.requests:
-        headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
-        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        problems = []
-        if media_type != "application/json":
-            problems.append(f"Content-Type {headers.get('content-type')!r}")
-        if not isinstance(entry.get("body"), dict):
-            problems.append("a body that is not a JSON object")
-        if entry["method"] != "POST" or not DOCUMENTED_PATH.match(entry["path"]):
-            problems.append(f"{entry['method']} {entry['path']}")
-        authorization = headers.get("authorization")
-        if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
-            problems.append(f"Authorization {authorization!r}")
+        problems = request_problems(entry)
         if problems:
             raise ContractFailure(
                 "requests are well formed",

@@ -99,9 +99,12 @@ def _add_client_suite(suites: Any) -> None:
     )
     client.add_argument(
         "--scenario",
-        action="append",
+        action="extend",
+        nargs="+",
         choices=sorted(SCENARIOS),
-        help="only these scenarios (repeatable)",
+        metavar="NAME",
+        help="only these scenarios: --scenario ordinary empty, or the flag repeated; one of: "
+        + ", ".join(repr(name) for name in SCENARIOS),
     )
     client.set_defaults(handler=client_command)
 
