@@ -55,8 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     args.logs.mkdir(parents=True, exist_ok=True)
     print(f"{'client':8} {'seed':>5} {'examples':>9}  {'wall s':>8}  result", flush=True)
-    for client in args.clients:
-        for seed in args.seeds:
+    for seed in args.seeds:
+        for client in args.clients:
             played, result, seconds = soak(client, seed, args.examples, args.logs)
             print(f"{client:8} {seed:5} {played:9}  {seconds:8.0f}  {result}", flush=True)
 

@@ -10,10 +10,11 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .expectations import AUTH_FORMS, BATCH_LIMIT, DOCUMENTED_PATH, IDENTITY_KEYS
-from .model import ContractFailure, Example, Observation
+from .model import ContractFailure, Example, Observation, as_json
 
 Check = Callable[[Example, Observation], None]
 
@@ -142,17 +143,25 @@ def _mismatches(example: Example, observation: Observation) -> Iterator[tuple[di
         yield customer, sharing, bool(owners.get(arrived, set()) - {customer["email"]})
 
 
-def _fields(identity: Any, transactional: Any) -> str:
-    return f"custom attributes {identity} and transactional data {transactional}"
-
-
-def _json(value: Any) -> str:
-    """A value as the client's language would write it: JSON, not Python."""
-    return json.dumps(value, ensure_ascii=False)
+def differences(expected: Any, arrived: Any) -> tuple[Any, Any]:
+    """Only what differs of two JSON objects, key by key, as far down as both are objects; a key
+    that one side lacks is simply absent from that side."""
+    if not (isinstance(expected, dict) and isinstance(arrived, dict)):
+        return expected, arrived
+    shown_expected: dict[str, Any] = {}
+    shown_arrived: dict[str, Any] = {}
+    for key in sorted(expected.keys() | arrived.keys()):
+        if key not in arrived:
+            shown_expected[key] = expected[key]
+        elif key not in expected:
+            shown_arrived[key] = arrived[key]
+        elif not json_equal(expected[key], arrived[key]):
+            shown_expected[key], shown_arrived[key] = differences(expected[key], arrived[key])
+    return shown_expected, shown_arrived
 
 
 def _shown(items: list[Any], limit: int = 3) -> str:
-    text = ", ".join(_json(i) for i in items[:limit])
+    text = ", ".join(as_json(i) for i in items[:limit])
     return text + (f" … ({len(items)} in all)" if len(items) > limit else "")
 
 
@@ -245,28 +254,29 @@ def no_customer_delivered_twice(example: Example, observation: Observation) -> N
         )
 
 
+def _what_differs(customer: dict[str, Any], sharing: dict[str, Any]) -> tuple[str, str]:
+    """The customer's fields that did not arrive as sent, and what arrived instead, in JSON."""
+    expected, arrived = differences(sent_fields(customer), arrived_fields(sharing))
+    return as_json(expected), as_json(arrived)
+
+
 def fields_arrive_intact(example: Example, observation: Observation) -> None:
     for customer, sharing, keyed_elsewhere in _mismatches(example, observation):
         if not keyed_elsewhere:
+            expected, arrived = _what_differs(customer, sharing)
             raise ContractFailure(
-                "fields arrive intact",
-                f"{customer['email']}: "
-                + _fields(
-                    {k: customer[k] for k in IDENTITY_KEYS if k in customer},
-                    customer.get("transactional_data"),
-                ),
-                _fields(sharing.get("custom_attributes"), sharing.get("transactional_data")),
+                "fields arrive intact", f"{customer['email']}: {expected}", arrived
             )
 
 
 def attributes_keyed_by_the_right_email(example: Example, observation: Observation) -> None:
     for customer, sharing, keyed_elsewhere in _mismatches(example, observation):
         if keyed_elsewhere:
+            expected, arrived = _what_differs(customer, sharing)
             raise ContractFailure(
                 "attributes keyed by the right email",
-                f"{customer['email']}'s own attributes under its email",
-                "another customer's: "
-                + _fields(sharing.get("custom_attributes"), sharing.get("transactional_data")),
+                f"{customer['email']}'s own fields under its email: {expected}",
+                f"another customer's: {arrived}",
             )
 
 
@@ -287,14 +297,14 @@ def request_problems(entry: dict[str, Any]) -> list[str]:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     problems = []
     if media_type != "application/json":
-        problems.append(f"Content-Type {_json(headers.get('content-type'))}")
+        problems.append(f"Content-Type {as_json(headers.get('content-type'))}")
     if not isinstance(entry.get("body"), dict):
         problems.append("a body that is not a JSON object")
     if entry["method"] != "POST" or not DOCUMENTED_PATH.match(entry["path"]):
         problems.append(f"{entry['method']} {entry['path']}")
     authorization = headers.get("authorization")
     if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
-        problems.append(f"Authorization {_json(authorization)}")
+        problems.append(f"Authorization {as_json(authorization)}")
     return problems
 
 
@@ -387,12 +397,109 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+def _any_request(
+    picked: Callable[[dict[str, Any]], bool],
+) -> Callable[[Example, Observation], bool]:
+    return lambda _example, observation: any(picked(e) for e in observation.requests)
+
+
+def _delivered_count(observation: Observation) -> int:
+    return len(first_sharings(observation))
+
+
+def _all_arrived(example: Example, observation: Observation) -> bool:
+    delivered = {s["email"] for s in observation.sharings}
+    return all(c["email"] in delivered for c in example.customers)
+
+
+@dataclass(frozen=True)
+class About:
+    """When a check has something to judge in an example (else it did not run there), what an
+    example must hold for it to run, and how to fix a client that fails it (one line)."""
+
+    judges: Callable[[Example, Observation], bool]
+    needs: str
+    fix: str
+
+
+ABOUT: dict[Check, About] = {
+    client_finishes_in_time: About(
+        lambda _e, _o: True,
+        "any example",
+        "Bound every wait (a timeout per request, a cap on retries) so the client exits in time.",
+    ),
+    every_customer_delivered: About(
+        lambda example, _o: bool(example.customers),
+        "an example with customers",
+        "Send every customer of the file; exit non-zero only when the server refused for good.",
+    ),
+    no_customer_delivered_twice: About(
+        _any_request(lambda entry: entry["status"] == 200),
+        "an accepted request",
+        "Split the list without overlap, and never send again a batch answered 200.",
+    ),
+    fields_arrive_intact: About(
+        lambda _e, observation: _delivered_count(observation) > 0,
+        "a delivered customer",
+        "Send name, external_id, phone_number and transactional_data as they are in the file: "
+        "same JSON types (a number stays a number).",
+    ),
+    attributes_keyed_by_the_right_email: About(
+        lambda _e, observation: _delivered_count(observation) > 1,
+        "two delivered customers",
+        "Key custom_attributes and transactional_data by each customer's own email.",
+    ),
+    no_request_over_5000_recipients: About(
+        lambda example, _o: len(example.customers) > BATCH_LIMIT,
+        "more than 5000 customers (scenario 'above 5000')",
+        "Send at most 5000 emails per request: split larger lists into batches.",
+    ),
+    requests_are_well_formed: About(
+        _any_request(lambda _entry: True),
+        "a request",
+        "POST JSON (Content-Type: application/json) to /v1/email_campaigns/<id>/email_sharings "
+        "with Authorization: Token token=<token>.",
+    ),
+    backs_off_after_429: About(
+        _any_request(lambda entry: bool(entry.get("throttle"))),
+        "a 429 of the throttle (scenario 'throttle tiers')",
+        "After a 429 wait Retry-After if given, else 5 s growing x5 (5, 25, 125, 625 s).",
+    ),
+    non_retryable_errors_not_retried: About(
+        _any_request(is_final_refusal),
+        "a 4xx catalogue error (scenario 'refused for good')",
+        "On a 4xx catalogue error (not 429) do not resend that batch, and exit non-zero.",
+    ),
+    transient_errors_retried: About(
+        _any_request(is_transient_failure),
+        "a 429, 5xx or dropped connection (scenarios 'transient 5xx', 'dropped before', ...)",
+        "Retry the same batch after a 429, a 5xx or a dropped connection, with back-off.",
+    ),
+    exit_status_zero_when_every_customer_arrived: About(
+        lambda example, observation: (
+            observation.exit_status is not None
+            and not example.server.drops_after
+            and _all_arrived(example, observation)
+        ),
+        "an example where every customer arrived",
+        "Exit 0 when every batch was accepted.",
+    ),
+}
+HOW_TO_FIX: dict[Check, str] = {check: about.fix for check, about in ABOUT.items()}
+
+
 def check_name(check: Check) -> str:
     return check.__name__.replace("_", " ")
 
 
 def run_checks(example: Example, observation: Observation) -> list[ContractFailure]:
-    """Every check over one example; the failures, each named after its check."""
+    """Every check over one example; the failures, each named after its check. An example whose
+    record is incomplete is not judged at all (a warning says so): a false alarm is worse."""
+    if observation.incomplete:
+        observation.warnings.append(
+            f"an example of {example.scenario} was not judged: {observation.incomplete}"
+        )
+        return []
     failures = []
     for check in CHECKS:
         try:
@@ -401,3 +508,13 @@ def run_checks(example: Example, observation: Observation) -> list[ContractFailu
             failure.check = check_name(check)
             failures.append(failure)
     return failures
+
+
+def judged_checks(example: Example, observation: Observation) -> set[str]:
+    """The checks that had something to judge in this example."""
+    if observation.incomplete:
+        return set()
+    return {check_name(c) for c in CHECKS if ABOUT[c].judges(example, observation)}
+
+
+ABOUT_BY_NAME: dict[str, About] = {check_name(check): about for check, about in ABOUT.items()}

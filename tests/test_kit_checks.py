@@ -7,9 +7,20 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
-from contracts.checks import every_customer_delivered, json_equal
+from contracts.checks import (
+    CHECKS,
+    HOW_TO_FIX,
+    check_name,
+    every_customer_delivered,
+    fields_arrive_intact,
+    json_equal,
+    judged_checks,
+    run_checks,
+)
 from contracts.model import ContractFailure, Example, Observation, ServerBehaviour
+from contracts.strategies import LONG_TEXTS_UP_TO, customer_batches
 
 # -- numbers and other representation traps (issue 7, item 1) -----------------------------------
 
@@ -160,3 +171,69 @@ def test_every_customer_delivered_excuses_only_what_the_server_caused(example, o
             every_customer_delivered(example, observation)
     else:
         every_customer_delivered(example, observation)
+
+
+# -- reports speak JSON and show only what differs (item 3) --------------------------------------
+
+
+def test_a_field_mismatch_shows_only_the_differing_fields_in_json():
+    customer = {
+        "email": "ada@example.com",
+        "name": "Ada",
+        "external_id": None,
+        "transactional_data": {"Amount": 12.5, "Vip": True, "Note": None},
+    }
+    sharing = {
+        "email": "ada@example.com",
+        "custom_attributes": {"name": "Ada"},
+        "transactional_data": {"Amount": "12.5", "Vip": True, "Note": None},
+    }
+    example = Example("ordinary", [customer])
+    with pytest.raises(ContractFailure) as caught:
+        fields_arrive_intact(example, Observation(0, [], [sharing]))
+    assert caught.value.expected == 'ada@example.com: {"transactional_data": {"Amount": 12.5}}'
+    assert caught.value.received == '{"transactional_data": {"Amount": "12.5"}}'
+
+
+def test_a_missing_field_is_shown_as_absent_and_allowed_omissions_are_not_shown():
+    customer = {"email": "bob@example.com", "name": None, "phone_number": "555", "external_id": ""}
+    sharing = {"email": "bob@example.com", "custom_attributes": {}, "transactional_data": {}}
+    with pytest.raises(ContractFailure) as caught:
+        fields_arrive_intact(Example("ordinary", [customer]), Observation(0, [], [sharing]))
+    assert (
+        caught.value.expected == 'bob@example.com: {"custom_attributes": {"phone_number": "555"}}'
+    )
+    assert caught.value.received == '{"custom_attributes": {}}'
+
+
+def test_an_example_is_described_in_json():
+    example = Example(
+        "ordinary",
+        [{"email": "o'neil@example.com", "name": None, "transactional_data": {"Vip": True}}],
+        ServerBehaviour(faults=({"status": 503, "times": 1},)),
+    )
+    assert example.describe() == (
+        'scenario ordinary: customers [{"email": "o\'neil@example.com", "name": null, '
+        '"transactional_data": {"Vip": true}}]; faults [{"status": 503, "times": 1}]'
+    )
+
+
+def test_every_check_says_how_to_fix_it_in_one_line():
+    for check in CHECKS:
+        fix = HOW_TO_FIX[check]
+        assert fix and "\n" not in fix and len(fix) <= 160, check_name(check)
+
+
+def test_an_incomplete_record_is_not_judged_but_warned_about():
+    observation = observed(0, [], [])  # would fail "every customer delivered"
+    observation.incomplete = "the emulator's memory bounds dropped 3 sharings"
+    assert run_checks(ordinary(), observation) == []
+    assert judged_checks(ordinary(), observation) == set()
+    assert any("dropped 3 sharings" in warning for warning in observation.warnings)
+
+
+@settings(max_examples=15, deadline=None)
+@given(customer_batches(min_count=LONG_TEXTS_UP_TO + 1, max_count=LONG_TEXTS_UP_TO + 50))
+def test_large_lists_hold_no_kilobyte_texts(batch):
+    # 7000 customers of kilobytes each would outgrow the emulator's 32 MiB journal.
+    assert len(json.dumps(batch.template)) < 4 * 1024
