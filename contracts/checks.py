@@ -430,7 +430,7 @@ ABOUT: dict[Check, About] = {
     ),
     every_customer_delivered: About(
         lambda example, _o: bool(example.customers),
-        "an example with customers",
+        "customers",
         "Send every customer of the file; exit non-zero only when the server refused for good.",
     ),
     no_customer_delivered_twice: About(
@@ -472,7 +472,7 @@ ABOUT: dict[Check, About] = {
     ),
     transient_errors_retried: About(
         _any_request(is_transient_failure),
-        "a 429, 5xx or dropped connection (scenarios 'transient 5xx', 'dropped before', ...)",
+        "a 429, 5xx or dropped connection (scenarios 'transient 5xx', 'dropped before')",
         "Retry the same batch after a 429, a 5xx or a dropped connection, with back-off.",
     ),
     exit_status_zero_when_every_customer_arrived: About(
@@ -481,7 +481,7 @@ ABOUT: dict[Check, About] = {
             and not example.server.drops_after
             and _all_arrived(example, observation)
         ),
-        "an example where every customer arrived",
+        "every customer delivered",
         "Exit 0 when every batch was accepted.",
     ),
 }

@@ -82,9 +82,10 @@ class Observation:
             )
             count = len(emails) if isinstance(emails, list) else "?"
             what = entry.get("reason") or ""
+            answer = "dropped" if entry["status"] is None else entry["status"]
             lines.append(
-                f"  #{entry['id']} {entry['method']} {entry['path']} → {entry['status']} "
-                f"code={entry['code']} recipients={count} {what}".rstrip()
+                f"  #{entry['id']} {entry['method']} {entry['path']} → {answer} "
+                f"code={as_json(entry['code'])} recipients={count} {what}".rstrip()
             )
         if len(self.requests) > limit:
             lines.append(f"  … {len(self.requests) - limit} more")

@@ -18,7 +18,11 @@ def verdict(result: SuiteResult, check: str) -> str:
 
 
 def skip_reason(check: str) -> str:
-    return f"nothing to judge: no example had {ABOUT_BY_NAME[check].needs}"
+    return f"nothing to judge: no example with {ABOUT_BY_NAME[check].needs}"
+
+
+def _exit(status: int | None) -> str:
+    return "none (killed at the timeout)" if status is None else str(status)
 
 
 def text_report(result: SuiteResult, rerun_hint: str = "--seed {seed}") -> str:
@@ -46,7 +50,7 @@ def text_report(result: SuiteResult, rerun_hint: str = "--seed {seed}") -> str:
             f"  expected: {failure.expected}",
             f"  arrived:  {failure.received}",
             f"  fix:      {ABOUT_BY_NAME[check].fix}",
-            f"  client exit status: {smallest.observation.exit_status}",
+            f"  client exit status: {_exit(smallest.observation.exit_status)}",
             "  journal:",
             smallest.observation.journal_excerpt(),
         ]
