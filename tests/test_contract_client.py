@@ -95,7 +95,7 @@ def test_reference_clients_pass_with_a_junit_report(tmp_path, command):
         "--client-cmd", command, "--max-examples", "6", "--seed", "3", "--junit-xml", str(report)
     )
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-    assert "11 " not in run.stdout or "FAIL" not in run.stdout
+    assert "FAIL" not in run.stdout and "skip" not in run.stdout
     suite = next(iter(JUnitXml.fromfile(str(report))))
     cases = list(suite)
     assert sorted(case.name for case in cases) == sorted(ALL_CHECK_NAMES)
