@@ -7,12 +7,14 @@ hold. Checks are written to be independent: a client with one defect fails one c
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .expectations import AUTH_FORMS, BATCH_LIMIT, DOCUMENTED_PATH, IDENTITY_KEYS
-from .model import ContractFailure, Example, Observation
+from .model import ContractFailure, Example, Observation, as_json
 
 Check = Callable[[Example, Observation], None]
 
@@ -46,36 +48,78 @@ def dropped_after_batches(observation: Observation) -> list[frozenset[str]]:
     ]
 
 
+MAX_EXACT_INTEGER = 2**53  # beyond it, a JSON parser in JavaScript, jq or Go keeps a float64
+
+
+def _float64(number: int | float) -> float:
+    """The float64 any JSON parser makes of a number (a huge integer overflows to infinity)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.copysign(math.inf, number)
+
+
+def _json_number(number: int | float) -> int | float:
+    """A number by value: an integer within ±2^53 exactly, anything else as its float64 — and an
+    integer-valued float64 within ±2^53 as that integer (so 1.0, 1e0 and 1 are one value, and
+    -0.0 is 0, as JSON.stringify writes it)."""
+    if isinstance(number, int) and abs(number) <= MAX_EXACT_INTEGER:
+        return number
+    value = _float64(number)
+    if math.isfinite(value) and value.is_integer() and abs(value) <= MAX_EXACT_INTEGER:
+        return int(value)
+    return value
+
+
+def json_normal(value: Any) -> Any:
+    """A parsed JSON value with every number by value; booleans stay apart from numbers."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return _json_number(value)
+    if isinstance(value, dict):
+        return {k: json_normal(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [json_normal(x) for x in value]
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict | list | str) or isinstance(b, dict | list | str):
+        return type(a) is type(b) and a == b
+    return a == b  # numbers (NaN equals nothing: it is not JSON) and null
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values, as any parser reads them: numbers by value at any magnitude (where
+    either side is a float or beyond ±2^53, by float64), booleans apart from numbers."""
+    return _same(json_normal(a), json_normal(b))
+
+
 def canonical(value: Any) -> str:
-    """A JSON value's identity: numbers by value (1 and 1.0 alike), booleans apart from numbers."""
-
-    def normal(v: Any) -> Any:
-        if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-            return int(v)
-        if isinstance(v, dict):
-            return {k: normal(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [normal(x) for x in v]
-        return v
-
-    return json.dumps(normal(value), sort_keys=True, ensure_ascii=False)
+    """A JSON value's identity as text (equal texts: json_equal values, NaN aside)."""
+    return json.dumps(json_normal(value), sort_keys=True, ensure_ascii=False)
 
 
-def fields_signature(identity: dict[str, Any], transactional: dict[str, Any] | None) -> str:
+def fields_of(identity: dict[str, Any], transactional: dict[str, Any] | None) -> dict[str, Any]:
     """What must arrive of a customer: its identity fields (a null or empty one may be left out)
-    and its transactional data (an empty object may be left out), as one comparable string."""
+    and its transactional data (an empty object may be left out)."""
     kept = {k: identity[k] for k in IDENTITY_KEYS if identity.get(k) not in (None, "")}
-    return canonical({"identity": kept, "transactional_data": transactional or {}})
+    return {"custom_attributes": kept, "transactional_data": transactional or {}}
 
 
-def sent_signature(customer: dict[str, Any]) -> str:
-    return fields_signature(customer, customer.get("transactional_data"))
+def sent_fields(customer: dict[str, Any]) -> dict[str, Any]:
+    return fields_of(customer, customer.get("transactional_data"))
 
 
-def arrived_signature(sharing: dict[str, Any]) -> str:
-    return fields_signature(
-        sharing.get("custom_attributes") or {}, sharing.get("transactional_data")
-    )
+def arrived_fields(sharing: dict[str, Any]) -> dict[str, Any]:
+    return fields_of(sharing.get("custom_attributes") or {}, sharing.get("transactional_data"))
 
 
 def first_sharings(observation: Observation) -> dict[str, dict[str, Any]]:
@@ -90,23 +134,34 @@ def _mismatches(example: Example, observation: Observation) -> Iterator[tuple[di
     delivered = first_sharings(observation)
     owners: dict[str, set[str]] = {}
     for customer in example.customers:
-        owners.setdefault(sent_signature(customer), set()).add(customer["email"])
+        owners.setdefault(canonical(sent_fields(customer)), set()).add(customer["email"])
     for customer in example.customers:
         sharing = delivered.get(customer["email"])
-        if sharing is None:
+        if sharing is None or json_equal(arrived_fields(sharing), sent_fields(customer)):
             continue
-        arrived = arrived_signature(sharing)
-        if arrived == sent_signature(customer):
-            continue
+        arrived = canonical(arrived_fields(sharing))
         yield customer, sharing, bool(owners.get(arrived, set()) - {customer["email"]})
 
 
-def _fields(identity: Any, transactional: Any) -> str:
-    return f"custom attributes {identity} and transactional data {transactional}"
+def differences(expected: Any, arrived: Any) -> tuple[Any, Any]:
+    """Only what differs of two JSON objects, key by key, as far down as both are objects; a key
+    that one side lacks is simply absent from that side."""
+    if not (isinstance(expected, dict) and isinstance(arrived, dict)):
+        return expected, arrived
+    shown_expected: dict[str, Any] = {}
+    shown_arrived: dict[str, Any] = {}
+    for key in sorted(expected.keys() | arrived.keys()):
+        if key not in arrived:
+            shown_expected[key] = expected[key]
+        elif key not in expected:
+            shown_arrived[key] = arrived[key]
+        elif not json_equal(expected[key], arrived[key]):
+            shown_expected[key], shown_arrived[key] = differences(expected[key], arrived[key])
+    return shown_expected, shown_arrived
 
 
 def _shown(items: list[Any], limit: int = 3) -> str:
-    text = ", ".join(repr(i) for i in items[:limit])
+    text = ", ".join(as_json(i) for i in items[:limit])
     return text + (f" … ({len(items)} in all)" if len(items) > limit else "")
 
 
@@ -120,16 +175,54 @@ def client_finishes_in_time(example: Example, observation: Observation) -> None:
         )
 
 
+def _forced_by_the_server(entry: dict[str, Any]) -> bool:
+    """A scripted catalogue refusal, or an answer dropped after the sharings were stored."""
+    kind = (entry.get("fault") or {}).get("kind")
+    return kind == "error" or (kind == "drop" and entry["status"] == 200)
+
+
+def _over_the_batch_limit(entry: dict[str, Any]) -> bool:
+    return len(recipients_of(entry)) > BATCH_LIMIT
+
+
+def _malformed(entry: dict[str, Any]) -> bool:
+    return bool(request_problems(entry))
+
+
+def _transient_not_retried(entry: dict[str, Any], sent_later: set[str]) -> bool:
+    return is_transient_failure(entry) and not set(recipients_of(entry)) <= sent_later
+
+
+# Why a client may stop and exit non-zero without delivering everyone: the server made it stop,
+# or another check names what the client did wrong (so one defect fails one check).
+STOPPING_EXCUSES: tuple[Callable[[dict[str, Any], set[str]], bool], ...] = (
+    lambda entry, _later: _forced_by_the_server(entry),
+    lambda entry, _later: _over_the_batch_limit(entry),  # no request over 5000 recipients
+    lambda entry, _later: _malformed(entry),  # requests are well formed
+    _transient_not_retried,  # transient errors retried
+)
+
+
+def _stopped_for_a_reason(observation: Observation) -> bool:
+    return any(
+        excuse(entry, sent_later)
+        for entry, sent_later in _followed_by(observation, lambda _entry: True)
+        for excuse in STOPPING_EXCUSES
+    )
+
+
 def every_customer_delivered(example: Example, observation: Observation) -> None:
-    if observation.exit_status != 0:
-        return  # a client that exits non-zero admits it did not deliver; other checks judge that
+    if observation.exit_status is None:
+        return  # killed at the timeout: judged by "client finishes in time"
+    if observation.exit_status != 0 and _stopped_for_a_reason(observation):
+        return
     delivered = {s["email"] for s in observation.sharings}
     missing = [c["email"] for c in example.customers if c["email"] not in delivered]
     if missing:
         raise ContractFailure(
             "every customer delivered",
-            f"each of the {len(example.customers)} customer(s) among the sharings (exit 0)",
-            f"{len(missing)} missing: {_shown(missing)}",
+            f"each of the {len(example.customers)} customer(s) among the sharings",
+            f"{len(missing)} missing: {_shown(missing)}; exit status {observation.exit_status}",
         )
 
 
@@ -161,28 +254,29 @@ def no_customer_delivered_twice(example: Example, observation: Observation) -> N
         )
 
 
+def _what_differs(customer: dict[str, Any], sharing: dict[str, Any]) -> tuple[str, str]:
+    """The customer's fields that did not arrive as sent, and what arrived instead, in JSON."""
+    expected, arrived = differences(sent_fields(customer), arrived_fields(sharing))
+    return as_json(expected), as_json(arrived)
+
+
 def fields_arrive_intact(example: Example, observation: Observation) -> None:
     for customer, sharing, keyed_elsewhere in _mismatches(example, observation):
         if not keyed_elsewhere:
+            expected, arrived = _what_differs(customer, sharing)
             raise ContractFailure(
-                "fields arrive intact",
-                f"{customer['email']}: "
-                + _fields(
-                    {k: customer[k] for k in IDENTITY_KEYS if k in customer},
-                    customer.get("transactional_data"),
-                ),
-                _fields(sharing.get("custom_attributes"), sharing.get("transactional_data")),
+                "fields arrive intact", f"{customer['email']}: {expected}", arrived
             )
 
 
 def attributes_keyed_by_the_right_email(example: Example, observation: Observation) -> None:
     for customer, sharing, keyed_elsewhere in _mismatches(example, observation):
         if keyed_elsewhere:
+            expected, arrived = _what_differs(customer, sharing)
             raise ContractFailure(
                 "attributes keyed by the right email",
-                f"{customer['email']}'s own attributes under its email",
-                "another customer's: "
-                + _fields(sharing.get("custom_attributes"), sharing.get("transactional_data")),
+                f"{customer['email']}'s own fields under its email: {expected}",
+                f"another customer's: {arrived}",
             )
 
 
@@ -197,20 +291,26 @@ def no_request_over_5000_recipients(example: Example, observation: Observation) 
             )
 
 
+def request_problems(entry: dict[str, Any]) -> list[str]:
+    """What is wrong with the form of one request: media type, body, method and path, auth."""
+    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    problems = []
+    if media_type != "application/json":
+        problems.append(f"Content-Type {as_json(headers.get('content-type'))}")
+    if not isinstance(entry.get("body"), dict):
+        problems.append("a body that is not a JSON object")
+    if entry["method"] != "POST" or not DOCUMENTED_PATH.match(entry["path"]):
+        problems.append(f"{entry['method']} {entry['path']}")
+    authorization = headers.get("authorization")
+    if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
+        problems.append(f"Authorization {as_json(authorization)}")
+    return problems
+
+
 def requests_are_well_formed(example: Example, observation: Observation) -> None:
     for entry in observation.requests:
-        headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
-        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        problems = []
-        if media_type != "application/json":
-            problems.append(f"Content-Type {headers.get('content-type')!r}")
-        if not isinstance(entry.get("body"), dict):
-            problems.append("a body that is not a JSON object")
-        if entry["method"] != "POST" or not DOCUMENTED_PATH.match(entry["path"]):
-            problems.append(f"{entry['method']} {entry['path']}")
-        authorization = headers.get("authorization")
-        if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
-            problems.append(f"Authorization {authorization!r}")
+        problems = request_problems(entry)
         if problems:
             raise ContractFailure(
                 "requests are well formed",
@@ -297,12 +397,109 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+def _any_request(
+    picked: Callable[[dict[str, Any]], bool],
+) -> Callable[[Example, Observation], bool]:
+    return lambda _example, observation: any(picked(e) for e in observation.requests)
+
+
+def _delivered_count(observation: Observation) -> int:
+    return len(first_sharings(observation))
+
+
+def _all_arrived(example: Example, observation: Observation) -> bool:
+    delivered = {s["email"] for s in observation.sharings}
+    return all(c["email"] in delivered for c in example.customers)
+
+
+@dataclass(frozen=True)
+class About:
+    """When a check has something to judge in an example (else it did not run there), what an
+    example must hold for it to run, and how to fix a client that fails it (one line)."""
+
+    judges: Callable[[Example, Observation], bool]
+    needs: str
+    fix: str
+
+
+ABOUT: dict[Check, About] = {
+    client_finishes_in_time: About(
+        lambda _e, _o: True,
+        "any example",
+        "Bound every wait (a timeout per request, a cap on retries) so the client exits in time.",
+    ),
+    every_customer_delivered: About(
+        lambda example, _o: bool(example.customers),
+        "customers",
+        "Send every customer of the file; exit non-zero only when the server refused for good.",
+    ),
+    no_customer_delivered_twice: About(
+        _any_request(lambda entry: entry["status"] == 200),
+        "an accepted request",
+        "Split the list without overlap, and never send again a batch answered 200.",
+    ),
+    fields_arrive_intact: About(
+        lambda _e, observation: _delivered_count(observation) > 0,
+        "a delivered customer",
+        "Send name, external_id, phone_number and transactional_data as they are in the file: "
+        "same JSON types (a number stays a number).",
+    ),
+    attributes_keyed_by_the_right_email: About(
+        lambda _e, observation: _delivered_count(observation) > 1,
+        "two delivered customers",
+        "Key custom_attributes and transactional_data by each customer's own email.",
+    ),
+    no_request_over_5000_recipients: About(
+        lambda example, _o: len(example.customers) > BATCH_LIMIT,
+        "more than 5000 customers (scenario 'above 5000')",
+        "Send at most 5000 emails per request: split larger lists into batches.",
+    ),
+    requests_are_well_formed: About(
+        _any_request(lambda _entry: True),
+        "a request",
+        "POST JSON (Content-Type: application/json) to /v1/email_campaigns/<id>/email_sharings "
+        "with Authorization: Token token=<token>.",
+    ),
+    backs_off_after_429: About(
+        _any_request(lambda entry: bool(entry.get("throttle"))),
+        "a 429 of the throttle (scenario 'throttle tiers')",
+        "After a 429 wait Retry-After if given, else 5 s growing x5 (5, 25, 125, 625 s).",
+    ),
+    non_retryable_errors_not_retried: About(
+        _any_request(is_final_refusal),
+        "a 4xx catalogue error (scenario 'refused for good')",
+        "On a 4xx catalogue error (not 429) do not resend that batch, and exit non-zero.",
+    ),
+    transient_errors_retried: About(
+        _any_request(is_transient_failure),
+        "a 429, 5xx or dropped connection (scenarios 'transient 5xx', 'dropped before')",
+        "Retry the same batch after a 429, a 5xx or a dropped connection, with back-off.",
+    ),
+    exit_status_zero_when_every_customer_arrived: About(
+        lambda example, observation: (
+            observation.exit_status is not None
+            and not example.server.drops_after
+            and _all_arrived(example, observation)
+        ),
+        "every customer delivered",
+        "Exit 0 when every batch was accepted.",
+    ),
+}
+HOW_TO_FIX: dict[Check, str] = {check: about.fix for check, about in ABOUT.items()}
+
+
 def check_name(check: Check) -> str:
     return check.__name__.replace("_", " ")
 
 
 def run_checks(example: Example, observation: Observation) -> list[ContractFailure]:
-    """Every check over one example; the failures, each named after its check."""
+    """Every check over one example; the failures, each named after its check. An example whose
+    record is incomplete is not judged at all (a warning says so): a false alarm is worse."""
+    if observation.incomplete:
+        observation.warnings.append(
+            f"an example of {example.scenario} was not judged: {observation.incomplete}"
+        )
+        return []
     failures = []
     for check in CHECKS:
         try:
@@ -311,3 +508,13 @@ def run_checks(example: Example, observation: Observation) -> list[ContractFailu
             failure.check = check_name(check)
             failures.append(failure)
     return failures
+
+
+def judged_checks(example: Example, observation: Observation) -> set[str]:
+    """The checks that had something to judge in this example."""
+    if observation.incomplete:
+        return set()
+    return {check_name(c) for c in CHECKS if ABOUT[c].judges(example, observation)}
+
+
+ABOUT_BY_NAME: dict[str, About] = {check_name(check): about for check, about in ABOUT.items()}

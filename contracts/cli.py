@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+import urllib.parse
 from typing import Any
 
 from .admin_client import AdminClient
 from .client_suite import run_client_suite
 from .model import KitError
-from .report import text_report, write_junit
+from .report import server_text_report, text_report, write_junit, write_server_junit
 from .runner import CommandClient, EmulatorProcess
 from .scenarios import SCENARIOS
 from .server_suite import LIVE_PACE_SECONDS, Server, run_server_suite
@@ -33,11 +35,20 @@ Your command is run through `sh -c` with these environment variables:
 It must deliver every customer to POST /v1/email_campaigns/<id>/email_sharings and exit 0
 exactly when every customer arrived.
 
-What is checked: every customer delivered; none delivered twice; every field arrives intact;
-attributes keyed by the right email; no request over 5000 recipients; well-formed requests (JSON,
-documented path, accepted Authorization form); backing off after 429; catalogue errors (4xx) not
-retried and a non-zero exit; transient errors (5xx, dropped connections) retried; exit status 0
-when every customer arrived; finishing within --timeout.
+What is checked, one check each (the names the report uses):
+  client finishes in time               within --timeout
+  every customer delivered              unless the server refused for good
+  no customer delivered twice
+  fields arrive intact                  as JSON values: 1.0 equals 1, "1" does not
+  attributes keyed by the right email
+  no request over 5000 recipients
+  requests are well formed              JSON, documented path, accepted Authorization form
+  backs off after 429                   at most 3 further refusals in the refusing window
+  non retryable errors not retried      catalogue errors (4xx), then a non-zero exit
+  transient errors retried              5xx, 429, dropped connections
+  exit status zero when every customer arrived
+A check with nothing to judge in any example (no 429 met, say) is reported as skipped, not ok.
+Each failed check says how to fix it.
 
 Exit status: 0 every check held; 1 a check failed (the report shows the smallest failing
 example, what was expected and what arrived, and the emulator's journal); 2 the kit could not run.
@@ -47,9 +58,13 @@ SERVER_HELP = """\
 Check a server against Pisano's documented behaviour: the email sharing endpoint, its error
 catalogue byte for byte, and the throttle tiers. Against this emulator the kit finds its admin
 API and uses it (reset, clock). Against a real Pisano environment it refuses to run unless you
-pass --live; then it paces itself to one request per 4 s (within the throttle) and sends only to
-addresses at example.com, so no real person receives a survey. Exit status: 0 every check held,
-1 a check failed, 2 the kit could not run.
+pass --live; then it paces itself to one request per 4 s (--pace; within the throttle) and sends
+only to addresses at example.com, so no real person receives a survey. The throttle's first tier
+is checked live by a burst of bodies the server refuses anyway ({"emails": []}: nobody is sent
+anything): a 429 text/plain "Retry later\n" must come by the 21st request of a 5 s window. A
+check that could not run (a burst too slow to fill a window) is reported as skipped, not ok.
+Exit status: 0 every check held, 1 a check failed, 2 the kit could not run (nothing listens at
+--base-url, or no admin API and no --live).
 """
 
 
@@ -99,9 +114,12 @@ def _add_client_suite(suites: Any) -> None:
     )
     client.add_argument(
         "--scenario",
-        action="append",
+        action="extend",
+        nargs="+",
         choices=sorted(SCENARIOS),
-        help="only these scenarios (repeatable)",
+        metavar="NAME",
+        help="only these scenarios: --scenario ordinary empty, or the flag repeated; one of: "
+        + ", ".join(repr(name) for name in SCENARIOS),
     )
     client.set_defaults(handler=client_command)
 
@@ -117,8 +135,21 @@ def _add_server_suite(suites: Any) -> None:
     server.add_argument("--token", required=True, help="an API token of the server")
     server.add_argument("--campaign-id", required=True, help="a campaign of that token's account")
     server.add_argument(
-        "--live", action="store_true", help="allow a server without the emulator's admin API"
+        "--live",
+        action="store_true",
+        help="check it as a real Pisano environment: no admin API used (even on an emulator), "
+        "paced requests, only example.com addresses, the throttle's first tier by a burst of "
+        "bodies refused anyway",
     )
+    server.add_argument(
+        "--pace",
+        type=float,
+        default=LIVE_PACE_SECONDS,
+        metavar="SECONDS",
+        help=f"with --live, the pause between requests ({LIVE_PACE_SECONDS:g}: within every tier; "
+        "shorter only against a server of your own)",
+    )
+    server.add_argument("--junit-xml", metavar="PATH", help="also write a JUnit XML report")
     server.set_defaults(handler=server_command)
 
 
@@ -148,26 +179,36 @@ def client_command(args: argparse.Namespace) -> int:
 
 def server_command(args: argparse.Namespace) -> int:
     base_url = args.base_url.rstrip("/")
+    if not listening(base_url):
+        _say(f"nothing listens at {base_url} (connection refused or no such host)")
+        return 2
     admin = AdminClient(base_url)
-    emulator = admin.available()
+    emulator = admin.available() and not args.live
     if not emulator and not args.live:
-        print(
-            f"pisano-mock contract server: {base_url} has no emulator admin API (/__mock/health); "
-            "to check a real Pisano environment pass --live (real requests, paced, to example.com "
-            "addresses only)",
-            file=sys.stderr,
+        _say(
+            f"{base_url} answers but has no emulator admin API (/__mock/health); to check a real "
+            "Pisano environment pass --live (real requests, paced, to example.com addresses only)"
         )
         return 2
     server = Server(base_url, args.token, args.campaign_id, admin if emulator else None)
-    if not emulator:
-        server.pace = LIVE_PACE_SECONDS
+    server.pace = 0.0 if emulator else args.pace
     outcomes = run_server_suite(server)
-    for name, failure in outcomes:
-        print(f"  {'FAIL' if failure else 'ok  '}  {name}")
-        if failure:
-            print(f"        expected: {failure.expected}\n        received: {failure.received}")
-    failed = [name for name, failure in outcomes if failure]
-    print(
-        f"pisano-mock contract server: {len(outcomes) - len(failed)} of {len(outcomes)} checks held"
-    )
-    return 1 if failed else 0
+    print(server_text_report(outcomes))
+    if args.junit_xml:
+        write_server_junit(outcomes, args.junit_xml)
+    return 1 if any(outcome.failure for outcome in outcomes) else 0
+
+
+def listening(base_url: str, timeout: float = 10.0) -> bool:
+    """Whether anything accepts a connection at the URL's host and port."""
+    url = urllib.parse.urlsplit(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _say(message: str) -> None:
+    print(f"pisano-mock contract server: {message}", file=sys.stderr)

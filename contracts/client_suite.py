@@ -17,7 +17,7 @@ from typing import TextIO
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from .checks import CHECKS, check_name, run_checks
+from .checks import CHECKS, check_name, judged_checks, run_checks
 from .model import ContractFailure, Example, KitError, Observation
 from .runner import Client, ExampleRunner, Target
 from .scenarios import examples, explicit_examples
@@ -30,6 +30,7 @@ class Played:
     failures: list[ContractFailure]
     kit_seconds: float
     shrinking: bool
+    judged: set[str] = field(default_factory=set)  # the checks that had something to judge
 
 
 @dataclass
@@ -45,6 +46,12 @@ class SuiteResult:
     @property
     def passed(self) -> bool:
         return not self.failed_checks
+
+    @property
+    def skipped_checks(self) -> set[str]:
+        """Checks that had nothing to judge in any example: they did not run, so did not pass."""
+        judged = set().union(*(p.judged for p in self.played))
+        return set(ALL_CHECK_NAMES) - judged - self.failed_checks
 
     def smallest_failure(self, check: str) -> Played | None:
         failing = [p for p in self.played if any(f.check == check for f in p.failures)]
@@ -98,7 +105,8 @@ class _SuiteRun:
         observation = self.runner.run(example)
         failures = run_checks(example, observation)
         kit_seconds = time.perf_counter() - began - observation.client_seconds
-        played = Played(example, observation, failures, kit_seconds, shrinking)
+        judged = judged_checks(example, observation)
+        played = Played(example, observation, failures, kit_seconds, shrinking, judged)
         self.result.played.append(played)
         _report_progress(self.progress, len(self.result.played), played)
         if failures:

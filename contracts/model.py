@@ -3,8 +3,14 @@ one failure type every check raises."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def as_json(value: Any) -> str:
+    """A value as a report shows it: JSON, since the client may be written in any language."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,12 @@ class Example:
     server: ServerBehaviour = field(default_factory=ServerBehaviour)
 
     def describe(self, limit: int = 3) -> str:
-        shown = ", ".join(repr(c) for c in self.customers[:limit])
+        """The example in JSON notation (the client may be written in any language)."""
+        shown = ", ".join(as_json(c) for c in self.customers[:limit])
         more = f", … ({len(self.customers)} customers)" if len(self.customers) > limit else ""
         server = []
         if self.server.faults:
-            server.append(f"faults={list(self.server.faults)}")
+            server.append(f"faults {as_json(list(self.server.faults))}")
         if self.server.preload_tiers:
             server.append(f"throttle: {self.server.preload_tiers} tier(s) exhausted before start")
         return f"scenario {self.scenario}: customers [{shown}{more}]; " + (
@@ -63,6 +70,7 @@ class Observation:
     stderr: str = ""
     client_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    incomplete: str | None = None  # why the emulator's record is partial: nothing is judged
 
     def journal_excerpt(self, limit: int = 12) -> str:
         lines = []
@@ -74,9 +82,10 @@ class Observation:
             )
             count = len(emails) if isinstance(emails, list) else "?"
             what = entry.get("reason") or ""
+            answer = "dropped" if entry["status"] is None else entry["status"]
             lines.append(
-                f"  #{entry['id']} {entry['method']} {entry['path']} → {entry['status']} "
-                f"code={entry['code']} recipients={count} {what}".rstrip()
+                f"  #{entry['id']} {entry['method']} {entry['path']} → {answer} "
+                f"code={as_json(entry['code'])} recipients={count} {what}".rstrip()
             )
         if len(self.requests) > limit:
             lines.append(f"  … {len(self.requests) - limit} more")

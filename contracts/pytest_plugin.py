@@ -73,7 +73,7 @@ def pisano_contract(pisano_mock_server: Any) -> Callable[..., Any]:
             progress=None,
         )
         if not result.passed:
-            pytest.fail(text_report(result), pytrace=False)
+            pytest.fail(text_report(result, rerun_hint="seed={seed}"), pytrace=False)
         return result
 
     return check

@@ -172,6 +172,18 @@ class ExampleRunner:
             stdout=run.stdout,
             stderr=run.stderr,
             client_seconds=run.seconds,
+            incomplete=self._dropped(),
+        )
+
+    def _dropped(self) -> str | None:
+        """Why the record of this example is incomplete: the emulator's memory bounds dropped
+        requests or sharings since the reset (then no check can judge it)."""
+        counts = self.admin.call("GET", "/__mock/health")
+        dropped = {k: counts.get(k, 0) for k in ("requests_dropped", "sharings_dropped")}
+        if not any(dropped.values()):
+            return None
+        return "the emulator's memory bounds dropped " + ", ".join(
+            f"{n} {k.replace('_dropped', '')}" for k, n in dropped.items() if n
         )
 
     def _prepare(self, example: Example) -> int:

@@ -27,6 +27,8 @@ SAMPLE_CUSTOMERS: list[dict[str, Any]] = [
             "Items": 3,
             "Vip": True,
             "Note": None,
+            # An integer-valued float beyond 2^53: JavaScript writes it -40388485656229150.
+            "Balance": -40388485656229152.0,
         },
     },
     {"email": "Bob.O'Neil@example.org", "name": 'Bob "the" Builder', "phone_number": "5551234567"},

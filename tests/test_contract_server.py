@@ -22,7 +22,7 @@ from tests.conftest import DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 def failing_checks(app) -> set[str]:
     with LiveServer(app) as live:
         server = Server(live.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, AdminClient(live.base_url))
-        return {name for name, failure in run_server_suite(server) if failure}
+        return {outcome.name for outcome in run_server_suite(server) if outcome.failure}
 
 
 class RewriteAnswers:
@@ -125,9 +125,13 @@ def test_live_mode_paces_itself_and_mails_only_reserved_domains():
         witness.reset()
         server = Server(live.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, admin=None, pace=0.05)
         outcomes = run_server_suite(server)
-        assert [name for name, failure in outcomes if failure] == []
+        assert [outcome.name for outcome in outcomes if outcome.failure or outcome.skipped] == []
         entries = witness.requests()
-        times = [entry["time"] for entry in entries]
+        # The last check's burst of bodies refused anyway ({"emails": []}) is sent unpaced;
+        # everything before it is paced.
+        burst = list(itertools.takewhile(lambda e: e["body"] == {"emails": []}, entries[::-1]))
+        assert 1 <= len(burst) <= 61 and all(e["status"] in (400, 429) for e in burst)
+        times = [entry["time"] for entry in entries[: len(entries) - len(burst)]]
         assert min(b - a for a, b in itertools.pairwise(times)) >= 0.05
         addresses = {
             e

@@ -1,0 +1,172 @@
+"""The kit's command line as a user meets it: skipped checks said so, several scenarios after one
+flag, a complete --help, a clear word when nothing listens, the plugin's rerun hint."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from junitparser import JUnitXml, Skipped
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON_REFERENCE = f"{sys.executable} {ROOT / 'fixtures/clients/python/reference_client.py'}"
+
+# Written out here, not read from the kit: the names a user sees in reports and --help.
+CHECK_NAMES = [
+    "client finishes in time",
+    "every customer delivered",
+    "no customer delivered twice",
+    "fields arrive intact",
+    "attributes keyed by the right email",
+    "no request over 5000 recipients",
+    "requests are well formed",
+    "backs off after 429",
+    "non retryable errors not retried",
+    "transient errors retried",
+    "exit status zero when every customer arrived",
+]
+SCENARIO_NAMES = [
+    "ordinary",
+    "empty",
+    "above 5000",
+    "throttle tiers",
+    "scripted 429",
+    "transient 5xx",
+    "dropped before",
+    "dropped after",
+    "refused for good",
+]
+
+
+def kit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mockserver.cli", "contract", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_checks_with_nothing_to_judge_are_skipped_not_passed(tmp_path):
+    report = tmp_path / "contract.xml"
+    run = kit(
+        *("client", "--client-cmd", PYTHON_REFERENCE, "--max-examples", "0"),
+        *("--scenario", "ordinary", "--junit-xml", str(report)),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    # One ordinary example of three customers, served without a fault: no 429, no error, no
+    # list above 5000 ever happened, so these four checks did not run.
+    not_run = {
+        "no request over 5000 recipients",
+        "backs off after 429",
+        "non retryable errors not retried",
+        "transient errors retried",
+    }
+    lines = run.stdout.splitlines()
+    for name in CHECK_NAMES:
+        mark = "skip" if name in not_run else "ok  "
+        assert any(line.startswith(f"  {mark}  {name}") for line in lines), (name, run.stdout)
+    suite = next(iter(JUnitXml.fromfile(str(report))))
+    skipped = {case.name for case in suite if any(isinstance(r, Skipped) for r in case.result)}
+    assert skipped == not_run
+    assert suite.skipped == 4
+
+
+def test_several_scenarios_after_one_flag():
+    run = kit(
+        *("client", "--client-cmd", PYTHON_REFERENCE, "--max-examples", "0"),
+        *("--scenario", "ordinary", "empty", "--scenario", "dropped before"),
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    played = [line[6:].split()[0] for line in run.stderr.splitlines() if line.startswith("[")]
+    assert played == ["ordinary", "empty", "dropped"]
+
+
+def test_client_help_names_every_check_scenario_and_option():
+    run = kit("client", "--help")
+    text = " ".join(run.stdout.split())  # argparse wraps lines
+    for name in CHECK_NAMES + [f"'{s}'" for s in SCENARIO_NAMES]:
+        assert name in text, name
+    for option in (
+        "--client-cmd",
+        "--max-examples",
+        "--seed",
+        "--junit-xml",
+        "--timeout",
+        "--shrink-seconds",
+        "--scenario",
+        "skipped",
+    ):
+        assert option in text, option
+
+
+def test_server_help_names_its_options():
+    text = " ".join(kit("server", "--help").stdout.split())
+    for option in (
+        "--base-url",
+        "--token",
+        "--campaign-id",
+        "--live",
+        "--pace",
+        "--junit-xml",
+        "example.com",
+        "skipped",
+        "429",
+    ):
+        assert option in text, option
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the socket is
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_server_suite_against_a_closed_port_says_nothing_listens(live):
+    url = f"http://127.0.0.1:{closed_port()}"
+    run = kit(
+        "server",
+        "--base-url",
+        url,
+        "--token",
+        "t",
+        "--campaign-id",
+        "c",
+        *(["--live"] if live else []),
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert f"nothing listens at {url}" in run.stderr
+    assert "--live" not in run.stderr
+
+
+class NotPisano(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_server_suite_against_another_server_suggests_live():
+    with ThreadingHTTPServer(("127.0.0.1", 0), NotPisano) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        run = kit("server", "--base-url", url, "--token", "t", "--campaign-id", "c", timeout=60)
+        other.shutdown()
+    assert run.returncode == 2
+    assert "no emulator admin API" in run.stderr and "--live" in run.stderr
+
+
+def test_the_plugin_says_how_to_rerun_with_its_own_setting(pisano_contract):
+    def forgets_everyone(base_url, token, campaign_id, customers):
+        return 0
+
+    with pytest.raises(pytest.fail.Exception) as failed:
+        pisano_contract(forgets_everyone, max_examples=0, seed=5, scenarios=("ordinary",))
+    assert "rerun this run with seed=5" in str(failed.value)
+    assert "--seed" not in str(failed.value)

@@ -1,0 +1,197 @@
+"""`pisano-mock contract server`: a valid body checked field by field, and `--live` really checks
+the first throttle tier — with a burst that reaches nobody — failing servers without it."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from contracts.admin_client import AdminClient
+from contracts.model import ContractFailure
+from contracts.server_suite import (
+    Answer,
+    CheckSkipped,
+    Server,
+    run_server_suite,
+    throttle_tiers_hold,
+)
+from mockserver.app import create_app
+from mockserver.server import LiveServer
+from mockserver.settings import load_settings
+from tests.conftest import DEFAULT_CAMPAIGN, DEFAULT_TOKEN
+
+RESERVED = {"example.com", "example.org", "example.net"}
+LIVE_TEST_PACE = "0.02"  # the live suite's pause between requests, shortened for tests
+
+
+class StripBodyKey:
+    """WSGI middleware: removes one key of a JSON body before the emulator sees it."""
+
+    def __init__(self, app, key: str):
+        self.app, self.key = app, key
+
+    def __call__(self, environ, start_response):
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            body = json.loads(raw)
+            body.pop(self.key, None)
+            raw = json.dumps(body).encode()
+        except (ValueError, AttributeError):
+            pass
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
+        return self.app(environ, start_response)
+
+
+class HtmlThrottle:
+    """WSGI middleware: the emulator's 429 answered as an HTML page, as a default proxy would."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        refused = []
+
+        def start(status, headers, exc_info=None):
+            if status.startswith("429"):
+                refused.append(True)
+                headers = [("Content-Type", "text/html; charset=utf-8")]
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(self.app(environ, start))
+        return [b"<html><body><h1>429 Too Many Requests</h1></body></html>"] if refused else [body]
+
+
+def emulator_app(middleware=None, **kwargs):
+    app = create_app()
+    if middleware:
+        app.wsgi_app = middleware(app.wsgi_app, **kwargs)
+    return app
+
+
+def no_throttle_app():
+    settings = load_settings()
+    return create_app(settings.with_changes(throttle=replace(settings.throttle, enabled=False)))
+
+
+def failing_checks(app) -> set[str]:
+    with LiveServer(app) as live:
+        server = Server(live.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, AdminClient(live.base_url))
+        return {outcome.name for outcome in run_server_suite(server) if outcome.failure}
+
+
+def test_a_server_that_loses_custom_attributes_fails_accepts_a_valid_body():
+    app = emulator_app(StripBodyKey, key="custom_attributes")
+    assert "accepts a valid body" in failing_checks(app)
+
+
+def test_a_server_that_loses_transactional_data_fails_accepts_a_valid_body():
+    app = emulator_app(StripBodyKey, key="transactional_data")
+    assert "accepts a valid body" in failing_checks(app)
+
+
+def live_run(app, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """`contract server --live` against `app`; with every request the app recorded."""
+    with LiveServer(app) as live:
+        witness = AdminClient(live.base_url)
+        command = [
+            *(sys.executable, "-m", "mockserver.cli", "contract", "server", "--live"),
+            *("--base-url", live.base_url, "--token", DEFAULT_TOKEN),
+            *("--campaign-id", DEFAULT_CAMPAIGN, "--pace", LIVE_TEST_PACE, *extra),
+        ]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        return run, witness.requests()
+
+
+def test_live_passes_the_emulator_mailing_only_reserved_domains_nothing_valid_in_the_burst():
+    run, requests = live_run(emulator_app())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "  ok    throttle tiers hold" in run.stdout
+    addresses = [
+        address
+        for entry in requests
+        if isinstance(entry["body"], dict)
+        for address in entry["body"].get("emails") or []
+    ]
+    assert addresses
+    assert all(isinstance(a, str) for a in addresses)
+    assert all(a.rpartition("@")[2] in RESERVED for a in addresses if "@" in a), addresses
+    # Only "accepts a valid body" may be accepted (two example.com recipients); everything else,
+    # the throttle burst included, is refused.
+    accepted = [entry for entry in requests if entry["status"] == 200]
+    assert len(accepted) == 1 and len(accepted[0]["body"]["emails"]) == 2
+    assert sum(entry["status"] == 429 for entry in requests) >= 1
+
+
+@pytest.mark.parametrize(
+    "app", [no_throttle_app, lambda: emulator_app(HtmlThrottle)], ids=["no throttle", "html 429"]
+)
+def test_live_fails_a_server_without_pisanos_throttle(app):
+    run, _ = live_run(app())
+    assert run.returncode == 1, run.stdout + run.stderr
+    failed = [
+        line.split("FAIL", 1)[1].strip() for line in run.stdout.splitlines() if "FAIL" in line
+    ]
+    assert failed == ["throttle tiers hold"]
+
+
+class Scripted(Server):
+    """A server that answers from a script, on a clock that moves as the script says."""
+
+    def __init__(self, answers, seconds_per_request: float):
+        super().__init__("http://127.0.0.1:9", "t", "c", admin=None)
+        self.answers = iter(answers)
+        self.now = 1_000_000_000.5
+        self.step = seconds_per_request
+        self.clock = lambda: self.now
+
+    def post(self, body, **kwargs):
+        self.now += self.step
+        return next(self.answers)
+
+
+OK = Answer(400, "application/json; charset=utf-8", b"{}")
+THROTTLED = Answer(429, "text/plain", b"Retry later\n")
+
+
+def test_live_throttle_check_is_skipped_when_the_burst_is_too_slow_to_fill_a_window():
+    with pytest.raises(CheckSkipped):
+        throttle_tiers_hold(Scripted([OK] * 100, seconds_per_request=0.5))
+
+
+def test_live_throttle_check_fails_when_a_window_lets_21_through():
+    with pytest.raises(ContractFailure):
+        throttle_tiers_hold(Scripted([OK] * 100, seconds_per_request=0.01))
+
+
+def test_live_throttle_check_holds_when_the_21st_is_refused():
+    throttle_tiers_hold(Scripted([OK] * 20 + [THROTTLED], seconds_per_request=0.01))
+
+
+def test_live_throttle_check_fails_a_late_429():
+    with pytest.raises(ContractFailure):
+        throttle_tiers_hold(Scripted([OK] * 25 + [THROTTLED], seconds_per_request=0.01))
+
+
+def test_a_skipped_check_is_reported_as_skipped_in_text_and_junit(tmp_path):
+    from junitparser import JUnitXml, Skipped
+
+    from contracts.report import server_text_report, write_server_junit
+    from contracts.server_suite import ServerOutcome
+
+    outcomes = [
+        ServerOutcome("accepts a valid body"),
+        ServerOutcome("throttle tiers hold", skipped="the burst was too slow"),
+    ]
+    text = server_text_report(outcomes)
+    assert "  skip  throttle tiers hold (the burst was too slow)" in text
+    assert "ok    throttle tiers hold" not in text
+    assert "1 of 2 checks held, 1 skipped" in text
+    write_server_junit(outcomes, tmp_path / "server.xml")
+    suite = next(iter(JUnitXml.fromfile(str(tmp_path / "server.xml"))))
+    skipped = {case.name for case in suite if any(isinstance(r, Skipped) for r in case.result)}
+    assert skipped == {"throttle tiers hold"}
