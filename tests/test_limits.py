@@ -6,6 +6,8 @@ can break a later read of the journal; reset returns to the configuration's fixt
 
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -16,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver.bodies import json_depth
-from mockserver.forms import FormError, parse_form
+from mockserver.forms import FormError, parse_form, split_key
 from mockserver.settings import Bounds
 from tests.conftest import AUTH, SHARINGS_PATH
 
@@ -89,6 +91,62 @@ def test_form_nesting_is_not_limited_by_python_recursion():
     while isinstance(node, dict):
         node, depth = node.get("x", node.get("a")), depth + 1
     assert (depth, node) == (5001, "v")
+
+
+# -- attack 8, finding 1: a key's brackets are found in one pass, whatever they are ----------------
+class ReadCounting(str):
+    """A key that counts the characters its `find` calls pass over: the splitter reads a key only
+    through `find`, so the count is the work done on the key's brackets (no clock involved)."""
+
+    read = 0
+
+    def find(self, sub, start=0, end=None):  # type: ignore[override]
+        found = str.find(self, sub, start, len(self) if end is None else end)
+        ReadCounting.read += (found + 1 if found >= 0 else len(self)) - start
+        return found
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x" + "[" * 200_000,  # attack 8: each `[` used to rescan to the end, 14 s for 80 000
+        "x" + "[" * 400_000,
+        "x" + "[a" * 200_000,
+        "x[a]" + "[" * 200_000 + "]",
+        "x[" + "]" * 200_000,
+        "x" + "][" * 200_000,  # refused at the 100th subkey
+    ],
+)
+def test_splitting_a_key_reads_each_character_at_most_once(key):
+    ReadCounting.read = 0
+    with contextlib.suppress(FormError):
+        split_key(ReadCounting(key), max_depth=100)
+    # 0 would mean the key was not read through `find`, and the count would say nothing.
+    assert 0 < ReadCounting.read <= len(key)
+
+
+def old_split(name: str, max_depth: int) -> list[str]:
+    """The oracle: the former splitter (a regex, quadratic on unclosed brackets), at small sizes."""
+    head, bracket, _ = name.partition("[")
+    if not head or not bracket:
+        return [head] if head else []
+    subkeys = [m.group(1) for m in re.finditer(r"\[([^\]]*)\]", name[len(head) :])][:max_depth]
+    if len(subkeys) >= max_depth:
+        raise FormError("too deep")
+    return [head, *subkeys]
+
+
+@given(st.text(alphabet="[]a", max_size=30), st.integers(1, 6))
+def test_key_splitting_keeps_its_meaning_on_any_brackets(name, max_depth):
+    try:
+        expected: list[str] | str = old_split(name, max_depth)
+    except FormError:
+        expected = "too deep"
+    try:
+        got: list[str] | str = split_key(name, max_depth)
+    except FormError:
+        got = "too deep"
+    assert got == expected
 
 
 # -- 8.5: JSON depth is bounded at the door; the journal is always readable ------------------------
