@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, g, request
 
 from .auth import mask_headers
-from .bodies import BodyTooLarge, journal_body, read_body
+from .bodies import BodyUnread, journal_body, read_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
@@ -55,7 +55,7 @@ def finish_request(response: Response) -> Response:
         response.headers[WARNING] = ascii_header("; ".join(warnings))
     updates: dict[str, Any] = {"status": response.status_code, "warnings": warnings, **g.journal}
     raw = _body_if_read()
-    if isinstance(g.body_error, BodyTooLarge):
+    if isinstance(g.body_error, BodyUnread):
         response.headers["Connection"] = "close"  # the rest of the body is still on the wire
     if "body" not in updates:
         updates["body"] = journal_body(raw)

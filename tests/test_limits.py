@@ -6,6 +6,8 @@ can break a later read of the journal; reset returns to the configuration's fixt
 
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -16,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver.bodies import json_depth
-from mockserver.forms import FormError, parse_form
+from mockserver.forms import FormError, parse_form, split_key
 from mockserver.settings import Bounds
 from tests.conftest import AUTH, SHARINGS_PATH
 
@@ -89,6 +91,62 @@ def test_form_nesting_is_not_limited_by_python_recursion():
     while isinstance(node, dict):
         node, depth = node.get("x", node.get("a")), depth + 1
     assert (depth, node) == (5001, "v")
+
+
+# -- attack 8, finding 1: a key's brackets are found in one pass, whatever they are ----------------
+class ReadCounting(str):
+    """A key that counts the characters its `find` calls pass over: the splitter reads a key only
+    through `find`, so the count is the work done on the key's brackets (no clock involved)."""
+
+    read = 0
+
+    def find(self, sub, start=0, end=None):  # type: ignore[override]
+        found = str.find(self, sub, start, len(self) if end is None else end)
+        ReadCounting.read += (found + 1 if found >= 0 else len(self)) - start
+        return found
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x" + "[" * 200_000,  # attack 8: each `[` used to rescan to the end, 14 s for 80 000
+        "x" + "[" * 400_000,
+        "x" + "[a" * 200_000,
+        "x[a]" + "[" * 200_000 + "]",
+        "x[" + "]" * 200_000,
+        "x" + "][" * 200_000,  # refused at the 100th subkey
+    ],
+)
+def test_splitting_a_key_reads_each_character_at_most_once(key):
+    ReadCounting.read = 0
+    with contextlib.suppress(FormError):
+        split_key(ReadCounting(key), max_depth=100)
+    # 0 would mean the key was not read through `find`, and the count would say nothing.
+    assert 0 < ReadCounting.read <= len(key)
+
+
+def old_split(name: str, max_depth: int) -> list[str]:
+    """The oracle: the former splitter (a regex, quadratic on unclosed brackets), at small sizes."""
+    head, bracket, _ = name.partition("[")
+    if not head or not bracket:
+        return [head] if head else []
+    subkeys = [m.group(1) for m in re.finditer(r"\[([^\]]*)\]", name[len(head) :])][:max_depth]
+    if len(subkeys) >= max_depth:
+        raise FormError("too deep")
+    return [head, *subkeys]
+
+
+@given(st.text(alphabet="[]a", max_size=30), st.integers(1, 6))
+def test_key_splitting_keeps_its_meaning_on_any_brackets(name, max_depth):
+    try:
+        expected: list[str] | str = old_split(name, max_depth)
+    except FormError:
+        expected = "too deep"
+    try:
+        got: list[str] | str = split_key(name, max_depth)
+    except FormError:
+        got = "too deep"
+    assert got == expected
 
 
 # -- 8.5: JSON depth is bounded at the door; the journal is always readable ------------------------
@@ -252,3 +310,82 @@ def test_an_admin_body_over_the_bound_is_413_too(server_with, chunked):
             "reason": "body: larger than max_body_bytes",
         }
         assert api.request("GET", "/__mock/health").json()["status"] == "ok"
+
+
+# -- attack 8, findings 9 and 13: framing headers; a broken chunked body says what happened --------
+VALID_BODY = b'{"emails": ["a@example.com"]}'
+
+
+def framed(body: bytes) -> bytes:
+    """`body` as one chunk and the last chunk, as Transfer-Encoding: chunked frames it."""
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+def answer_to(api, headers: str, body: bytes) -> tuple[int, str, bytes]:
+    """Status, head and body of the answer to a raw POST with `headers` (CRLF-separated lines)."""
+    head = (
+        f"POST {SHARINGS_PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}"
+        f"\r\nContent-Type: application/json\r\n{headers}\r\n\r\n"
+    ).encode()
+    answer = send_raw(api.base_url, head, body)
+    answer_head, _, answer_body = answer.partition(b"\r\n\r\n")
+    return int(answer.split(b" ", 2)[1]), answer_head.decode("latin-1"), answer_body
+
+
+@pytest.mark.parametrize("length", [len(framed(VALID_BODY)), 5, 0])
+def test_transfer_encoding_chunked_overrides_content_length(api, pisano_mock, length):
+    headers = f"Transfer-Encoding: chunked\r\nContent-Length: {length}"
+    status, head, _ = answer_to(api, headers, framed(VALID_BODY))
+    assert status == 200, head
+    assert [sharing["email"] for sharing in pisano_mock.sharings()] == ["a@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "said"),
+    [
+        ("Transfer-Encoding: gzip, chunked", "Transfer-Encoding 'gzip, chunked'"),
+        ("Transfer-Encoding: gzip\r\nContent-Length: 29", "Transfer-Encoding 'gzip'"),
+        ("Content-Length: -1", "Content-Length '-1'"),
+        ("Content-Length: 29x", "Content-Length '29x'"),
+        ("Content-Length: +29", "Content-Length '+29'"),
+    ],
+)
+def test_framing_we_cannot_read_is_13000_saying_so_and_closes(api, pisano_mock, headers, said):
+    body = framed(VALID_BODY) if "chunked" in headers else VALID_BODY
+    status, head, answer_body = answer_to(api, headers, body)
+    assert (status, orjson.loads(answer_body)["code"]) == (400, 13000)
+    assert said in head and "Connection: close" in head
+    assert pisano_mock.sharings() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'1d\r\n{"emails": ["a@ex', "ended early or broken"),  # the client stopped mid-chunk
+        (b'{"emails": ["a@example.com"]}\n', "ended early or broken"),  # not chunked at all
+        (framed(VALID_BODY)[:-5], "ended early or broken"),  # no last chunk
+    ],
+)
+def test_a_broken_chunked_body_says_so_not_zero_length(api, pisano_mock, body, said):
+    status, head, answer_body = answer_to(api, "Transfer-Encoding: chunked", body)
+    assert (status, orjson.loads(answer_body)["code"]) == (400, 13000)
+    assert said in head and "zero-length" not in head and "Connection: close" in head
+    assert pisano_mock.sharings() == []
+
+
+def test_a_json_key_given_twice_keeps_the_last_and_says_so(api, pisano_mock):
+    # Ruby's JSON keeps the last value of a repeated key, so Pisano would: say what was lost.
+    body = '{"emails": ["b@example.com", "c@example.com"], "emails": ["a@example.com"]}'
+    response = api.post(data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, reason(response)
+    assert [sharing["email"] for sharing in pisano_mock.sharings()] == ["a@example.com"]
+    warning = response.headers["X-Pisano-Mock-Warning"]
+    assert "emails: given 2 times in the JSON object, only the last kept" in warning
+    assert pisano_mock.requests()[-1]["warnings"] == [warning]
+
+
+def test_a_key_name_repeated_inside_values_is_no_warning(api):
+    body = {"emails": ["a@example.com"], "custom_attributes": {"a@example.com": {"emails": "x"}}}
+    response = api.post(body)
+    assert response.status_code == 200, reason(response)
+    assert "X-Pisano-Mock-Warning" not in response.headers
