@@ -67,12 +67,17 @@ def _fields(response: Response, seconds: float) -> dict[str, Any]:
         "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": request.method,
         "path": _path(),
-        "status": response.status_code,
+        "status": _status(response),
         "code": _code(response),
         "duration_ms": round(seconds * 1000, 1),
         "token": _masked_token(),
         "request_id": int(request_id) if request_id else None,
     }
+
+
+def _status(response: Response) -> int | None:
+    # `drop: before` closes the connection unanswered: no status, as in the journal.
+    return None if g.get("drop_connection") == "before" else response.status_code
 
 
 def _path() -> str:
@@ -106,7 +111,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         a = _access(record)
         return (
-            f"{a['time']} {a['method']} {a['path']} {a['status']} code={_dash(a['code'])} "
+            f"{a['time']} {a['method']} {a['path']} {_dash(a['status'])} code={_dash(a['code'])} "
             f"{a['duration_ms']:.1f}ms token={_dash(a['token'])} request={_dash(a['request_id'])}"
         )
 

@@ -21,7 +21,7 @@ START_LINE = re.compile(
 # The documented text line: TIME METHOD PATH STATUS code=CODE DURATIONms token=MASKED request=ID
 TEXT_LINE = re.compile(
     r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<method>[A-Z]+) (?P<path>\S+) "
-    r"(?P<status>\d{3}) code=(?P<code>\d+|-) (?P<duration>\d+\.\d)ms token=(?P<token>\S+) "
+    r"(?P<status>\d{3}|-) code=(?P<code>\d+|-) (?P<duration>\d+\.\d)ms token=(?P<token>\S+) "
     r"request=(?P<request>\d+|-)$"
 )
 JSON_KEYS = {"time", "method", "path", "status", "code", "duration_ms", "token", "request_id"}
@@ -147,3 +147,21 @@ def test_an_app_not_configured_by_the_cli_logs_nothing(capfd):
     client.get("/__mock/health")
     client.post(f"/v1/email_campaigns/{CAMPAIGN}/email_sharings", json={"emails": []})
     assert capfd.readouterr().err == ""
+
+
+def test_a_connection_dropped_before_processing_is_logged_without_a_status():
+    # The journal says `status: null` for `drop: before` (no answer was ever made); the log too.
+    with serving("--log-format", "json") as served:
+        url = served.base_url
+        requests.post(f"{url}/__mock/faults", json={"drop": "before", "times": 1}, timeout=10)
+        try:
+            requests.post(
+                f"{url}/v1/email_campaigns/{CAMPAIGN}/email_sharings",
+                json={"emails": ["a@example.com"]},
+                headers={"Authorization": f"Token token={TOKEN}"},
+                timeout=10,
+            )
+        except requests.ConnectionError:
+            pass
+        dropped = json.loads(served.next_lines(2)[1])
+    assert (dropped["method"], dropped["status"]) == ("POST", None)
