@@ -333,3 +333,37 @@ def test_throttle_state_masks_the_tokens_it_counts(api, pisano_mock):
     api.post({"emails": ["a@example.com"]}, headers={"Authorization": "Bearer abcdef"})
     keys = {row["key"] for row in pisano_mock.throttle()["counters"]}
     assert keys == {"token:tes****ken", "token:****"}
+
+
+@pytest.mark.parametrize(
+    ("authorization", "shown"),
+    [
+        ("sk_live_0123456789abcdef extra", "sk_****tra"),  # an unknown scheme: all masked
+        ("SECRET Weird thing here", "SEC****ere"),
+        ("two words", "****"),
+        ("sk_live_0123456789abcdef", "sk_****def"),  # one long word (not an accepted form here)
+        ("", "****"),
+        ("bearer sk_live_0123456789abcdef extra", "bearer sk_****tra"),  # a known scheme, any case
+        ("DIGEST username=sk_live_0123456789", "DIGEST use****789"),
+        ("Token sk_live_0123456789abcdef extra", "Token sk_****tra"),
+    ],
+)
+def test_an_authorization_of_no_accepted_form_keeps_only_a_known_scheme(authorization, shown):
+    from mockserver.auth import mask_authorization
+
+    assert mask_authorization(authorization, ("token", "bearer")) == shown
+
+
+@pytest.mark.parametrize("name", ["Authorization", "Proxy-Authorization"])
+def test_journal_never_shows_an_unknown_authorization_in_clear(api, pisano_mock, name):
+    secret = "sk_live_0123456789abcdef"
+    api.post({"emails": ["a@example.com"]}, headers={name: f"{secret} extra"})
+    [entry] = pisano_mock.requests()
+    assert entry["headers"][name] == "sk_****tra"
+    assert secret not in str(entry)
+
+
+def test_journal_masks_proxy_authorization_like_authorization(api, pisano_mock):
+    api.post({"emails": ["a@example.com"]}, headers={"Proxy-Authorization": "Basic SECRETPROXY"})
+    [entry] = pisano_mock.requests()
+    assert entry["headers"]["Proxy-Authorization"] == "Basic SEC****OXY"
