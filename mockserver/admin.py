@@ -14,10 +14,11 @@ from flask import Blueprint, Response, request
 from marshmallow import Schema, ValidationError
 
 from .auth import mask_token
-from .bodies import BodyTooLarge, read_body
+from .bodies import BodyTooLarge
 from .catalogue import PisanoError
 from .context import current_emulator
 from .faults import FaultSchema
+from .lifecycle import request_body
 from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
 from .settings import ConfigError, FixtureSchema, load_fixture
 
@@ -65,7 +66,7 @@ def admin_body() -> dict[str, Any]:
     """The JSON object an admin write sent, or a 400 saying why not."""
     # The same reading as the emulated API's: bytes actually received, chunked or not (SPEC 2.5).
     try:
-        raw = read_body(request.environ, current_emulator().settings.bounds.max_body_bytes)
+        raw = request_body()
     except BodyTooLarge:
         raise AdminError(413, "body: larger than max_body_bytes") from None
     except PisanoError as error:
@@ -179,12 +180,21 @@ def clock_target(change: dict[str, Any], now: float) -> float:
 @blueprint.post("/faults")
 def add_fault() -> Response:
     fault = current_emulator().store.add_fault(load_body(FaultSchema()))
-    return admin_json({"id": fault.id, **fault.describe()}, 201)
+    return admin_json(shown_fault({"id": fault.id, **fault.describe()}), 201)
 
 
 @blueprint.get("/faults")
 def list_faults() -> Response:
-    return admin_json({"faults": current_emulator().store.faults()})
+    return admin_json({"faults": [shown_fault(f) for f in current_emulator().store.faults()]})
+
+
+def shown_fault(described: dict[str, Any]) -> dict[str, Any]:
+    """A fault as the admin API shows it: its `match.token` masked (SPEC 2.6); the fault book
+    keeps it whole, for matching."""
+    match = described.get("match") or {}
+    if "token" not in match:
+        return described
+    return {**described, "match": {**match, "token": mask_token(match["token"])}}
 
 
 @blueprint.delete("/faults")

@@ -275,3 +275,14 @@ def test_time_scale_starts_the_clock_fast(server_with):
         mock.call("POST", "/__mock/clock", {"set": 0})
         mock.reset()
         assert mock.call("GET", "/__mock/clock")["rate"] == 50.0
+
+
+def test_a_faults_match_token_is_masked_when_shown_and_matched_whole(api, pisano_mock):
+    secret = "SuperSecretMatchToken"
+    pisano_mock.add_fixtures({"tokens": {secret: {"account": "acme"}}})
+    added = add_fault(pisano_mock, status=503, match={"token": secret})
+    listed = pisano_mock.call("GET", "/__mock/faults")["faults"]
+    assert added["match"] == listed[0]["match"] == {"token": "Sup****ken"}
+    assert secret not in str(added) + str(listed)
+    assert api.post(BODY).status_code == 200  # another token: no match
+    assert api.post(BODY, headers={"Authorization": f"Token token={secret}"}).status_code == 503
