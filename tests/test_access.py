@@ -282,6 +282,54 @@ def test_with_an_admin_token_a_remote_caller_carrying_it_is_answered():
     assert remote_get(access, {"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"bearer {ADMIN_TOKEN}"},  # a scheme is case-insensitive (RFC 9110)
+        {"Authorization": f"BEARER {ADMIN_TOKEN}"},
+        {"Authorization": f"  Bearer   {ADMIN_TOKEN}  "},
+        {"X-Pisano-Mock-Admin-Token": f" {ADMIN_TOKEN} "},
+        {"X-Pisano-Mock-Admin-Token": f"\t{ADMIN_TOKEN}"},
+    ],
+)
+def test_the_admin_token_is_read_as_http_reads_credentials(headers):
+    assert remote_get(Access(admin_token=ADMIN_TOKEN), headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("x_header", "authorization"),
+    [
+        (ADMIN_TOKEN, "Bearer wrong-token"),  # either order: one header carrying it is enough
+        ("wrong-token", f"Bearer {ADMIN_TOKEN}"),
+        (ADMIN_TOKEN, "Token token=test-token"),  # the API's token beside it changes nothing
+    ],
+)
+def test_with_both_headers_either_carrying_the_admin_token_is_enough(x_header, authorization):
+    headers = {"X-Pisano-Mock-Admin-Token": x_header, "Authorization": authorization}
+    assert remote_get(Access(admin_token=ADMIN_TOKEN), headers).status_code == 200
+
+
+def test_with_both_headers_wrong_the_refusal_says_wrong():
+    headers = {"X-Pisano-Mock-Admin-Token": "wrong-1", "Authorization": "Bearer wrong-2"}
+    response = remote_get(Access(admin_token=ADMIN_TOKEN), headers)
+    assert response.status_code == 401
+    assert response.get_json()["reason"].startswith("admin token wrong")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer   "},
+        {"X-Pisano-Mock-Admin-Token": " "},
+    ],
+)
+def test_an_empty_admin_token_is_absent(headers):
+    response = remote_get(Access(admin_token=ADMIN_TOKEN), headers)
+    assert response.status_code == 401
+    assert response.get_json()["reason"].startswith("admin token absent")
+
+
 # -- refusing to start --------------------------------------------------------------------------
 
 
