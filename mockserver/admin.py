@@ -6,6 +6,9 @@ Its errors are ours, not Pisano's (SPEC 2.2): one type, `AdminError`, rendered a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +22,14 @@ from .catalogue import PisanoError
 from .context import current_emulator
 from .faults import FaultSchema
 from .lifecycle import request_body
-from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
+from .schemas import (
+    CLOCK_BOUND,
+    ClockChangeSchema,
+    NoQuerySchema,
+    PageQuerySchema,
+    SharingsQuerySchema,
+    ThrottleQuerySchema,
+)
 from .settings import ConfigError, FixtureSchema, load_fixture
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
@@ -116,6 +126,7 @@ def load_query(schema: Schema) -> dict[str, Any]:
 
 @blueprint.get("/health")
 def health() -> Response:
+    load_query(NoQuerySchema())
     return admin_json({"status": "ok", **current_emulator().store.counts()})
 
 
@@ -153,6 +164,7 @@ def add_fixtures() -> Response:
 
 @blueprint.get("/clock")
 def clock() -> Response:
+    load_query(NoQuerySchema())
     emulator_clock = current_emulator().clock
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
 
@@ -185,6 +197,7 @@ def add_fault() -> Response:
 
 @blueprint.get("/faults")
 def list_faults() -> Response:
+    load_query(NoQuerySchema())
     return admin_json({"faults": [shown_fault(f) for f in current_emulator().store.faults()]})
 
 
@@ -205,17 +218,49 @@ def clear_faults() -> Response:
 
 @blueprint.get("/throttle")
 def throttle() -> Response:
+    query = load_query(ThrottleQuerySchema())
     emulator = current_emulator()
     settings = emulator.settings.throttle
-    counters = emulator.throttle.snapshot(emulator.clock.now())
+    rows = [shown_counter(row) for row in emulator.throttle.snapshot(emulator.clock.now())]
+    counters, more = throttle_page(rows, query["since"], query["limit"])
     return admin_json(
         {
             "enabled": settings.enabled,
             "profile": settings.profile,
             "tiers": [str(tier) for tier in emulator.throttle.tiers],
-            "counters": [{**row, "key": masked_bucket(str(row["key"]))} for row in counters],
+            "counters": counters,
+            "more": more,
         }
     )
+
+
+# Keyed, so that a key id cannot confirm a guessed token offline; fresh each run, so ids are
+# stable while the emulator runs (across resets too) and mean nothing after.
+_KEY_ID_SECRET = secrets.token_bytes(32)
+KEY_ID_LENGTH = 12  # hex characters: 48 bits, no collision expected among millions of keys
+
+
+def key_id(key: str) -> str:
+    """A throttle bucket's identifier as shown: tells apart keys whose masked forms are alike."""
+    digest = hmac.new(_KEY_ID_SECRET, key.encode(), hashlib.sha256).hexdigest()
+    return digest[:KEY_ID_LENGTH]
+
+
+def shown_counter(row: dict[str, object]) -> dict[str, object]:
+    key = str(row["key"])
+    return {**row, "key": masked_bucket(key), "key_id": key_id(key)}
+
+
+def throttle_page(
+    rows: list[dict[str, object]], since: str, limit: int
+) -> tuple[list[dict[str, object]], bool]:
+    """The rows of the first `limit` key ids after `since`, in key-id order, and whether more
+    wait: a key's tiers never straddle two pages."""
+    ids = sorted({str(row["key_id"]) for row in rows if str(row["key_id"]) > since})
+    page = set(ids[:limit])
+    chosen = [row for row in rows if row["key_id"] in page]
+    chosen.sort(key=lambda row: str(row["key_id"]))  # stable: each key's tiers stay by period
+    return chosen, len(ids) > limit
 
 
 def masked_bucket(key: str) -> str:

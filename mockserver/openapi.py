@@ -104,7 +104,11 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("/__mock/faults", "post", _admin({"201": _json("FaultState", "Added")}, body="Fault")),
     ("/__mock/faults", "get", _admin({"200": _json("Faults", "Live faults")})),
     ("/__mock/faults", "delete", _admin({"200": _json("Status")})),
-    ("/__mock/throttle", "get", _admin({"200": _json("ThrottleState")})),
+    (
+        "/__mock/throttle",
+        "get",
+        _admin({"200": _json("ThrottleState")}, query=schemas.ThrottleQuerySchema),
+    ),
     ("/__mock/fixtures", "post", _admin({"201": _json("FixturesAdded")}, body="Fixture")),
 ]
 

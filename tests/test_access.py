@@ -181,6 +181,38 @@ def test_a_foreign_host_is_refused_by_the_admin_api(pisano_mock, host):
 
 
 @pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        ("127.0.0.1:1@evil.example", "'127.0.0.1:1@evil.example'"),  # one a URL parser refuses
+        ("caf\u00e9.example", "'caf\\u00e9.example'"),
+        ("x" * 500, "'" + "x" * 100 + "...'"),
+    ],
+)
+def test_a_refused_host_is_named_as_received_ascii_and_bounded(host, shown):
+    app = create_app(load_settings())
+    response = app.test_client().get("/__mock/health", headers={"Host": host})
+    assert response.status_code == 403
+    assert response.get_json()["reason"].startswith(f"Host: {shown} is not this emulator's")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/__mock/health?x=1",
+        "/__mock/clock?x=1",
+        "/__mock/faults?x=1",
+        "/__mock/throttle?x=1",
+        "/__mock/requests?x=1",
+        "/__mock/sharings?x=1",
+    ],
+)
+def test_every_admin_read_refuses_an_unknown_query_parameter_naming_it(pisano_mock, query):
+    response = requests.get(pisano_mock.base_url + query)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "query: x: Unknown field."
+
+
+@pytest.mark.parametrize(
     "host", ["localhost:{port}", "127.0.0.1:{port}", "127.9.9.9", "[::1]:{port}"]
 )
 def test_loopback_hosts_are_accepted(pisano_mock, host):
