@@ -174,14 +174,17 @@ def move_clock() -> Response:
     change = load_body(ClockChangeSchema())
     emulator_clock = current_emulator().clock
     target = clock_target(change, emulator_clock.now())
-    emulator_clock.set(target, change.get("rate", 0.0))
+    rate = abs(change.get("rate", 0.0))  # the range holds it at 0 or more: -0.0 shows as 0.0
+    emulator_clock.set(target, rate)
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
 
 
 def clock_target(change: dict[str, Any], now: float) -> float:
-    """Where a clock change moves the clock; the result must stay within bounds too (SPEC 2.6)."""
+    """Where a clock change moves the clock; the result must stay within bounds too (SPEC 2.6),
+    or at least come closer: a clock left running at its bound reads beyond it a moment later,
+    and an advance back must still bring it home."""
     target = change["set"] if "set" in change else now + change.get("advance", 0.0)
-    if abs(target) > CLOCK_BOUND:
+    if abs(target) > CLOCK_BOUND and abs(target) >= abs(now):
         field = "set" if "set" in change else "advance"
         raise AdminError(
             400, f"body: {field}: the clock would read {target:g} s, beyond ±{CLOCK_BOUND:g} s"
