@@ -197,6 +197,15 @@ class SharingsPageSchema(Answer):
     more = fields.Boolean()
 
 
+class ThrottledSchema(Answer):
+    """The `rich` profile's 429 (the default profile answers Rack::Attack's text/plain)."""
+
+    status = fields.String(metadata={"example": "too_many_requests"})
+    message = fields.String(metadata={"example": "Retry later"})
+    tier = fields.String(metadata={"example": "20/5 seconds"})
+    retry_after = fields.Integer(metadata={"description": "Seconds, as Retry-After says."})
+
+
 class ThrottleCounterSchema(Answer):
     key = fields.String(metadata={"description": "`token:<masked>`, `ip:<address>` or both."})
     key_id = fields.String(
