@@ -22,7 +22,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from .admin import AdminError, render_admin_error
 from .context import current_emulator
-from .headers import ADMIN_TOKEN
+from .headers import ADMIN_TOKEN, ascii_header
 from .settings import Access
 
 JSON = ("application/json",)
@@ -53,10 +53,12 @@ def check_host(access: Access) -> None:
     name = host_name(request.host)
     if name in accepted_host_names(access) or is_loopback(name):
         return
+    # Named as received: request.host is empty for a Host werkzeug finds malformed.
+    hint = f"; start it with --allowed-host {name} to accept that name" if name else ""
     raise AdminError(
         403,
-        f"Host: {request.host!r} is not this emulator's (localhost, a loopback address or the "
-        f"serving address); start it with --allowed-host {name} to accept that name",
+        f"Host: {shown_header(request.headers.get('Host', ''))} is not this emulator's "
+        f"(localhost, a loopback address or the serving address){hint}",
     )
 
 
@@ -66,7 +68,19 @@ def check_origin(access: Access) -> None:
     own = f"{request.scheme}://{request.host}"
     if origin is None or origin.lower() == own.lower():
         return
-    raise AdminError(403, f"Origin: {origin!r} is not this emulator's own origin ({own})")
+    shown = shown_header(origin)
+    raise AdminError(403, f"Origin: {shown} is not this emulator's own origin ({own})")
+
+
+SHOWN_HEADER_LENGTH = 100
+
+
+def shown_header(value: str) -> str:
+    """A request header named in a reason: quoted, ASCII (non-ASCII escaped), bounded."""
+    text = ascii_header(value, limit=len(value) * 12)  # escaped in full, then cut
+    if len(text) > SHOWN_HEADER_LENGTH:
+        text = text[:SHOWN_HEADER_LENGTH] + "..."
+    return f"'{text}'"
 
 
 def check_caller(access: Access) -> None:
@@ -81,11 +95,14 @@ def check_caller(access: Access) -> None:
 
 
 def check_admin_token(expected: str) -> None:
-    presented = presented_admin_token()
-    # Constant time: how much of a guess matched must not show in how long the refusal takes.
-    if presented is not None and hmac.compare_digest(presented.encode(), expected.encode()):
+    """Either header carrying the admin token is enough: the other may carry the API's token
+    (a client's session default), so a wrong value there refuses nothing (README)."""
+    presented = presented_admin_tokens()
+    # Constant time, every candidate compared: how much of a guess matched must not show.
+    verdicts = [hmac.compare_digest(token.encode(), expected.encode()) for token in presented]
+    if any(verdicts):
         return
-    shown = "absent" if presented is None else "wrong"
+    shown = "wrong" if presented else "absent"
     raise AdminError(
         401,
         f"admin token {shown}: send 'Authorization: Bearer <admin token>' or "
@@ -94,12 +111,14 @@ def check_admin_token(expected: str) -> None:
     )
 
 
-def presented_admin_token() -> str | None:
-    header = request.headers.get(ADMIN_TOKEN)
-    if header is not None:
-        return header
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token if scheme == "Bearer" else None
+def presented_admin_tokens() -> list[str]:
+    """The admin tokens a request offers: its X-Pisano-Mock-Admin-Token and its Bearer
+    credentials, surrounding whitespace stripped, the scheme in any case (RFC 9110 §11.1)."""
+    offered = [request.headers.get(ADMIN_TOKEN, "").strip()]
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        offered.append(credentials.strip())
+    return [token for token in offered if token]
 
 
 def check_route(access: Access) -> None:

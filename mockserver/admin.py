@@ -6,6 +6,9 @@ Its errors are ours, not Pisano's (SPEC 2.2): one type, `AdminError`, rendered a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +22,14 @@ from .catalogue import PisanoError
 from .context import current_emulator
 from .faults import FaultSchema
 from .lifecycle import request_body
-from .schemas import CLOCK_BOUND, ClockChangeSchema, PageQuerySchema, SharingsQuerySchema
+from .schemas import (
+    CLOCK_BOUND,
+    ClockChangeSchema,
+    NoQuerySchema,
+    PageQuerySchema,
+    SharingsQuerySchema,
+    ThrottleQuerySchema,
+)
 from .settings import ConfigError, FixtureSchema, load_fixture
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
@@ -116,6 +126,7 @@ def load_query(schema: Schema) -> dict[str, Any]:
 
 @blueprint.get("/health")
 def health() -> Response:
+    load_query(NoQuerySchema())
     return admin_json({"status": "ok", **current_emulator().store.counts()})
 
 
@@ -153,6 +164,7 @@ def add_fixtures() -> Response:
 
 @blueprint.get("/clock")
 def clock() -> Response:
+    load_query(NoQuerySchema())
     emulator_clock = current_emulator().clock
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
 
@@ -162,14 +174,17 @@ def move_clock() -> Response:
     change = load_body(ClockChangeSchema())
     emulator_clock = current_emulator().clock
     target = clock_target(change, emulator_clock.now())
-    emulator_clock.set(target, change.get("rate", 0.0))
+    rate = abs(change.get("rate", 0.0))  # the range holds it at 0 or more: -0.0 shows as 0.0
+    emulator_clock.set(target, rate)
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
 
 
 def clock_target(change: dict[str, Any], now: float) -> float:
-    """Where a clock change moves the clock; the result must stay within bounds too (SPEC 2.6)."""
+    """Where a clock change moves the clock; the result must stay within bounds too (SPEC 2.6),
+    or at least come closer: a clock left running at its bound reads beyond it a moment later,
+    and an advance back must still bring it home."""
     target = change["set"] if "set" in change else now + change.get("advance", 0.0)
-    if abs(target) > CLOCK_BOUND:
+    if abs(target) > CLOCK_BOUND and abs(target) >= abs(now):
         field = "set" if "set" in change else "advance"
         raise AdminError(
             400, f"body: {field}: the clock would read {target:g} s, beyond ±{CLOCK_BOUND:g} s"
@@ -180,12 +195,22 @@ def clock_target(change: dict[str, Any], now: float) -> float:
 @blueprint.post("/faults")
 def add_fault() -> Response:
     fault = current_emulator().store.add_fault(load_body(FaultSchema()))
-    return admin_json({"id": fault.id, **fault.describe()}, 201)
+    return admin_json(shown_fault({"id": fault.id, **fault.describe()}), 201)
 
 
 @blueprint.get("/faults")
 def list_faults() -> Response:
-    return admin_json({"faults": current_emulator().store.faults()})
+    load_query(NoQuerySchema())
+    return admin_json({"faults": [shown_fault(f) for f in current_emulator().store.faults()]})
+
+
+def shown_fault(described: dict[str, Any]) -> dict[str, Any]:
+    """A fault as the admin API shows it: its `match.token` masked (SPEC 2.6); the fault book
+    keeps it whole, for matching."""
+    match = described.get("match") or {}
+    if "token" not in match:
+        return described
+    return {**described, "match": {**match, "token": mask_token(match["token"])}}
 
 
 @blueprint.delete("/faults")
@@ -196,17 +221,49 @@ def clear_faults() -> Response:
 
 @blueprint.get("/throttle")
 def throttle() -> Response:
+    query = load_query(ThrottleQuerySchema())
     emulator = current_emulator()
     settings = emulator.settings.throttle
-    counters = emulator.throttle.snapshot(emulator.clock.now())
+    rows = [shown_counter(row) for row in emulator.throttle.snapshot(emulator.clock.now())]
+    counters, more = throttle_page(rows, query["since"], query["limit"])
     return admin_json(
         {
             "enabled": settings.enabled,
             "profile": settings.profile,
             "tiers": [str(tier) for tier in emulator.throttle.tiers],
-            "counters": [{**row, "key": masked_bucket(str(row["key"]))} for row in counters],
+            "counters": counters,
+            "more": more,
         }
     )
+
+
+# Keyed, so that a key id cannot confirm a guessed token offline; fresh each run, so ids are
+# stable while the emulator runs (across resets too) and mean nothing after.
+_KEY_ID_SECRET = secrets.token_bytes(32)
+KEY_ID_LENGTH = 12  # hex characters: 48 bits, no collision expected among millions of keys
+
+
+def key_id(key: str) -> str:
+    """A throttle bucket's identifier as shown: tells apart keys whose masked forms are alike."""
+    digest = hmac.new(_KEY_ID_SECRET, key.encode(), hashlib.sha256).hexdigest()
+    return digest[:KEY_ID_LENGTH]
+
+
+def shown_counter(row: dict[str, object]) -> dict[str, object]:
+    key = str(row["key"])
+    return {**row, "key": masked_bucket(key), "key_id": key_id(key)}
+
+
+def throttle_page(
+    rows: list[dict[str, object]], since: str, limit: int
+) -> tuple[list[dict[str, object]], bool]:
+    """The rows of the first `limit` key ids after `since`, in key-id order, and whether more
+    wait: a key's tiers never straddle two pages."""
+    ids = sorted({str(row["key_id"]) for row in rows if str(row["key_id"]) > since})
+    page = set(ids[:limit])
+    chosen = [row for row in rows if row["key_id"] in page]
+    chosen.sort(key=lambda row: str(row["key_id"]))  # stable: each key's tiers stay by period
+    return chosen, len(ids) > limit
 
 
 def masked_bucket(key: str) -> str:

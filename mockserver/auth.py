@@ -53,6 +53,10 @@ SHOWN_FROM_LENGTH = 10
 MASK = "****"
 # Always masked, whatever `mask_headers` says: they carry the API token or the admin token.
 SECRET_HEADERS = ("authorization", ADMIN_TOKEN.lower())
+# Credentials headers: masked keeping their form (`Bearer tes****ken`), not as one secret.
+CREDENTIALS_HEADERS = ("authorization", "proxy-authorization")
+# The schemes whose name may show: a first word that is none of these may be the secret itself.
+KNOWN_SCHEMES = frozenset({"token", "bearer", "basic", "digest"})
 
 
 def mask_token(token: str) -> str:
@@ -70,19 +74,21 @@ def mask_authorization(header: str, forms: tuple[str, ...]) -> str:
         start = header.rfind(token)
         return header[:start] + mask_token(token) + header[start + len(token) :]
     scheme, space, credentials = header.partition(" ")
-    return f"{scheme} {mask_token(credentials)}" if space else mask_token(header)
+    if space and scheme.lower() in KNOWN_SCHEMES:
+        return f"{scheme} {mask_token(credentials)}"
+    return mask_token(header)  # no scheme we know: the whole value may be the secret
 
 
 def mask_headers(
     headers: Iterable[tuple[str, str]], forms: tuple[str, ...], masked: Iterable[str]
 ) -> dict[str, str]:
-    """Request headers as shown: Authorization, the admin token and every header named in
-    `masked` (the `mask_headers` setting, case-insensitive) masked; the others as sent."""
+    """Request headers as shown: (Proxy-)Authorization, the admin token and every header named
+    in `masked` (the `mask_headers` setting, case-insensitive) masked; the others as sent."""
     secret = {*SECRET_HEADERS, *(name.lower() for name in masked)}
     shown = {}
     for name, value in headers:
         lowered = name.lower()
-        if lowered == "authorization":
+        if lowered in CREDENTIALS_HEADERS:
             shown[name] = mask_authorization(value, forms)
         else:
             shown[name] = mask_token(value) if lowered in secret else value

@@ -12,28 +12,166 @@ from flask import Blueprint, Response
 from marshmallow import fields
 
 from . import schemas
+from .catalogue import CATALOGUE
 from .faults import FAULT_RULES, FaultSchema, FaultStateSchema
+from .headers import ADMIN_TOKEN, FORCE_ERROR, HEADER_LIMIT, REASON, REQUEST_ID, WARNING
 from .settings import FixtureSchema
 
 blueprint = Blueprint("openapi", __name__)
 
 DEFAULT_CAMPAIGN_EXAMPLE = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"  # SPEC 2.1's default fixture
 
-_CATALOGUE_ERROR = {
-    "description": "A catalogue entry (13000-13038), Pisano's body byte for byte; "
-    "X-Pisano-Mock-Reason says why. A missing or malformed Authorization is 400/13030 and an "
-    "unknown token 401/13001, as Pisano answers (not a generic 401).",
-    "content": {"application/json": {"schema": "CatalogueError"}},
+# -- the emulated API's answers -------------------------------------------------------------------
+
+_INTEGER = {"type": "integer", "minimum": 0}
+# Headers an answer of the emulated API may carry; only the request id is on every one.
+_API_HEADERS: dict[str, dict[str, Any]] = {
+    REQUEST_ID: {
+        "description": "The id of this request's journal entry (`GET /__mock/requests`).",
+        "required": True,
+        "schema": _INTEGER,
+    },
+    REASON: {
+        "description": "On a catalogue refusal: why, naming the field, the value and the rule "
+        "(ASCII, at most 300 characters; the journal keeps the full text).",
+        "schema": {"type": "string", "maxLength": HEADER_LIMIT},
+    },
+    WARNING: {
+        "description": "What was accepted but looks wrong (e.g. a body read as JSON whose "
+        "Content-Type said otherwise), `; `-separated.",
+        "schema": {"type": "string", "maxLength": HEADER_LIMIT},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait: the `rich` profile's 429, or a scripted fault's "
+        "`retry_after`.",
+        "schema": _INTEGER,
+    },
+    **{
+        f"RateLimit-{part}": {
+            "description": f"`rich` profile: {meaning} of the tier closest to refusing.",
+            "schema": _INTEGER,
+        }
+        for part, meaning in (
+            ("Limit", "the limit"),
+            ("Remaining", "requests left in the window"),
+            ("Reset", "seconds until the window ends"),
+        )
+    },
 }
-_THROTTLED = {
-    "description": "Throttled: `Retry later` as text/plain (default profile; JSON in `rich`).",
-    "content": {"text/plain": {"schema": {"type": "string"}}},
+_NOT_A_REFUSAL = {name: header for name, header in _API_HEADERS.items() if name != REASON}
+_FAULT_TEXT = {
+    "text/plain": {
+        "schema": {"type": "string"},
+        "example": "Service Unavailable\n",
+    }
 }
+
+
+def _api_answer(description: str, content: dict[str, Any], *, refusal: bool) -> dict[str, Any]:
+    headers = _API_HEADERS if refusal else _NOT_A_REFUSAL
+    return {"description": description, "content": content, "headers": headers}
+
+
+_API_RESPONSES = {
+    "200": _api_answer(
+        "Accepted (JSON); text/plain when a scripted fault answers 200.",
+        {"application/json": {"schema": "EmailSharingAccepted"}, **_FAULT_TEXT},
+        refusal=False,
+    ),
+    "4XX": _api_answer(
+        "A catalogue entry (13000-13038), Pisano's body byte for byte; X-Pisano-Mock-Reason says "
+        "why. A missing or malformed Authorization is 400/13030 and an unknown token 401/13001, "
+        "as Pisano answers (not a generic 401). text/plain: a scripted fault's status, its "
+        "reason phrase as the body.",
+        {"application/json": {"schema": "CatalogueError"}, **_FAULT_TEXT},
+        refusal=True,
+    ),
+    "413": _api_answer(
+        "13000: a body over `max_body_bytes` (counted as received, Content-Length or chunked).",
+        {"application/json": {"schema": "CatalogueError"}, **_FAULT_TEXT},
+        refusal=True,
+    ),
+    "429": _api_answer(
+        "Throttled: `Retry later` as text/plain (default profile), JSON in the `rich` profile.",
+        {"text/plain": {"schema": {"type": "string"}}, "application/json": {"schema": "Throttled"}},
+        refusal=False,
+    ),
+    "5XX": _api_answer(
+        "A scripted fault's status (`POST /__mock/faults` with `status`), its reason phrase as "
+        "the body (`Error` when it has none, e.g. 599).",
+        _FAULT_TEXT,
+        refusal=False,
+    ),
+    "default": _api_answer(
+        "A scripted fault's status with no other entry here (any of 201-399).",
+        _FAULT_TEXT,
+        refusal=False,
+    ),
+}
+
+# A Rack-style form (setting `form_bodies`, on by default): what JSON Schema can say of it.
+_FORM_BODY = {
+    "type": "object",
+    "description": "Rack-style keys: `emails[]=a@example.com&emails[]=b@example.com` (a lone "
+    "`emails=` value counts as a one-item list), `custom_attributes[<email>][<field>]=v`, "
+    "`transactional_data[<email>][<field>]=v`, `built_in_responses[<key>]=v`. Values are strings.",
+    "required": ["emails[]"],
+    "properties": {
+        "emails[]": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "format": "email"},
+        }
+    },
+}
+
+_FORCE_ERROR_PARAMETER = {
+    "in": "header",
+    "name": FORCE_ERROR,
+    "required": False,
+    "description": "Answer this catalogue entry, exactly, instead of processing the request "
+    "(before the throttle, not counted by it). Anything else is 13028.",
+    "schema": {"type": "integer", "enum": sorted(CATALOGUE)},
+}
+
+# -- the admin API's ------------------------------------------------------------------------------
+
 _ADMIN_ERROR = {
     "description": "An admin error (ours): 400 a field is wrong, 401 admin token missing or "
     "wrong, 403 caller not on loopback without an admin token, or a foreign Origin or Host, "
-    "404/405 no such route, 415 a write whose body is not JSON.",
+    "404/405 no such route, 413 a body over max_body_bytes, 415 a write whose body is not JSON.",
     "content": {"application/json": {"schema": "AdminError"}},
+}
+_ADMIN_UNAUTHORIZED = {
+    **_ADMIN_ERROR,
+    "description": "An admin token is set and the request does not carry it.",
+    "headers": {
+        "WWW-Authenticate": {
+            "description": 'Bearer realm="pisano-mock admin"',
+            "schema": {"type": "string"},
+        }
+    },
+}
+# Either header carries the admin token; with none set, loopback callers need neither (`{}`).
+_ADMIN_SECURITY: list[dict[str, list[str]]] = [{"AdminBearer": []}, {"AdminToken": []}, {}]
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "PisanoToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Token token=<API TOKEN>",
+    },
+    "AdminBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The admin token (`serve --admin-token T`): `Authorization: Bearer T`.",
+    },
+    "AdminToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": ADMIN_TOKEN,
+        "description": "The admin token, when Authorization carries something else.",
+    },
 }
 
 
@@ -45,7 +183,11 @@ def _admin(
     answers: dict[str, Any], body: str | None = None, query: type | None = None
 ) -> dict[str, Any]:
     """An admin operation: its answers, every admin error, and what it takes."""
-    operation: dict[str, Any] = {"tags": ["admin"], "responses": {**answers, "4XX": _ADMIN_ERROR}}
+    operation: dict[str, Any] = {
+        "tags": ["admin"],
+        "security": _ADMIN_SECURITY,
+        "responses": {**answers, "401": _ADMIN_UNAUTHORIZED, "4XX": _ADMIN_ERROR},
+    }
     if body is not None:
         operation["requestBody"] = {"required": True, "content": _json(body)["content"]}
     if query is not None:
@@ -73,18 +215,18 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
                     "required": True,
                     "schema": {"type": "string"},
                     "example": DEFAULT_CAMPAIGN_EXAMPLE,
-                }
+                },
+                _FORCE_ERROR_PARAMETER,
             ],
             "security": [{"PisanoToken": []}],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": "EmailSharing"}},
+                "content": {
+                    "application/json": {"schema": "EmailSharing"},
+                    "application/x-www-form-urlencoded": {"schema": _FORM_BODY},
+                },
             },
-            "responses": {
-                "200": _json("EmailSharingAccepted"),
-                "4XX": _CATALOGUE_ERROR,
-                "429": _THROTTLED,
-            },
+            "responses": _API_RESPONSES,
         },
     ),
     ("/__mock/health", "get", _admin({"200": _json("Health")})),
@@ -104,7 +246,11 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("/__mock/faults", "post", _admin({"201": _json("FaultState", "Added")}, body="Fault")),
     ("/__mock/faults", "get", _admin({"200": _json("Faults", "Live faults")})),
     ("/__mock/faults", "delete", _admin({"200": _json("Status")})),
-    ("/__mock/throttle", "get", _admin({"200": _json("ThrottleState")})),
+    (
+        "/__mock/throttle",
+        "get",
+        _admin({"200": _json("ThrottleState")}, query=schemas.ThrottleQuerySchema),
+    ),
     ("/__mock/fixtures", "post", _admin({"201": _json("FixturesAdded")}, body="Fixture")),
 ]
 
@@ -130,6 +276,7 @@ SCHEMAS = {
     "FaultState": FaultStateSchema,
     "Faults": FaultsSchema,
     "ThrottleState": schemas.ThrottleStateSchema,
+    "Throttled": schemas.ThrottledSchema,
 }
 
 # Rules across fields, as far as JSON Schema states them (the server checks them all anyway).
@@ -147,15 +294,8 @@ def openapi_document() -> bytes:
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
     )
-    spec.components.security_scheme(
-        "PisanoToken",
-        {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "Token token=<API TOKEN>",
-        },
-    )
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)
     operations: dict[str, dict[str, Any]] = {}

@@ -197,8 +197,24 @@ class SharingsPageSchema(Answer):
     more = fields.Boolean()
 
 
+class ThrottledSchema(Answer):
+    """The `rich` profile's 429 (the default profile answers Rack::Attack's text/plain)."""
+
+    status = fields.String(metadata={"example": "too_many_requests"})
+    message = fields.String(metadata={"example": "Retry later"})
+    tier = fields.String(metadata={"example": "20/5 seconds"})
+    retry_after = fields.Integer(metadata={"description": "Seconds, as Retry-After says."})
+
+
 class ThrottleCounterSchema(Answer):
     key = fields.String(metadata={"description": "`token:<masked>`, `ip:<address>` or both."})
+    key_id = fields.String(
+        metadata={
+            "description": "Tells apart keys that mask alike: 12 hex characters of a keyed hash, "
+            "stable while the emulator runs; the `since` of the next page.",
+            "example": "3f9a0c4e21b7",
+        }
+    )
     tier = fields.String(metadata={"example": "20/5 seconds"})
     limit = fields.Integer()
     period = fields.Integer()
@@ -211,11 +227,29 @@ class ThrottleStateSchema(Answer):
     profile = fields.String()
     tiers = fields.List(fields.String())
     counters = fields.List(fields.Nested(ThrottleCounterSchema))
+    more = fields.Boolean()
 
 
 class PageQuerySchema(Schema):
     since = fields.Integer(load_default=0, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=10_000, validate=validate.Range(min=1, max=100_000))
+
+
+class NoQuerySchema(Schema):
+    """An admin read that takes no query parameter: any given is named in a 400, as on every
+    admin read (marshmallow refuses unknown fields)."""
+
+
+class ThrottleQuerySchema(Schema):
+    since = fields.String(
+        load_default="",
+        metadata={"description": "The last `key_id` seen: counters of later key ids."},
+    )
+    limit = fields.Integer(
+        load_default=1000,
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "At most this many keys (all their tiers) per page."},
+    )
 
 
 class SharingsQuerySchema(PageQuerySchema):

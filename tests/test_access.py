@@ -181,6 +181,38 @@ def test_a_foreign_host_is_refused_by_the_admin_api(pisano_mock, host):
 
 
 @pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        ("127.0.0.1:1@evil.example", "'127.0.0.1:1@evil.example'"),  # one a URL parser refuses
+        ("caf\u00e9.example", "'caf\\u00e9.example'"),
+        ("x" * 500, "'" + "x" * 100 + "...'"),
+    ],
+)
+def test_a_refused_host_is_named_as_received_ascii_and_bounded(host, shown):
+    app = create_app(load_settings())
+    response = app.test_client().get("/__mock/health", headers={"Host": host})
+    assert response.status_code == 403
+    assert response.get_json()["reason"].startswith(f"Host: {shown} is not this emulator's")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/__mock/health?x=1",
+        "/__mock/clock?x=1",
+        "/__mock/faults?x=1",
+        "/__mock/throttle?x=1",
+        "/__mock/requests?x=1",
+        "/__mock/sharings?x=1",
+    ],
+)
+def test_every_admin_read_refuses_an_unknown_query_parameter_naming_it(pisano_mock, query):
+    response = requests.get(pisano_mock.base_url + query)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "query: x: Unknown field."
+
+
+@pytest.mark.parametrize(
     "host", ["localhost:{port}", "127.0.0.1:{port}", "127.9.9.9", "[::1]:{port}"]
 )
 def test_loopback_hosts_are_accepted(pisano_mock, host):
@@ -280,6 +312,54 @@ def test_with_an_admin_token_a_remote_caller_carrying_it_is_answered():
     access = Access(admin_token=ADMIN_TOKEN)
     assert remote_get(access).status_code == 401
     assert remote_get(access, {"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"bearer {ADMIN_TOKEN}"},  # a scheme is case-insensitive (RFC 9110)
+        {"Authorization": f"BEARER {ADMIN_TOKEN}"},
+        {"Authorization": f"  Bearer   {ADMIN_TOKEN}  "},
+        {"X-Pisano-Mock-Admin-Token": f" {ADMIN_TOKEN} "},
+        {"X-Pisano-Mock-Admin-Token": f"\t{ADMIN_TOKEN}"},
+    ],
+)
+def test_the_admin_token_is_read_as_http_reads_credentials(headers):
+    assert remote_get(Access(admin_token=ADMIN_TOKEN), headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("x_header", "authorization"),
+    [
+        (ADMIN_TOKEN, "Bearer wrong-token"),  # either order: one header carrying it is enough
+        ("wrong-token", f"Bearer {ADMIN_TOKEN}"),
+        (ADMIN_TOKEN, "Token token=test-token"),  # the API's token beside it changes nothing
+    ],
+)
+def test_with_both_headers_either_carrying_the_admin_token_is_enough(x_header, authorization):
+    headers = {"X-Pisano-Mock-Admin-Token": x_header, "Authorization": authorization}
+    assert remote_get(Access(admin_token=ADMIN_TOKEN), headers).status_code == 200
+
+
+def test_with_both_headers_wrong_the_refusal_says_wrong():
+    headers = {"X-Pisano-Mock-Admin-Token": "wrong-1", "Authorization": "Bearer wrong-2"}
+    response = remote_get(Access(admin_token=ADMIN_TOKEN), headers)
+    assert response.status_code == 401
+    assert response.get_json()["reason"].startswith("admin token wrong")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer   "},
+        {"X-Pisano-Mock-Admin-Token": " "},
+    ],
+)
+def test_an_empty_admin_token_is_absent(headers):
+    response = remote_get(Access(admin_token=ADMIN_TOKEN), headers)
+    assert response.status_code == 401
+    assert response.get_json()["reason"].startswith("admin token absent")
 
 
 # -- refusing to start --------------------------------------------------------------------------

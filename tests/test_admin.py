@@ -333,3 +333,79 @@ def test_throttle_state_masks_the_tokens_it_counts(api, pisano_mock):
     api.post({"emails": ["a@example.com"]}, headers={"Authorization": "Bearer abcdef"})
     keys = {row["key"] for row in pisano_mock.throttle()["counters"]}
     assert keys == {"token:tes****ken", "token:****"}
+
+
+@pytest.mark.parametrize(
+    ("authorization", "shown"),
+    [
+        ("sk_live_0123456789abcdef extra", "sk_****tra"),  # an unknown scheme: all masked
+        ("SECRET Weird thing here", "SEC****ere"),
+        ("two words", "****"),
+        ("sk_live_0123456789abcdef", "sk_****def"),  # one long word (not an accepted form here)
+        ("", "****"),
+        ("bearer sk_live_0123456789abcdef extra", "bearer sk_****tra"),  # a known scheme, any case
+        ("DIGEST username=sk_live_0123456789", "DIGEST use****789"),
+        ("Token sk_live_0123456789abcdef extra", "Token sk_****tra"),
+    ],
+)
+def test_an_authorization_of_no_accepted_form_keeps_only_a_known_scheme(authorization, shown):
+    from mockserver.auth import mask_authorization
+
+    assert mask_authorization(authorization, ("token", "bearer")) == shown
+
+
+@pytest.mark.parametrize("name", ["Authorization", "Proxy-Authorization"])
+def test_journal_never_shows_an_unknown_authorization_in_clear(api, pisano_mock, name):
+    secret = "sk_live_0123456789abcdef"
+    api.post({"emails": ["a@example.com"]}, headers={name: f"{secret} extra"})
+    [entry] = pisano_mock.requests()
+    assert entry["headers"][name] == "sk_****tra"
+    assert secret not in str(entry)
+
+
+def test_journal_masks_proxy_authorization_like_authorization(api, pisano_mock):
+    api.post({"emails": ["a@example.com"]}, headers={"Proxy-Authorization": "Basic SECRETPROXY"})
+    [entry] = pisano_mock.requests()
+    assert entry["headers"]["Proxy-Authorization"] == "Basic SEC****OXY"
+
+
+def throttle_rows(pisano_mock, query: str = "") -> dict:
+    return pisano_mock.call("GET", f"/__mock/throttle{query}")
+
+
+def test_throttle_state_tells_apart_keys_that_mask_alike(api, pisano_mock):
+    secrets = ["Weird-000000-xxx", "Weird-111111-xxx"]  # both shown as Wei****xxx
+    for secret in secrets:
+        api.post({"emails": ["a@example.com"]}, headers={"Authorization": f"Bearer {secret}"})
+    rows = throttle_rows(pisano_mock)["counters"]
+    keys = {(row["key"], row["key_id"]) for row in rows}
+    assert {key for key, _ in keys} == {"token:Wei****xxx"}
+    assert len(keys) == 2 and all(len(key_id) == 12 for _, key_id in keys)
+    assert not any(secret in str(rows) for secret in secrets)
+    assert throttle_rows(pisano_mock)["counters"] == rows  # stable from one listing to the next
+
+
+def test_throttle_state_pages_by_key_id_with_limit_and_more(api, pisano_mock):
+    for i in range(5):
+        api.post({"emails": ["a@example.com"]}, headers={"Authorization": f"Bearer key-{i:06d}"})
+    seen: list[str] = []
+    since, more = "", True
+    while more:
+        page = throttle_rows(pisano_mock, f"?since={since}&limit=2")
+        ids = list(dict.fromkeys(row["key_id"] for row in page["counters"]))
+        assert len(ids) <= 2 and ids == sorted(ids) and all(i > since for i in ids)
+        seen += ids
+        since, more = ids[-1] if ids else since, page["more"]
+    everything = throttle_rows(pisano_mock)
+    assert everything["more"] is False
+    assert seen == sorted({row["key_id"] for row in everything["counters"]})
+    assert len(seen) == 5
+
+
+@pytest.mark.parametrize(("query", "field"), [("limit=0", "limit"), ("limit=x", "limit")])
+def test_bad_throttle_paging_is_400_naming_the_field(pisano_mock, query, field):
+    import requests
+
+    response = requests.get(f"{pisano_mock.base_url}/__mock/throttle?{query}")
+    assert response.status_code == 400
+    assert response.json()["reason"].startswith(f"query: {field}:")

@@ -275,3 +275,36 @@ def test_time_scale_starts_the_clock_fast(server_with):
         mock.call("POST", "/__mock/clock", {"set": 0})
         mock.reset()
         assert mock.call("GET", "/__mock/clock")["rate"] == 50.0
+
+
+def test_a_faults_match_token_is_masked_when_shown_and_matched_whole(api, pisano_mock):
+    secret = "SuperSecretMatchToken"
+    pisano_mock.add_fixtures({"tokens": {secret: {"account": "acme"}}})
+    added = add_fault(pisano_mock, status=503, match={"token": secret})
+    listed = pisano_mock.call("GET", "/__mock/faults")["faults"]
+    assert added["match"] == listed[0]["match"] == {"token": "Sup****ken"}
+    assert secret not in str(added) + str(listed)
+    assert api.post(BODY).status_code == 200  # another token: no match
+    assert api.post(BODY, headers={"Authorization": f"Token token={secret}"}).status_code == 503
+
+
+def test_a_clock_run_past_its_bound_can_be_advanced_back(pisano_mock):
+    # A clock set at its bound and left running (rate 10^6) reads beyond it a moment later; an
+    # advance that moves it back toward the bound is accepted, one that moves it further is not.
+    pisano_mock.call("POST", "/__mock/clock", {"set": 1e11, "rate": 1_000_000})
+    beyond = requests.post(f"{pisano_mock.base_url}/__mock/clock", json={"advance": 1})
+    assert beyond.status_code == 400 and "advance" in beyond.json()["reason"]
+    back = requests.post(f"{pisano_mock.base_url}/__mock/clock", json={"advance": -1})
+    assert back.status_code == 200, back.text
+    assert back.json()["rate"] == 0 and back.json()["now"] <= 1e11 + 10_000_000
+    assert pisano_mock.call("POST", "/__mock/clock", {"advance": -1e11})["now"] < 1e11
+
+
+def test_a_negative_zero_rate_is_shown_as_zero(pisano_mock):
+    response = requests.post(
+        f"{pisano_mock.base_url}/__mock/clock",
+        data=b'{"advance": 0, "rate": -0.0}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert '"rate":0.0' in response.text and "-0.0" not in response.text

@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from mockserver.catalogue import CATALOGUE
+from mockserver.settings import Bounds, ThrottleSettings
 from tests.fuzz_openapi import fuzz
 
 
@@ -12,3 +16,121 @@ def test_schemathesis_finds_nothing_over_a_few_hundred_cases():
     run = fuzz(max_examples=40, seed=1)
     assert run.returncode == 0, run.output[-6000:]
     assert run.cases >= 300, run.output[-2000:]
+
+
+# -- what the document states, against what the server does --------------------------------------
+
+SHARING = "/v1/email_campaigns/{campaign_id}/email_sharings"
+# Headers of ours (or the throttle's) an answer of the emulated API may carry.
+OUR_HEADERS = {
+    "x-pisano-mock-request-id",
+    "x-pisano-mock-reason",
+    "x-pisano-mock-warning",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+}
+EMAILS = {"emails": ["a@example.com"]}
+
+
+def declared_response(document: dict, status: int) -> dict | None:
+    """The response the document declares for `status`, as OpenAPI picks it."""
+    responses = document["paths"][SHARING]["post"]["responses"]
+    return next(
+        (responses[k] for k in (str(status), f"{status // 100}XX", "default") if k in responses),
+        None,
+    )
+
+
+def assert_documented(document: dict, answer, scenario: str) -> None:
+    declared = declared_response(document, answer.status_code)
+    assert declared is not None, f"{scenario}: {answer.status_code} is not documented"
+    media_type = answer.headers["Content-Type"].split(";")[0]
+    assert media_type in declared["content"], (scenario, answer.status_code, media_type)
+    sent = {name.lower() for name in answer.headers} & OUR_HEADERS
+    assert sent <= {name.lower() for name in declared.get("headers", {})}, scenario
+
+
+def fault_then_post(api, mock, **fault):
+    mock.call("POST", "/__mock/faults", {**fault, "times": 1})
+    return api.post(EMAILS)
+
+
+SCENARIOS = {
+    "accepted": lambda api, mock: api.post(EMAILS),
+    "refused": lambda api, mock: api.post({}),
+    "warned": lambda api, mock: api.post(
+        data=b'{"emails":["a@example.com"]}', headers={"Content-Type": "text/plain"}
+    ),
+    "forced": lambda api, mock: api.post(EMAILS, headers={"X-Pisano-Mock-Error": "13036"}),
+    "fault 599": lambda api, mock: fault_then_post(api, mock, status=599, retry_after=3),
+    "fault 404": lambda api, mock: fault_then_post(api, mock, status=404),
+    "fault 302": lambda api, mock: fault_then_post(api, mock, status=302),
+    "fault 200": lambda api, mock: fault_then_post(api, mock, status=200),
+    "too large": lambda api, mock: api.post({"emails": ["a@example.com"] * 100}),
+    "throttled": lambda api, mock: [api.post(EMAILS) for _ in range(21)][-1],
+}
+
+
+@pytest.mark.parametrize("profile", ["rack_attack", "rich"])
+def test_every_answer_of_the_sharing_endpoint_is_documented_with_its_headers(server_with, profile):
+    settings = {
+        "bounds": Bounds(max_body_bytes=1000),
+        "throttle": ThrottleSettings(profile=profile),
+    }
+    with server_with(**settings) as (api, mock):
+        document = mock.call("GET", "/openapi.json")
+        statuses = set()
+        for name, scenario in SCENARIOS.items():
+            mock.reset()
+            mock.call("POST", "/__mock/clock", {"set": 1_000_000_000})
+            answer = scenario(api, mock)
+            statuses.add(answer.status_code)
+            assert_documented(document, answer, name)
+        assert {200, 302, 400, 403, 404, 413, 429, 599} <= statuses  # every scenario did its part
+
+
+def test_form_bodies_are_documented_and_accepted(api, pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    content = document["paths"][SHARING]["post"]["requestBody"]["content"]
+    form = content["application/x-www-form-urlencoded"]["schema"]
+    assert form["required"] == ["emails[]"]
+    assert form["properties"]["emails[]"]["items"]["format"] == "email"
+    answer = api.post(
+        data="emails[]=a@example.com&emails[]=b@example.com",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 200 and answer.json()["count"] == 2
+
+
+def test_the_forcing_header_is_a_documented_parameter(pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    [forcing] = [
+        p
+        for p in document["paths"][SHARING]["post"]["parameters"]
+        if p["name"] == "X-Pisano-Mock-Error"
+    ]
+    assert forcing["in"] == "header" and forcing["required"] is False
+    assert forcing["schema"]["enum"] == sorted(CATALOGUE)
+
+
+def test_admin_operations_state_the_admin_token(pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["AdminBearer"] == {**schemes["AdminBearer"], "type": "http", "scheme": "bearer"}
+    assert (schemes["AdminToken"]["in"], schemes["AdminToken"]["name"]) == (
+        "header",
+        "X-Pisano-Mock-Admin-Token",
+    )
+    admin = [
+        op
+        for path, ops in document["paths"].items()
+        if path.startswith("/__mock/")
+        for op in ops.values()
+    ]
+    assert len(admin) == 11
+    for operation in admin:
+        # Either header, or none at all when no admin token is set.
+        assert operation["security"] == [{"AdminBearer": []}, {"AdminToken": []}, {}]
+        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
