@@ -14,7 +14,7 @@ from .bodies import BodyUnread, journal_body, read_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
-from .headers import REQUEST_ID, WARNING, ascii_header
+from .headers import REASON, REQUEST_ID, WARNING, ascii_header
 
 ADMIN_PREFIXES = ("/__mock/", "/openapi.json")
 RAW_PATH_KEY = "pisano_mock.raw_path"
@@ -54,6 +54,9 @@ def finish_request(response: Response) -> Response:
     if warnings:
         response.headers[WARNING] = ascii_header("; ".join(warnings))
     updates: dict[str, Any] = {"status": response.status_code, "warnings": warnings, **g.journal}
+    reason = updates.get("reason")
+    if reason and REASON not in response.headers:  # the throttle's or a fault's (SPEC 2.3)
+        response.headers[REASON] = ascii_header(reason)
     raw = _body_if_read()
     if isinstance(g.body_error, BodyUnread):
         response.headers["Connection"] = "close"  # the rest of the body is still on the wire
