@@ -345,11 +345,15 @@ def main() -> None:
 
 def soak(base_url: str, pid: int, args: argparse.Namespace) -> None:
     ledger, audit, stop = Ledger(), Audit(base_url), threading.Event()
-    per_client = args.requests // args.clients
-    clients = [Client(base_url, i, per_client, ledger) for i in range(args.clients)]
+    # Every requested request is sent: the first clients take one more when the split is uneven.
+    shares = [
+        args.requests // args.clients + (i < args.requests % args.clients)
+        for i in range(args.clients)
+    ]
+    clients = [Client(base_url, i, share, ledger) for i, share in enumerate(shares)]
     faults = threading.Thread(target=keep_faults_on, args=(base_url, stop), daemon=True)
     began = time.monotonic()
-    print(f"soak: {per_client * args.clients} requests, {args.clients} clients, bounds {BOUNDS}")
+    print(f"soak: {sum(shares)} requests, {args.clients} clients, bounds {BOUNDS}")
     print(
         f"{'seconds':>8} {'requests':>9} {'RSS MiB':>8} {'journal':>8} {'j.dropped':>10} "
         f"{'sharings':>9} {'s.dropped':>10}",
