@@ -9,24 +9,32 @@ ARGS ?=
 
 .PHONY: serve test lint bench fuzz clean
 
+# `make serve` installs only what the emulator needs; the test extra (linters, schemathesis,
+# playwright, ...) comes with the first `make test`, `lint`, `bench` or `fuzz`.
+TEST_TOOLS := $(VENV)/.test-tools
+
 $(BIN)/pisano-mock: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_TOOLS): $(BIN)/pisano-mock pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 serve: $(BIN)/pisano-mock
 	$(BIN)/pisano-mock serve --host $(HOST) --port $(PORT) $(ARGS)
 
-test: $(BIN)/pisano-mock lint
+test: $(TEST_TOOLS) lint
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/pisano-mock
+lint: $(TEST_TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(BIN)/pisano-mock
+bench: $(TEST_TOOLS)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/contract_overhead.py
 	$(BIN)/python bench/soak_memory.py
@@ -35,7 +43,7 @@ bench: $(BIN)/pisano-mock
 # hundred of them in tests/test_openapi.py. FUZZ_EXAMPLES is per operation.
 FUZZ_EXAMPLES ?= 2000
 FUZZ_SEED ?= 1
-fuzz: $(BIN)/pisano-mock
+fuzz: $(TEST_TOOLS)
 	$(BIN)/python -m tests.fuzz_openapi --max-examples $(FUZZ_EXAMPLES) --seed $(FUZZ_SEED)
 
 clean:
