@@ -1,6 +1,7 @@
 """Throttle cost against the number of distinct keys: hits/s on the object, req/s over HTTP.
 
     python bench/throttle_keys.py [--keys 10 1000 10000 100000] [--seconds 60] [--no-http]
+    python bench/throttle_keys.py --memory     # bytes held per key (tracemalloc), and at max_keys
 
 Workload, the same for every row: K distinct keys (tokens) take turns, and each request is its
 key's first in its window (the clock moves on one tier-1 window after each pass over the K keys),
@@ -9,6 +10,10 @@ runs at least `--hits` requests (`--http-requests` over HTTP) and at most `--sec
 short says how many keys it reached. Object rows are the best of `--repeat` runs (the machine is
 shared; the best run is the one least disturbed). Ratios are against the 10-key row of the same run.
 Over HTTP the tokens are unknown: the throttle counts them before authentication answers 401.
+
+--memory: the bytes `tracemalloc` sees the throttle hold per key, for keys of the longest form held
+(a long token under `token_and_ip` with an IPv6 address), once with one window per tier and once
+with every window a key keeps (WINDOWS_KEPT per tier), and what `throttle.max_keys` keys cost.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import http.client
 import math
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,10 +35,11 @@ from throughput import PATH, start  # a sibling script, not a package
 
 from mockserver.clock import Clock
 from mockserver.settings import ThrottleSettings
-from mockserver.throttle import Throttle
+from mockserver.throttle import WINDOWS_KEPT, Throttle
 
 ALIGNED = 1_000_000_000
 WINDOW = 5  # tier 1's period: one pass over the keys per window
+LONGEST_ADDRESS = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
 
 
 class Row:
@@ -113,6 +120,36 @@ def over_http(base_url: str, keys: int, least: int, budget: float) -> Row:
     return row
 
 
+def bytes_per_key(keys: int, windows: int) -> float:
+    """Held per key once `keys` keys have each counted in `windows` windows of every tier."""
+    clock = Clock()
+    clock.set(ALIGNED)
+    throttle = Throttle(ThrottleSettings(key="token_and_ip", max_keys=keys), clock)
+    longest = max(tier.period for tier in throttle.tiers)
+    tracemalloc.start()
+    held_before = tracemalloc.get_traced_memory()[0]
+    for window in range(windows):
+        clock.set(ALIGNED + window * longest)  # a new window of every tier
+        for index in range(keys):
+            token = f"{index:08d}" + "t" * 200
+            throttle.hit(
+                throttle.bucket(token, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), throttle.tiers
+            )
+    held = tracemalloc.get_traced_memory()[0] - held_before
+    tracemalloc.stop()
+    return held / keys
+
+
+def print_memory(keys: int) -> None:
+    max_keys = ThrottleSettings().max_keys
+    line = "{:<28} {:>14} {:>22}"
+    print(f"\nBytes held per key ({keys} keys, tracemalloc); throttle.max_keys = {max_keys}")
+    print(line.format("windows per tier", "bytes per key", "at max_keys (MiB)"))
+    for windows in (1, WINDOWS_KEPT):
+        each = bytes_per_key(keys, windows)
+        print(line.format(windows, f"{each:.0f}", f"{each * max_keys / 2**20:.0f}"))
+
+
 def print_table(title: str, unit: str, rows: list[Row]) -> None:
     base = rows[0].rate
     line = "{:<8} {:>9} {:>12} {:>10} {:>9} {:>14}"
@@ -141,7 +178,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="most per row")
     parser.add_argument("--repeat", type=int, default=5, help="object rows: the best of (5)")
     parser.add_argument("--no-http", action="store_true", help="the Throttle object only")
+    parser.add_argument("--memory", action="store_true", help="bytes held per key, then stop")
     args = parser.parse_args()
+    if args.memory:
+        print_memory(20_000)
+        return
     rows = [best_of(args.repeat, on_the_object, k, args.hits, args.seconds) for k in args.keys]
     print_table("Throttle.hit, in-process", "hits", rows)
     if args.no_http:

@@ -12,6 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 
+# The clock never reads beyond ±READING_BOUND: a clock set near it and running on stops there,
+# so that the admin API (which refuses to move it beyond the same bound) can still move it back.
+READING_BOUND = 1e11
+
 
 class Clock:
     def __init__(self, rate: float = 1.0, real_time: Callable[[], float] = time.time) -> None:
@@ -25,6 +29,7 @@ class Clock:
         """Unix seconds on the emulator's clock."""
         with self._lock:
             running = self._anchor + (self._real_time() - self._real_anchor) * self._rate
+            running = min(max(running, -READING_BOUND), READING_BOUND)
             self._latest = max(self._latest, running)
             return self._latest
 
@@ -35,8 +40,9 @@ class Clock:
     def set(self, when: float, rate: float = 0.0) -> None:
         """Move to `when`; frozen there unless `rate` says how fast it runs on."""
         with self._lock:
-            self._anchor, self._real_anchor, self._rate = when, self._real_time(), rate
-            self._latest = when
+            self._anchor, self._real_anchor = when, self._real_time()
+            self._rate = rate + 0.0  # -0.0 reads 0.0
+            self._latest = min(max(when, -READING_BOUND), READING_BOUND)
 
     def advance(self, seconds: float, rate: float = 0.0) -> None:
         self.set(self.now() + seconds, rate)

@@ -78,6 +78,7 @@ class ThrottleSettings:
     tiers: str = PISANO_TIERS
     key: str = "token"
     overrides: tuple[TierOverride, ...] = ()
+    max_keys: int = 150_000  # keys whose counts are held: at most ~190 MiB (README Fidelity)
 
 
 def check_tiers(text: str) -> None:
@@ -218,6 +219,9 @@ class ThrottleSchema(Schema):
     tiers = fields.String(load_default=ThrottleSettings.tiers, validate=check_tiers)
     key = fields.String(load_default=ThrottleSettings.key, validate=validate.OneOf(THROTTLE_KEYS))
     overrides = fields.List(fields.Nested(OverrideSchema), load_default=list)
+    max_keys = fields.Integer(
+        load_default=ThrottleSettings.max_keys, validate=validate.Range(min=1)
+    )
 
 
 class ConfigSchema(FixtureSchema):

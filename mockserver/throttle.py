@@ -7,28 +7,32 @@ exceeds (Rack::Attack stops there).
 
 Exactness (SPEC 1.3): the clock is read and the request counted under one lock, so a request
 belongs to the window of the instant it was counted at, and that instant (`Verdict.now`) is the
-one the journal records. Each key holds one record: per tier, the index of its current window and
-the count in it. `limits`' storages are not used for the counters: they expire keys in real time
-and can only be swept whole, while the windows here end on the emulator's clock, which a test
-freezes, moves on, or sets back; the records below expire in O(1) per request instead.
+one the journal records. Each key holds one record: per tier, the counts of the last WINDOWS_KEPT
+windows it was counted in, ended or not, so that a clock set back and forth among them never opens
+a window twice. `limits`' storages are not used for the counters: they expire keys in real time,
+while the windows here live on the emulator's clock, which a test freezes, moves on, or sets back.
+Memory is bounded by keys, not by time: past `throttle.max_keys` keys the one counted longest ago
+is forgotten, in O(1) per request, as a cache store (memcached, Rails' MemoryStore) evicts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import threading
+from array import array
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
 
 from .clock import Clock
 from .settings import ThrottleSettings
 
-# Keys held at most: past it the key touched longest ago is forgotten first, as the least recently
-# used entry of Rails' MemoryStore (Rack::Attack's usual cache) is pruned. About 40 MiB at most.
-MAX_BUCKETS = 50_000
+# Windows whose counts a key keeps per tier: the clock may be set back and forth among them
+# without a window ever opening twice; one touched before these starts afresh.
+WINDOWS_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -80,29 +84,47 @@ class Verdict:
         return self.exceeded is None
 
 
-@dataclass(slots=True)
-class _Bucket:
-    """One key's counters: per tier, (index of the current window, count in it)."""
+# One key's counts: per tier, its recent windows as machine integers [index, count, index, count,
+# ...], the window touched most recently last. An exact-size array, not objects: a key with every
+# window kept costs ~1.1 KiB instead of ~2.1 KiB (`python bench/throttle_keys.py --memory`).
+_Record = dict[Tier, "array[int]"]
+_NONE: array[int] = array("q")
 
-    windows: dict[Tier, tuple[int, int]] = field(default_factory=dict)
-    ends: float = -math.inf  # when its last window ends; after that it holds nothing
 
-    def count(self, tier: Tier, now: float) -> TierCount:
-        """One more request in the window of `now`: a window other than the held one is new (the
-        clock only goes back when it is set back, and then the windows follow it)."""
-        index = tier.window(now)
-        held, count = self.windows.get(tier, (index, 0))
-        count = count + 1 if held == index else 1
-        self.windows[tier] = (index, count)
-        end = (index + 1) * tier.period
-        self.ends = max(self.ends, end)
-        return TierCount(tier, count, end)
+def _count(record: _Record, tier: Tier, index: int) -> int:
+    """One more request in window `index` of `tier`; the count it makes there."""
+    windows = record.get(tier, _NONE)
+    last = len(windows) - 2
+    if last >= 0 and windows[last] == index:  # the usual case: the window touched last
+        windows[last + 1] += 1
+        return windows[last + 1]
+    count = (_held(windows, index) or 0) + 1
+    pairs = [(windows[at], windows[at + 1]) for at in range(0, last + 1, 2)]
+    others = [pair for pair in pairs if pair[0] != index]
+    kept = others[-(WINDOWS_KEPT - 1) :]  # the least recently touched is let go first
+    record[tier] = array("q", [n for pair in (*kept, (index, count)) for n in pair])
+    return count
+
+
+def _held(windows: array[int], index: int) -> int | None:
+    """The count held for window `index`, if it is held."""
+    for at in range(len(windows) - 2, -1, -2):
+        if windows[at] == index:
+            return windows[at + 1]
+    return None
+
+
+def _held_as(token: str) -> str:
+    """A token over 64 characters is held as its first 32 and a 128-bit digest of the whole, so
+    that a key costs the same memory whatever the header's length."""
+    if len(token) <= 64:
+        return token
+    digest = hashlib.blake2b(token.encode(errors="surrogatepass"), digest_size=16).hexdigest()
+    return token[:32] + digest
 
 
 class Throttle:
-    def __init__(
-        self, settings: ThrottleSettings, clock: Clock, max_buckets: int = MAX_BUCKETS
-    ) -> None:
+    def __init__(self, settings: ThrottleSettings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
         self.tiers = parse_tiers(settings.tiers) if settings.enabled else ()
@@ -113,22 +135,20 @@ class Throttle:
             )
             for o in settings.overrides
         ]
-        self._max_buckets = max_buckets
         self._lock = threading.Lock()
-        # Least recently counted first: with the same tiers for all, that is also the order in
-        # which their windows end, so expired buckets are found at the front.
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._records: OrderedDict[str, _Record] = OrderedDict()  # least recently counted first
 
     @property
     def keys_held(self) -> int:
         """How many keys hold counters."""
-        return len(self._buckets)
+        return len(self._records)
 
     def bucket(self, token: str | None, client_ip: str) -> str:
         """The key requests are counted under (setting `throttle.key`)."""
         by_ip = f"ip:{client_ip}"
         if self.settings.key == "ip" or not token:
             return by_ip
+        token = _held_as(token)
         if self.settings.key == "token_and_ip":
             return f"token:{token}|{by_ip}"
         return f"token:{token}"
@@ -151,9 +171,11 @@ class Throttle:
         counts = []
         with self._lock:
             now = self.clock.now()
-            record = self._touch(bucket, now)
+            record = self._touch(bucket)
             for tier in tiers:
-                counted = record.count(tier, now)
+                index = tier.window(now)
+                count = _count(record, tier, index)
+                counted = TierCount(tier, count, (index + 1) * tier.period)
                 counts.append(counted)
                 if counted.count > tier.limit:
                     return Verdict(now, tuple(counts), exceeded=counted)
@@ -162,42 +184,36 @@ class Throttle:
     def snapshot(self, now: float) -> list[dict[str, object]]:
         """Per bucket and tier: the count in the current window and when that window ends."""
         with self._lock:
-            return [
-                {
-                    "key": key,
-                    "tier": str(tier),
-                    "limit": tier.limit,
-                    "period": tier.period,
-                    "count": count,
-                    "window_end": tier.window_end(now),
-                }
-                for key, record in sorted(self._buckets.items())
-                for tier, (index, count) in sorted(
-                    record.windows.items(), key=lambda item: item[0].period
-                )
-                if index == tier.window(now)
+            held = [
+                (key, tier, count)
+                for key, record in sorted(self._records.items())
+                for tier, windows in sorted(record.items(), key=lambda item: item[0].period)
+                if (count := _held(windows, tier.window(now))) is not None
             ]
+        return [
+            {
+                "key": key,
+                "tier": str(tier),
+                "limit": tier.limit,
+                "period": tier.period,
+                "count": count,
+                "window_end": tier.window_end(now),
+            }
+            for key, tier, count in held
+        ]
 
     def reset(self) -> None:
         with self._lock:
-            self._buckets.clear()
+            self._records.clear()
 
-    def _touch(self, bucket: str, now: float) -> _Bucket:
-        """The bucket's record, moved to the back; expired records leave from the front."""
-        record = self._buckets.get(bucket)
-        if record is None:
-            record = self._buckets[bucket] = _Bucket()
-        else:
-            self._buckets.move_to_end(bucket)
-        self._drop_expired(now)
+    def _touch(self, bucket: str) -> _Record:
+        """The key's record, moved to the back (counted last); past `max_keys` the key counted
+        longest ago is forgotten, windows open or not, as a cache store evicts under pressure."""
+        record = self._records.get(bucket)
+        if record is not None:
+            self._records.move_to_end(bucket)
+            return record
+        record = self._records[bucket] = {}
+        if len(self._records) > self.settings.max_keys:
+            self._records.popitem(last=False)
         return record
-
-    def _drop_expired(self, now: float) -> None:
-        """O(1) amortised: each record is dropped once, and the walk stops at the first one alive.
-        Past `max_buckets` the least recently counted goes, even if alive."""
-        buckets = self._buckets
-        while len(buckets) > 1:
-            oldest = next(iter(buckets.values()))
-            if oldest.ends > now and len(buckets) <= self._max_buckets:
-                return
-            buckets.popitem(last=False)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from mockserver.clock import Clock
-from mockserver.settings import ThrottleSettings
-from mockserver.throttle import Throttle, Tier, parse_tiers
+from mockserver.clock import READING_BOUND, Clock
+from mockserver.settings import ConfigError, ThrottleSettings, load_settings
+from mockserver.throttle import WINDOWS_KEPT, Throttle, Tier, parse_tiers
 
 ALIGNED = 1_000_000_000
 
@@ -21,11 +23,10 @@ class RealTime:
         return self.value
 
 
-def frozen_throttle(at: float = ALIGNED, tiers: str | None = None, **kwargs) -> Throttle:
+def frozen_throttle(at: float = ALIGNED, **settings) -> Throttle:
     clock = Clock()
     clock.set(at)
-    settings = ThrottleSettings() if tiers is None else ThrottleSettings(tiers=tiers)
-    return Throttle(settings, clock, **kwargs)
+    return Throttle(ThrottleSettings(**settings), clock)
 
 
 def accepted(throttle: Throttle, times: int, bucket: str = "k") -> int:
@@ -95,14 +96,46 @@ def test_a_reading_late_by_a_millisecond_never_reopens_the_window_before():
     assert late.now == ALIGNED + 5  # the instant it was counted at, in the window it was counted in
 
 
-def test_a_clock_set_back_opens_the_earlier_window_anew():
-    throttle = frozen_throttle(ALIGNED + 5)
+def test_a_clock_set_back_then_forward_never_reopens_a_full_window():
+    # attack 8 finding 6: frozen at T, 20 accepted and one refused; set to T-1, one accepted; set
+    # to T+1 (T's window again), 20 more were accepted: 40 in one 5 s window.
+    throttle = frozen_throttle(ALIGNED)
     assert accepted(throttle, 21) == 20
-    throttle.clock.set(ALIGNED + 4)  # the admin API moved the clock back: the windows follow it
-    assert throttle.hit("k", throttle.tiers).allowed
-    throttle.clock.set(ALIGNED + 5)  # and forward again: a window left behind is a new window
-    # Tier 1's window is new; tier 2's (40 / 25 s) never changed and holds 20 + 1 already.
-    assert accepted(throttle, 21) == 40 - 21
+    throttle.clock.set(ALIGNED - 1)  # an earlier window, never counted in: it is open
+    assert accepted(throttle, 1) == 1
+    throttle.clock.set(ALIGNED + 1)  # back in T's window, which holds 21 already
+    assert accepted(throttle, 21) == 0
+
+
+def test_back_and_forth_across_three_windows_keeps_each_windows_count():
+    throttle = frozen_throttle(tiers="2/5 seconds")
+    for window in range(3):
+        throttle.clock.set(ALIGNED + 5 * window)
+        assert accepted(throttle, 3) == 2
+    for offset in (0, 10, 5, 1, 14, 6, 4, 11, 9):  # every window visited again, out of order
+        throttle.clock.set(ALIGNED + offset)
+        assert accepted(throttle, 1) == 0, offset
+
+
+def test_beyond_the_windows_kept_per_tier_the_least_recently_touched_starts_afresh():
+    throttle = frozen_throttle(tiers="2/5 seconds")
+    for window in range(WINDOWS_KEPT + 1):  # the first window touched is the one let go
+        throttle.clock.set(ALIGNED + 5 * window)
+        assert accepted(throttle, 2) == 2
+    throttle.clock.set(ALIGNED + 5)  # the second is still kept
+    assert accepted(throttle, 1) == 0
+    throttle.clock.set(ALIGNED)
+    assert accepted(throttle, 3) == 2
+
+
+def test_a_key_whose_windows_have_ended_keeps_them_for_a_clock_set_back():
+    throttle = frozen_throttle()
+    assert accepted(throttle, 21) == 20
+    throttle.clock.advance(10_000)  # every window of "k" has ended
+    for index in range(1000):
+        throttle.hit(f"other-{index}", throttle.tiers)
+    throttle.clock.set(ALIGNED)
+    assert accepted(throttle, 1) == 0
 
 
 def test_reset_clears_every_counter():
@@ -145,22 +178,63 @@ def test_a_new_key_costs_the_same_however_many_keys_exist(existing):
     assert CountingTier.lookups / 200 <= 2 * len(throttle.tiers)
 
 
-def test_keys_whose_windows_have_all_ended_are_dropped():
+def test_the_default_bound_holds_far_more_than_fifty_thousand_keys():
+    # attack 8 finding 7: test-token was full; 50,010 other keys later it took 20 more.
     throttle = frozen_throttle()
-    for index in range(1000):
-        throttle.hit(f"old-{index}", throttle.tiers)
-    assert throttle.keys_held == 1000
-    throttle.clock.advance(624)  # the 625 s window is still open: nothing may be forgotten
-    throttle.hit("new-0", throttle.tiers)
-    assert throttle.keys_held == 1001
-    throttle.clock.advance(1)  # ALIGNED + 625: every window of every key so far has ended
-    throttle.hit("new-1", throttle.tiers)
-    assert throttle.keys_held == 1
+    assert accepted(throttle, 21, "test-token") == 20
+    for index in range(60_000):
+        throttle.hit(f"junk-{index}", throttle.tiers)
+    assert accepted(throttle, 1, "test-token") == 0
 
 
-def test_the_number_of_keys_held_is_bounded():
-    throttle = frozen_throttle(max_buckets=100)
-    for index in range(1000):
+def test_past_max_keys_the_least_recently_counted_key_is_forgotten():
+    throttle = frozen_throttle(max_keys=100)
+    assert accepted(throttle, 21, "kept") == 20
+    assert accepted(throttle, 1, "forgotten") == 1
+    for index in range(98):
         throttle.hit(f"key-{index}", throttle.tiers)
+    assert accepted(throttle, 1, "kept") == 0  # counted last now: "forgotten" is the oldest
+    throttle.hit("one-more", throttle.tiers)
     assert throttle.keys_held == 100
-    assert accepted(throttle, 21, "key-999") == 19  # the key touched last kept its count
+    assert [row["count"] for row in throttle.snapshot(ALIGNED) if row["key"] == "forgotten"] == []
+    assert accepted(throttle, 1, "kept") == 0
+    assert accepted(throttle, 20, "forgotten") == 20  # its windows start afresh
+
+
+def test_max_keys_is_a_setting_of_at_least_one(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[throttle]\nmax_keys = 100\n")
+    assert load_settings(path).throttle.max_keys == 100
+    path.write_text("[throttle]\nmax_keys = 0\n")
+    with pytest.raises(ConfigError, match=r"throttle\.max_keys"):
+        load_settings(path)
+
+
+# -- the clock ---------------------------------------------------------------------------------
+
+
+def test_a_running_clock_reads_no_further_than_the_bound():
+    # attack 8 finding 11: set 1e11 at rate 10^6 ran past 1e11, and then even advance -1 was
+    # refused (the admin API's bound). The reading stops at the bound; a step back leaves it.
+    real = RealTime()
+    clock = Clock(real_time=real)
+    clock.set(READING_BOUND - 1, rate=1e6)
+    real.value += 1
+    assert clock.now() == READING_BOUND
+    clock.advance(-1)
+    assert clock.now() == READING_BOUND - 1
+
+
+def test_a_rate_of_minus_zero_reads_zero():
+    clock = Clock()
+    clock.set(ALIGNED, rate=-0.0)
+    assert math.copysign(1, clock.rate) == 1
+
+
+def test_a_long_token_costs_a_key_of_bounded_length():
+    # A junk Authorization of 60 KB per key made each of 50,000 keys cost 60 KB.
+    throttle = frozen_throttle()
+    first, second = "x" * 60_000 + "1", "x" * 60_000 + "2"
+    keys = {throttle.bucket(token, "127.0.0.1") for token in (first, second)}
+    assert len(keys) == 2 and all(len(key) <= 80 for key in keys)
+    assert throttle.bucket("short-token", "127.0.0.1") == "token:short-token"
