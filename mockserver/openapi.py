@@ -32,8 +32,9 @@ _API_HEADERS: dict[str, dict[str, Any]] = {
         "schema": _INTEGER,
     },
     REASON: {
-        "description": "On a catalogue refusal: why, naming the field, the value and the rule "
-        "(ASCII, at most 300 characters; the journal keeps the full text).",
+        "description": "Why the request was not accepted as sent: a catalogue refusal (naming "
+        "the field, the value and the rule), the throttle's tier, or the scripted fault that "
+        "answered (ASCII, at most 300 characters; the journal keeps the full text).",
         "schema": {"type": "string", "maxLength": HEADER_LIMIT},
     },
     WARNING: {
@@ -58,7 +59,6 @@ _API_HEADERS: dict[str, dict[str, Any]] = {
         )
     },
 }
-_NOT_A_REFUSAL = {name: header for name, header in _API_HEADERS.items() if name != REASON}
 _FAULT_TEXT = {
     "text/plain": {
         "schema": {"type": "string"},
@@ -67,16 +67,15 @@ _FAULT_TEXT = {
 }
 
 
-def _api_answer(description: str, content: dict[str, Any], *, refusal: bool) -> dict[str, Any]:
-    headers = _API_HEADERS if refusal else _NOT_A_REFUSAL
-    return {"description": description, "content": content, "headers": headers}
+def _api_answer(description: str, content: dict[str, Any]) -> dict[str, Any]:
+    # Any answer may carry the reason: a scripted fault can answer with any status, 200 included.
+    return {"description": description, "content": content, "headers": _API_HEADERS}
 
 
 _API_RESPONSES = {
     "200": _api_answer(
         "Accepted (JSON); text/plain when a scripted fault answers 200.",
         {"application/json": {"schema": "EmailSharingAccepted"}, **_FAULT_TEXT},
-        refusal=False,
     ),
     "4XX": _api_answer(
         "A catalogue entry (13000-13038), Pisano's body byte for byte; X-Pisano-Mock-Reason says "
@@ -84,28 +83,22 @@ _API_RESPONSES = {
         "as Pisano answers (not a generic 401). text/plain: a scripted fault's status, its "
         "reason phrase as the body.",
         {"application/json": {"schema": "CatalogueError"}, **_FAULT_TEXT},
-        refusal=True,
     ),
     "413": _api_answer(
         "13000: a body over `max_body_bytes` (counted as received, Content-Length or chunked).",
         {"application/json": {"schema": "CatalogueError"}, **_FAULT_TEXT},
-        refusal=True,
     ),
     "429": _api_answer(
         "Throttled: `Retry later` as text/plain (default profile), JSON in the `rich` profile.",
         {"text/plain": {"schema": {"type": "string"}}, "application/json": {"schema": "Throttled"}},
-        refusal=False,
     ),
     "5XX": _api_answer(
         "A scripted fault's status (`POST /__mock/faults` with `status`), its reason phrase as "
         "the body (`Error` when it has none, e.g. 599).",
         _FAULT_TEXT,
-        refusal=False,
     ),
     "default": _api_answer(
-        "A scripted fault's status with no other entry here (any of 201-399).",
-        _FAULT_TEXT,
-        refusal=False,
+        "A scripted fault's status with no other entry here (any of 201-399).", _FAULT_TEXT
     ),
 }
 

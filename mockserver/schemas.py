@@ -15,14 +15,16 @@ from marshmallow import (
     validates_schema,
 )
 
+from .clock import READING_BOUND
 from .rules import RuleContext, check_email_sharing
+from .settings import MAX_CLOCK_RATE
 
 # Marshmallow's message for a required field that is absent; it maps to 13015 (SPEC 1.4 row 11).
 MISSING_MESSAGE = "Missing data for required field."
 
 # SPEC 2.6: the clock may be set, advanced, and end up, within ±10^11 s (year ~5138), so that
-# every time computed from it stays a finite float.
-CLOCK_BOUND = 1e11
+# every time computed from it stays a finite float; the clock's own reading stops at the same bound.
+CLOCK_BOUND = READING_BOUND
 
 
 class JsonNumber(fields.Float):
@@ -275,7 +277,7 @@ class ClockChangeSchema(Schema):
         },
     )
     rate = JsonNumber(
-        validate=validate.Range(min=0, max=1_000_000),
+        validate=validate.Range(min=0, max=MAX_CLOCK_RATE),
         metadata={"description": "How fast it runs on from there; 0 (frozen) by default."},
     )
 
