@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from measure import rss_mib  # bench/measure.py: these scripts run from bench/
+
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
 HEADERS = {"Authorization": "Token token=test-token", "Content-Type": "application/json"}
@@ -30,13 +32,6 @@ def small_bounds_config() -> Path:
     config = Path(tempfile.mkdtemp()) / "small-bounds.toml"
     config.write_text(text, encoding="utf-8")
     return config
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def body(index: int) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import orjson
+from measure import rss_mib  # bench/measure.py: these scripts run from bench/
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
@@ -74,13 +75,6 @@ def small_bounds_config() -> Path:
     config = Path(tempfile.mkdtemp()) / "soak-bounds.toml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # -- what the clients send ------------------------------------------------------------------------
