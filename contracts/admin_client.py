@@ -13,18 +13,24 @@ class AdminError(RuntimeError):
     """The admin API answered with an error, or not at all."""
 
 
+ADMIN_TOKEN_HEADER = "X-Pisano-Mock-Admin-Token"
+
+
 class AdminClient:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 30.0, admin_token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.admin_token = admin_token
 
     def call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        if self.admin_token:
+            headers[ADMIN_TOKEN_HEADER] = self.admin_token
         request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
+            self.base_url + path, data=data, method=method, headers=headers
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

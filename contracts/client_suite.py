@@ -18,7 +18,7 @@ from typing import TextIO
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from .checks import CHECKS, check_name, judged_checks, run_checks
-from .model import ContractFailure, Example, KitError, Observation
+from .model import ContractFailure, Example, KitError, Observation, exit_words
 from .runner import Client, ExampleRunner, Target
 from .scenarios import examples, explicit_examples
 
@@ -181,7 +181,7 @@ def _report_progress(stream: TextIO | None, number: int, played: Played) -> None
     example, observation = played.example, played.observation
     print(
         f"[{number:3}] {phase}{example.scenario:<16} {len(example.customers):5} customers  "
-        f"exit {observation.exit_status}  client {observation.client_seconds:5.2f} s  "
+        f"{exit_words(observation.exit_status)}  client {observation.client_seconds:5.2f} s  "
         f"kit {played.kit_seconds:4.2f} s  {verdict}",
         file=stream,
         flush=True,

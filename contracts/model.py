@@ -70,7 +70,8 @@ class Observation:
     stderr: str = ""
     client_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-    incomplete: str | None = None  # why the emulator's record is partial: nothing is judged
+    # Why the emulator's record is partial (then see checks.NEEDS_THE_WHOLE_RECORD).
+    incomplete: str | None = None
 
     def journal_excerpt(self, limit: int = 12) -> str:
         lines = []
@@ -90,6 +91,11 @@ class Observation:
         if len(self.requests) > limit:
             lines.append(f"  … {len(self.requests) - limit} more")
         return "\n".join(lines) or "  (no request reached the emulator)"
+
+
+def exit_words(status: int | None) -> str:
+    """A client's exit status as a report says it: a killed client has none."""
+    return "killed at the timeout" if status is None else f"exit status {status}"
 
 
 class ContractFailure(AssertionError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,7 @@ class Target:
     base_url: str
     token: str = DEFAULT_TOKEN
     campaign_id: str = DEFAULT_CAMPAIGN
+    admin_token: str | None = None  # the kit's own; the client under test is never given it
 
 
 class EmulatorProcess:
@@ -48,14 +50,20 @@ class EmulatorProcess:
 
     @classmethod
     def start(cls, extra_args: tuple[str, ...] = ()) -> EmulatorProcess:
+        # The kit's emulator takes admin calls from the kit only: a client under test that resets
+        # it or scripts it (to hide a bad request, dodge a fault) is refused.
+        admin_token = secrets.token_hex(24)  # hex: never read as an option, as "-x..." would be
         command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", *extra_args]
-        process = subprocess.Popen([*command, "--quiet"], stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [*command, "--quiet", "--admin-token", admin_token], stdout=subprocess.PIPE, text=True
+        )
         line = process.stdout.readline() if process.stdout else ""
         words = dict(w.split("=", 1) for w in line.split()[3:] if "=" in w)
         if not line.startswith("pisano-mock serving "):
             process.kill()
             raise KitError(f"the emulator did not start: {line!r}")
-        return cls(process, Target(line.split()[2], words["token"], words["campaign"]))
+        target = Target(line.split()[2], words["token"], words["campaign"], admin_token)
+        return cls(process, target)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -151,7 +159,7 @@ class ExampleRunner:
         self.target = target
         self.client = client
         self.timeout = timeout
-        self.admin = AdminClient(target.base_url)
+        self.admin = AdminClient(target.base_url, admin_token=target.admin_token)
         self.workdir = Path(tempfile.mkdtemp(prefix="pisano-contract-"))
 
     def close(self) -> None:

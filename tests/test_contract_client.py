@@ -81,6 +81,16 @@ def broken_runs(tmp_path_factory) -> dict[str, tuple[int, set[str]]]:
         return dict(pool.map(run, BROKEN))
 
 
+def test_a_client_cannot_wipe_its_bad_request_off_the_record(tmp_path):
+    # Before: the kit's emulator took admin calls from anyone on loopback, so a client could send
+    # a bad request, `POST /__mock/reset`, then deliver properly, and pass every check.
+    report = tmp_path / "report.xml"
+    client = f"{sys.executable} {CLIENTS / 'broken' / 'resets_to_hide_a_bad_request.py'}"
+    run = contract_cli("--client-cmd", client, *QUICK, "--junit-xml", str(report))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "requests are well formed" in failed_cases(report)
+
+
 @pytest.mark.parametrize("client", BROKEN)
 def test_broken_client_fails_exactly_its_check(broken_runs, client):
     check = BROKEN[client][0]

@@ -224,12 +224,29 @@ def test_every_check_says_how_to_fix_it_in_one_line():
         assert fix and "\n" not in fix and len(fix) <= 160, check_name(check)
 
 
-def test_an_incomplete_record_is_not_judged_but_warned_about():
+def test_an_incomplete_record_spares_only_every_customer_delivered_and_warns():
     observation = observed(0, [], [])  # would fail "every customer delivered"
     observation.incomplete = "the emulator's memory bounds dropped 3 sharings"
     assert run_checks(ordinary(), observation) == []
-    assert judged_checks(ordinary(), observation) == set()
+    assert "every customer delivered" not in judged_checks(ordinary(), observation)
     assert any("dropped 3 sharings" in warning for warning in observation.warnings)
+
+
+def test_a_flood_that_outgrew_the_journal_is_still_judged_on_what_it_left():
+    # Before: a client retrying a 4xx at full speed overflowed the journal and nothing was judged,
+    # so the kit passed it (exit 0, every check "skip").
+    refusals = [entry(n, 400, 13028) for n in range(9001, 9011)]
+    flood = observed(1, refusals, [])
+    flood.incomplete = "the emulator's memory bounds dropped 9000 requests"
+    failed = {failure.check for failure in run_checks(ordinary(), flood)}
+    assert failed == {"non retryable errors not retried"}
+
+
+def test_a_client_killed_at_the_timeout_fails_however_incomplete_its_record():
+    killed = observed(None, [entry(n, 400, 13028) for n in range(1, 3)], [])
+    killed.incomplete = "the emulator's memory bounds dropped 12929 requests"
+    failed = {failure.check for failure in run_checks(ordinary(), killed)}
+    assert "client finishes in time" in failed
 
 
 @settings(max_examples=40, deadline=None)
