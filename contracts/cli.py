@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import urllib.parse
@@ -154,8 +155,15 @@ def _add_server_suite(suites: Any) -> None:
 
 
 def client_command(args: argparse.Namespace) -> int:
-    if args.max_examples < 0 or args.timeout <= 0:
-        print("pisano-mock contract client: --max-examples >= 0 and --timeout > 0", file=sys.stderr)
+    wrong = argument_problem(
+        (args.max_examples < 0, "--max-examples: 0 or more (0: only the fixed examples)"),
+        (args.timeout <= 0, "--timeout: more than 0 seconds"),
+        (args.shrink_seconds < 0, "--shrink-seconds: 0 or more"),
+        (not args.client_cmd.strip(), "--client-cmd: a command to run, not an empty string"),
+        (not writable(args.junit_xml), f"--junit-xml: cannot write {args.junit_xml}"),
+    )
+    if wrong:
+        print(f"pisano-mock contract client: {wrong}", file=sys.stderr)
         return 2
     try:
         with EmulatorProcess.start() as emulator:
@@ -179,6 +187,17 @@ def client_command(args: argparse.Namespace) -> int:
 
 def server_command(args: argparse.Namespace) -> int:
     base_url = args.base_url.rstrip("/")
+    wrong = argument_problem(
+        (
+            urllib.parse.urlsplit(base_url).scheme not in ("http", "https"),
+            f"--base-url: {base_url!r} is not an http:// or https:// URL",
+        ),
+        (args.pace < 0, "--pace: 0 or more seconds"),
+        (not writable(args.junit_xml), f"--junit-xml: cannot write {args.junit_xml}"),
+    )
+    if wrong:
+        _say(wrong)
+        return 2
     if not listening(base_url):
         _say(f"nothing listens at {base_url} (connection refused or no such host)")
         return 2
@@ -197,6 +216,16 @@ def server_command(args: argparse.Namespace) -> int:
     if args.junit_xml:
         write_server_junit(outcomes, args.junit_xml)
     return 1 if any(outcome.failure for outcome in outcomes) else 0
+
+
+def argument_problem(*rules: tuple[bool, str]) -> str | None:
+    """The first (broken, what is expected) rule that is broken: checked before anything runs."""
+    return next((expected for broken, expected in rules if broken), None)
+
+
+def writable(path: str | None) -> bool:
+    """Whether a report can be written there (checked before the run, not after it)."""
+    return path is None or os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
 
 
 def listening(base_url: str, timeout: float = 10.0) -> bool:

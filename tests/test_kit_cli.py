@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -170,3 +171,50 @@ def test_the_plugin_says_how_to_rerun_with_its_own_setting(pisano_contract):
         pisano_contract(forgets_everyone, max_examples=0, seed=5, scenarios=("ordinary",))
     assert "rerun this run with seed=5" in str(failed.value)
     assert "--seed" not in str(failed.value)
+
+
+CLIENT = ("client", "--client-cmd", "true")
+SERVER = ("server", "--token", "t", "--campaign-id", "c")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ((*CLIENT, "--timeout", "-1"), "--timeout"),
+        ((*CLIENT, "--shrink-seconds", "-5"), "--shrink-seconds"),
+        (("client", "--client-cmd", " "), "--client-cmd"),
+        ((*CLIENT, "--junit-xml", "/nonexistent/dir/r.xml"), "--junit-xml"),
+        ((*SERVER, "--base-url", "not-a-url"), "--base-url"),
+        ((*SERVER, "--base-url", "http://127.0.0.1:1", "--live", "--pace", "-1"), "--pace"),
+        ((*SERVER, "--base-url", "http://127.0.0.1:1", "--junit-xml", "/nonexistent/r"), "--junit"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else value,
+)
+def test_a_bad_argument_is_one_line_naming_it_before_anything_runs(args, named):
+    # Before: --junit-xml into a missing folder ran every example, then a traceback; --pace -1
+    # sent a request, then a traceback; --shrink-seconds -5 and an empty command were taken.
+    run = kit(*args, timeout=60)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    [line] = run.stderr.splitlines()
+    assert named in line
+
+
+def test_the_server_suite_gives_the_emulators_clock_back_running(live):
+    # Before: the suite left the clock frozen at its last window, so the emulator stayed
+    # throttled for whatever used it next (a --live run, a client).
+    _api, mock = live
+    run = kit(
+        "server",
+        "--base-url",
+        mock.base_url,
+        "--token",
+        "test-token",
+        "--campaign-id",
+        "735c19a7-ee54-4b03-a84a-93dfe2a94a56",
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    clock = mock.call("GET", "/__mock/clock")
+    assert clock["rate"] == 1
+    assert abs(clock["now"] - time.time()) < 60
