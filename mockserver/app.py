@@ -75,8 +75,6 @@ def _render_refusal(error: PisanoError) -> Response:
     status = getattr(error, "http_status", error.entry.http_status)  # 413 for a body too large
     response = Response(render_body(error.code), status)
     response.headers["Content-Type"] = ERROR_CONTENT_TYPE
-    if isinstance(error, BodyTooLarge):
-        response.headers["Connection"] = "close"  # the rest of the body is still on the wire
     if error.reason:
         response.headers[REASON] = ascii_header(error.reason)
     return response
