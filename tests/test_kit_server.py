@@ -7,12 +7,14 @@ import io
 import json
 import subprocess
 import sys
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from contracts.admin_client import AdminClient
 from contracts.model import ContractFailure
+from contracts.runner import EmulatorProcess
 from contracts.server_suite import (
     Answer,
     CheckSkipped,
@@ -22,7 +24,6 @@ from contracts.server_suite import (
 )
 from mockserver.app import create_app
 from mockserver.server import LiveServer
-from mockserver.settings import load_settings
 from tests.conftest import DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 
 RESERVED = {"example.com", "example.org", "example.net"}
@@ -73,11 +74,6 @@ def emulator_app(middleware=None, **kwargs):
     return app
 
 
-def no_throttle_app():
-    settings = load_settings()
-    return create_app(settings.with_changes(throttle=replace(settings.throttle, enabled=False)))
-
-
 def failing_checks(app) -> set[str]:
     with LiveServer(app) as live:
         server = Server(live.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, AdminClient(live.base_url))
@@ -94,13 +90,27 @@ def test_a_server_that_loses_transactional_data_fails_accepts_a_valid_body():
     assert "accepts a valid body" in failing_checks(app)
 
 
-def live_run(app, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    """`contract server --live` against `app`; with every request the app recorded."""
+@contextmanager
+def in_process(app) -> Iterator[AdminClient]:
     with LiveServer(app) as live:
-        witness = AdminClient(live.base_url)
+        yield AdminClient(live.base_url)
+
+
+@contextmanager
+def served_apart(*flags: str) -> Iterator[AdminClient]:
+    # In its own process: the burst's speed then does not depend on what else this test process
+    # runs (in a full suite, an in-process server was too slow to put 21 requests in a window).
+    with EmulatorProcess.start(flags) as emulator:
+        target = emulator.target
+        yield AdminClient(target.base_url, admin_token=target.admin_token)
+
+
+def live_run(serving, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """`contract server --live` against a server; with every request the server recorded."""
+    with serving as witness:
         command = [
             *(sys.executable, "-m", "mockserver.cli", "contract", "server", "--live"),
-            *("--base-url", live.base_url, "--token", DEFAULT_TOKEN),
+            *("--base-url", witness.base_url, "--token", DEFAULT_TOKEN),
             *("--campaign-id", DEFAULT_CAMPAIGN, "--pace", LIVE_TEST_PACE, *extra),
         ]
         run = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -108,7 +118,7 @@ def live_run(app, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[d
 
 
 def test_live_passes_the_emulator_mailing_only_reserved_domains_nothing_valid_in_the_burst():
-    run, requests = live_run(emulator_app())
+    run, requests = live_run(in_process(emulator_app()))
     assert run.returncode == 0, run.stdout + run.stderr
     assert "  ok    throttle tiers hold" in run.stdout
     addresses = [
@@ -128,10 +138,12 @@ def test_live_passes_the_emulator_mailing_only_reserved_domains_nothing_valid_in
 
 
 @pytest.mark.parametrize(
-    "app", [no_throttle_app, lambda: emulator_app(HtmlThrottle)], ids=["no throttle", "html 429"]
+    "serving",
+    [lambda: served_apart("--no-throttle"), lambda: in_process(emulator_app(HtmlThrottle))],
+    ids=["no throttle", "html 429"],
 )
-def test_live_fails_a_server_without_pisanos_throttle(app):
-    run, _ = live_run(app())
+def test_live_fails_a_server_without_pisanos_throttle(serving):
+    run, _ = live_run(serving())
     assert run.returncode == 1, run.stdout + run.stderr
     failed = [
         line.split("FAIL", 1)[1].strip() for line in run.stdout.splitlines() if "FAIL" in line
