@@ -15,12 +15,10 @@ from .access_log import init_app as init_access_log
 from .api import email_sharings
 from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
-from .clock import Clock
 from .context import EXTENSION_KEY, Emulator
 from .headers import REASON, ascii_header
 from .settings import Settings, load_settings
-from .state import MemoryStore
-from .throttle import Throttle
+from .storage import open_parts
 
 log = logging.getLogger("pisano_mock")
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -50,12 +48,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.bounds.max_body_bytes
     # Rails answers OPTIONS on a POST-only route with 404 (SPEC 1.4 row 1); Flask would say 200.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    clock = Clock(rate=settings.time_scale)
+    parts = open_parts(settings)
     app.extensions[EXTENSION_KEY] = Emulator(
-        settings=settings,
-        store=MemoryStore(settings.bounds, settings.fixture),
-        clock=clock,
-        throttle=Throttle(settings.throttle, clock),
+        settings=settings, store=parts.store, clock=parts.clock, throttle=parts.throttle
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)

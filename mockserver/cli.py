@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, entry_points, version
@@ -16,7 +17,14 @@ from . import access_log
 from .access import startup_refusal
 from .app import create_app
 from .server import LiveServer
-from .settings import ConfigError, Settings, load_settings, with_access_options
+from .settings import (
+    STORAGE_VARIABLE,
+    ConfigError,
+    Settings,
+    check_workers,
+    load_settings,
+    with_access_options,
+)
 
 COMMAND_GROUP = "pisano_mock.commands"
 
@@ -60,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the emulator's clock running F times faster than real time (default 1)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1); more than one needs --storage redis://",
+    )
+    serve.add_argument(
+        "--storage",
+        metavar="URL",
+        help="where state lives: memory:// (default; this process only) or redis://HOST:PORT/DB "
+        "(shared by every worker and replica); default $PISANO_MOCK_STORAGE or memory://",
+    )
+    serve.add_argument(
         "--admin-token",
         metavar="T",
         help="require 'Authorization: Bearer T' or 'X-Pisano-Mock-Admin-Token: T' on /__mock/ "
@@ -97,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 def serve_command(args: argparse.Namespace) -> int:
     try:
         check_port(args.port)
-        settings = load_settings(args.config, time_scale=args.time_scale)
+        storage = args.storage or os.environ.get(STORAGE_VARIABLE) or "memory://"
+        settings = load_settings(args.config, time_scale=args.time_scale, storage=storage)
+        check_workers(args.workers, settings.storage)
     except ConfigError as error:
         print(f"pisano-mock: {error}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
@@ -244,6 +245,7 @@ class Settings:
     access: Access = field(default_factory=Access)
     fixture: dict[str, Any] = field(default_factory=dict)
     time_scale: float = 1.0
+    storage: str = "memory://"  # SPEC 2.5: memory:// or redis://HOST:PORT/DB (see check_storage)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -269,6 +271,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     settings = settings_from_document(document, source, replaced=set(given) & set(ENTITY_TABLES))
     if "time_scale" in overrides:
         check_time_scale(overrides["time_scale"])
+    if "storage" in overrides:
+        check_storage(overrides["storage"])
     return settings.with_changes(**overrides)
 
 
@@ -292,6 +296,41 @@ def over_default(default: dict[str, Any], given: dict[str, Any]) -> dict[str, An
             value = {**kept, **value}
         merged[name] = value
     return merged
+
+
+STORAGE_VARIABLE = "PISANO_MOCK_STORAGE"
+STORAGE_SCHEMES = ("memory", "redis")
+
+
+def check_storage(url: str) -> None:
+    """`--storage` is `memory://` or `redis://HOST:PORT/DB` (SPEC 2.5), nothing else."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in STORAGE_SCHEMES:
+        raise ConfigError(
+            f"--storage: {url!r} is not a storage; expected memory:// or redis://HOST:PORT/DB"
+        )
+    if parsed.scheme == "memory" and url != "memory://":
+        raise ConfigError(f"--storage: {url!r}: memory storage takes nothing after memory://")
+    if parsed.scheme == "redis":
+        try:
+            port = parsed.port
+        except ValueError:
+            port = -1
+        path = parsed.path.lstrip("/")
+        if not parsed.hostname or port == -1 or (path and not path.isdigit()):
+            raise ConfigError(f"--storage: {url!r}: expected redis://HOST:PORT/DB")
+
+
+def check_workers(workers: int, storage: str) -> None:
+    """More than one worker needs a store the workers share (SPEC 2.5)."""
+    if workers < 1:
+        raise ConfigError(f"--workers: {workers}: expected 1 or more")
+    if workers > 1 and urlsplit(storage).scheme != "redis":
+        raise ConfigError(
+            f"--workers {workers} needs --storage redis://HOST:PORT/DB: with memory storage each "
+            "worker would keep its own journal, sharings, faults, clock and throttle counters, "
+            "and the throttle would let through N times Pisano's limits"
+        )
 
 
 def check_time_scale(rate: float) -> None:

@@ -16,6 +16,8 @@ from mockserver.app import create_app
 from mockserver.server import LiveServer
 from mockserver.settings import Settings, load_settings
 
+pytest_plugins = ["redis_server"]  # redis_server, redis_url: a real redis-server
+
 settings.register_profile(
     "ci",
     max_examples=60,
