@@ -33,9 +33,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import PATH, start  # a sibling script, not a package
 
-from mockserver.clock import Clock
+from mockserver.clock import MemoryClock
 from mockserver.settings import ThrottleSettings
-from mockserver.throttle import WINDOWS_KEPT, Throttle
+from mockserver.throttle import WINDOWS_KEPT, MemoryThrottle
 
 ALIGNED = 1_000_000_000
 WINDOW = 5  # tier 1's period: one pass over the keys per window
@@ -80,9 +80,9 @@ def best_of(times: int, measure: Callable[..., Row], *args: object) -> Row:
 
 
 def on_the_object(keys: int, least: int, budget: float) -> Row:
-    clock = Clock()
+    clock = MemoryClock()
     clock.set(ALIGNED)
-    throttle = Throttle(ThrottleSettings(), clock)
+    throttle = MemoryThrottle(ThrottleSettings(), clock)
     tiers = throttle.tiers
     return run_passes(
         keys,
@@ -122,9 +122,9 @@ def over_http(base_url: str, keys: int, least: int, budget: float) -> Row:
 
 def bytes_per_key(keys: int, windows: int) -> float:
     """Held per key once `keys` keys have each counted in `windows` windows of every tier."""
-    clock = Clock()
+    clock = MemoryClock()
     clock.set(ALIGNED)
-    throttle = Throttle(ThrottleSettings(key="token_and_ip", max_keys=keys), clock)
+    throttle = MemoryThrottle(ThrottleSettings(key="token_and_ip", max_keys=keys), clock)
     longest = max(tier.period for tier in throttle.tiers)
     tracemalloc.start()
     held_before = tracemalloc.get_traced_memory()[0]

@@ -11,13 +11,32 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 # The clock never reads beyond ±READING_BOUND: a clock set near it and running on stops there,
 # so that the admin API (which refuses to move it beyond the same bound) can still move it back.
 READING_BOUND = 1e11
 
 
-class Clock:
+class Clock(Protocol):
+    """What everything time-based needs of the emulator's clock, whatever keeps it (SPEC 2.2)."""
+
+    def now(self) -> float: ...
+    @property
+    def rate(self) -> float: ...
+    def set(self, when: float, rate: float = 0.0) -> None: ...
+    def advance(self, seconds: float, rate: float = 0.0) -> None: ...
+    def reset(self) -> None: ...
+    def real_seconds(self, emulated_seconds: float) -> float | None: ...
+
+
+def clamp_reading(value: float) -> float:
+    return min(max(value, -READING_BOUND), READING_BOUND)
+
+
+class MemoryClock:
+    """The clock of one process: real time read from `real_time`, under a lock."""
+
     def __init__(self, rate: float = 1.0, real_time: Callable[[], float] = time.time) -> None:
         self._real_time = real_time
         self._default_rate = rate
@@ -28,8 +47,9 @@ class Clock:
     def now(self) -> float:
         """Unix seconds on the emulator's clock."""
         with self._lock:
-            running = self._anchor + (self._real_time() - self._real_anchor) * self._rate
-            running = min(max(running, -READING_BOUND), READING_BOUND)
+            running = clamp_reading(
+                self._anchor + (self._real_time() - self._real_anchor) * self._rate
+            )
             self._latest = max(self._latest, running)
             return self._latest
 
@@ -42,7 +62,7 @@ class Clock:
         with self._lock:
             self._anchor, self._real_anchor = when, self._real_time()
             self._rate = rate + 0.0  # -0.0 reads 0.0
-            self._latest = min(max(when, -READING_BOUND), READING_BOUND)
+            self._latest = clamp_reading(when)
 
     def advance(self, seconds: float, rate: float = 0.0) -> None:
         self.set(self.now() + seconds, rate)

@@ -7,7 +7,7 @@ A store shared by several processes (Redis) implements the same methods and chan
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,6 +75,34 @@ class Page:
     more: bool
 
 
+@dataclass(frozen=True)
+class Entities:
+    """What one fixture adds: accounts, tokens and campaigns, each by its name."""
+
+    accounts: dict[str, Account]
+    tokens: dict[str, Token]
+    campaigns: dict[str, Campaign]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "accounts": len(self.accounts),
+            "tokens": len(self.tokens),
+            "campaigns": len(self.campaigns),
+        }
+
+
+def build_entities(fixture: dict[str, Any], known_accounts: Collection[str]) -> Entities:
+    """A fixture's entities; a token or campaign must name an account it adds or one known."""
+    accounts = {n: Account(name=n, **data) for n, data in fixture.get("accounts", {}).items()}
+    tokens = {t: Token(token=t, **data) for t, data in fixture.get("tokens", {}).items()}
+    campaigns = {c: Campaign(id=c, **data) for c, data in fixture.get("campaigns", {}).items()}
+    for kind, items in (("token", tokens), ("campaign", campaigns)):
+        for key, item in items.items():
+            if item.account not in accounts and item.account not in known_accounts:
+                raise ConfigError(f"{kind} {key!r}: unknown account {item.account!r}")
+    return Entities(accounts, tokens, campaigns)
+
+
 class Store(Protocol):
     """What the views need of the state, whatever keeps it."""
 
@@ -129,22 +157,11 @@ class MemoryStore:
     def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]:
         """Add (or replace) accounts, tokens and campaigns; refuse dangling account names."""
         with self._lock:
-            accounts = dict(self._accounts)
-            for name, data in fixture.get("accounts", {}).items():
-                accounts[name] = Account(name=name, **data)
-            tokens = {t: Token(token=t, **data) for t, data in fixture.get("tokens", {}).items()}
-            campaigns = {
-                c: Campaign(id=c, **data) for c, data in fixture.get("campaigns", {}).items()
-            }
-            for kind, items in (("token", tokens), ("campaign", campaigns)):
-                for key, item in items.items():
-                    if item.account not in accounts:
-                        raise ConfigError(f"{kind} {key!r}: unknown account {item.account!r}")
-            self._accounts = accounts
-            self._tokens = {**self._tokens, **tokens}
-            self._campaigns = {**self._campaigns, **campaigns}
-            given = fixture.get("accounts", {})
-            return {"accounts": len(given), "tokens": len(tokens), "campaigns": len(campaigns)}
+            entities = build_entities(fixture, self._accounts)
+            self._accounts = {**self._accounts, **entities.accounts}
+            self._tokens = {**self._tokens, **entities.tokens}
+            self._campaigns = {**self._campaigns, **entities.campaigns}
+            return entities.counts()
 
     # -- journal --------------------------------------------------------------------------------
     def begin_request(self, entry: dict[str, Any], nbytes: int) -> int:

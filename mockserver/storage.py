@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .clock import Clock
-from .settings import ConfigError, Settings
+from .clock import Clock, MemoryClock
+from .redis_state import open_redis
+from .settings import Settings
 from .state import MemoryStore, Store
-from .throttle import Throttle
+from .throttle import MemoryThrottle, Throttle
 
 
 @dataclass(frozen=True)
@@ -24,19 +25,21 @@ class Parts:
 
 
 def open_memory(settings: Settings) -> Parts:
-    clock = Clock(rate=settings.time_scale)
+    clock = MemoryClock(rate=settings.time_scale)
     return Parts(
         store=MemoryStore(settings.bounds, settings.fixture),
         clock=clock,
-        throttle=Throttle(settings.throttle, clock),
+        throttle=MemoryThrottle(settings.throttle, clock),
     )
 
 
-def open_redis(settings: Settings) -> Parts:
-    raise ConfigError("--storage redis:// is not built yet")
+def open_shared(settings: Settings) -> Parts:
+    """Everything in Redis (SPEC 2.5): every worker and replica on the same URL is one Pisano."""
+    store, clock, throttle = open_redis(settings)
+    return Parts(store=store, clock=clock, throttle=throttle)
 
 
-OPENERS: dict[str, Callable[[Settings], Parts]] = {"memory": open_memory, "redis": open_redis}
+OPENERS: dict[str, Callable[[Settings], Parts]] = {"memory": open_memory, "redis": open_shared}
 
 
 def open_parts(settings: Settings) -> Parts:

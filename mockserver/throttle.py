@@ -24,6 +24,7 @@ import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 from limits import RateLimitItem, parse_many
 
@@ -123,7 +124,25 @@ def _held_as(token: str) -> str:
     return token[:32] + digest
 
 
-class Throttle:
+class Throttle(Protocol):
+    """What the gate and the admin API need of the throttle, whatever keeps its counters."""
+
+    settings: ThrottleSettings
+    clock: Clock
+    tiers: tuple[Tier, ...]
+
+    @property
+    def keys_held(self) -> int: ...
+    def bucket(self, token: str | None, client_ip: str) -> str: ...
+    def tiers_for(self, client_ip: str) -> tuple[Tier, ...]: ...
+    def hit(self, bucket: str, tiers: tuple[Tier, ...]) -> Verdict: ...
+    def snapshot(self, now: float) -> list[dict[str, object]]: ...
+    def reset(self) -> None: ...
+
+
+class ThrottleRules:
+    """What every throttle decides the same way, wherever it counts: keys and tiers."""
+
     def __init__(self, settings: ThrottleSettings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
@@ -135,13 +154,6 @@ class Throttle:
             )
             for o in settings.overrides
         ]
-        self._lock = threading.Lock()
-        self._records: OrderedDict[str, _Record] = OrderedDict()  # least recently counted first
-
-    @property
-    def keys_held(self) -> int:
-        """How many keys hold counters."""
-        return len(self._records)
 
     def bucket(self, token: str | None, client_ip: str) -> str:
         """The key requests are counted under (setting `throttle.key`)."""
@@ -165,6 +177,32 @@ class Throttle:
             if address in network:
                 return tiers
         return self.tiers
+
+
+def snapshot_row(key: str, tier: Tier, count: int, now: float) -> dict[str, object]:
+    """One row of `GET /__mock/throttle`: a key's count in a tier's current window."""
+    return {
+        "key": key,
+        "tier": str(tier),
+        "limit": tier.limit,
+        "period": tier.period,
+        "count": count,
+        "window_end": tier.window_end(now),
+    }
+
+
+class MemoryThrottle(ThrottleRules):
+    """Counters in this process, under one lock."""
+
+    def __init__(self, settings: ThrottleSettings, clock: Clock) -> None:
+        super().__init__(settings, clock)
+        self._lock = threading.Lock()
+        self._records: OrderedDict[str, _Record] = OrderedDict()  # least recently counted first
+
+    @property
+    def keys_held(self) -> int:
+        """How many keys hold counters."""
+        return len(self._records)
 
     def hit(self, bucket: str, tiers: tuple[Tier, ...]) -> Verdict:
         """Count one request now, on the emulator's clock read under the same lock."""
@@ -190,17 +228,7 @@ class Throttle:
                 for tier, windows in sorted(record.items(), key=lambda item: item[0].period)
                 if (count := _held(windows, tier.window(now))) is not None
             ]
-        return [
-            {
-                "key": key,
-                "tier": str(tier),
-                "limit": tier.limit,
-                "period": tier.period,
-                "count": count,
-                "window_end": tier.window_end(now),
-            }
-            for key, tier, count in held
-        ]
+        return [snapshot_row(key, tier, count, now) for key, tier, count in held]
 
     def reset(self) -> None:
         with self._lock:

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from mockserver.clock import READING_BOUND, Clock
+from mockserver.clock import READING_BOUND, MemoryClock
 from mockserver.settings import ConfigError, ThrottleSettings, load_settings
-from mockserver.throttle import WINDOWS_KEPT, Throttle, Tier, parse_tiers
+from mockserver.throttle import WINDOWS_KEPT, MemoryThrottle, Tier, parse_tiers
 
 ALIGNED = 1_000_000_000
 
@@ -23,13 +23,13 @@ class RealTime:
         return self.value
 
 
-def frozen_throttle(at: float = ALIGNED, **settings) -> Throttle:
-    clock = Clock()
+def frozen_throttle(at: float = ALIGNED, **settings) -> MemoryThrottle:
+    clock = MemoryClock()
     clock.set(at)
-    return Throttle(ThrottleSettings(**settings), clock)
+    return MemoryThrottle(ThrottleSettings(**settings), clock)
 
 
-def accepted(throttle: Throttle, times: int, bucket: str = "k") -> int:
+def accepted(throttle: MemoryThrottle, times: int, bucket: str = "k") -> int:
     return sum(throttle.hit(bucket, throttle.tiers).allowed for _ in range(times))
 
 
@@ -41,9 +41,9 @@ def test_pisanos_tiers_parse_in_order():
 
 def test_a_frozen_windows_count_survives_hours_of_real_time():
     real = RealTime()
-    clock = Clock(real_time=real)
+    clock = MemoryClock(real_time=real)
     clock.set(ALIGNED)
-    throttle = Throttle(ThrottleSettings(), clock)
+    throttle = MemoryThrottle(ThrottleSettings(), clock)
     assert accepted(throttle, 20) == 20
     real.value += 10 * 3600  # ten real hours on, the emulator's clock still frozen
     verdict = throttle.hit("k", throttle.tiers)
@@ -70,9 +70,9 @@ def test_moving_to_the_next_window_forgets_the_previous_one():
 
 def test_a_verdict_carries_the_instant_the_throttle_counted_it_at():
     real = RealTime()
-    clock = Clock(real_time=real)
+    clock = MemoryClock(real_time=real)
     clock.set(ALIGNED + 4.5, rate=1.0)
-    throttle = Throttle(ThrottleSettings(), clock)
+    throttle = MemoryThrottle(ThrottleSettings(), clock)
     real.value += 0.25
     verdict = throttle.hit("k", throttle.tiers)
     assert verdict.now == ALIGNED + 4.75
@@ -84,9 +84,9 @@ def test_a_reading_late_by_a_millisecond_never_reopens_the_window_before():
     # clock stepped back), 25 at ALIGNED+5 again. The late reading cleared the newer window: 40
     # were accepted. A window of tier 1 accepts 20.
     real = RealTime()
-    clock = Clock(real_time=real)
+    clock = MemoryClock(real_time=real)
     clock.set(ALIGNED + 5, rate=1.0)
-    throttle = Throttle(ThrottleSettings(), clock)
+    throttle = MemoryThrottle(ThrottleSettings(), clock)
     total = accepted(throttle, 25)
     real.value -= 0.001
     late = throttle.hit("k", throttle.tiers)
@@ -159,7 +159,7 @@ class CountingTier(Tier):
         return super().window(now)
 
 
-def counting_throttle(**kwargs) -> Throttle:
+def counting_throttle(**kwargs) -> MemoryThrottle:
     throttle = frozen_throttle(**kwargs)
     throttle.tiers = tuple(CountingTier(t.limit, t.period) for t in throttle.tiers)
     return throttle
@@ -217,7 +217,7 @@ def test_a_running_clock_reads_no_further_than_the_bound():
     # attack 8 finding 11: set 1e11 at rate 10^6 ran past 1e11, and then even advance -1 was
     # refused (the admin API's bound). The reading stops at the bound; a step back leaves it.
     real = RealTime()
-    clock = Clock(real_time=real)
+    clock = MemoryClock(real_time=real)
     clock.set(READING_BOUND - 1, rate=1e6)
     real.value += 1
     assert clock.now() == READING_BOUND
@@ -226,7 +226,7 @@ def test_a_running_clock_reads_no_further_than_the_bound():
 
 
 def test_a_rate_of_minus_zero_reads_zero():
-    clock = Clock()
+    clock = MemoryClock()
     clock.set(ALIGNED, rate=-0.0)
     assert math.copysign(1, clock.rate) == 1
 

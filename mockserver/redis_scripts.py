@@ -1,0 +1,332 @@
+"""The Lua scripts that keep the emulator's state in Redis atomic across processes (SPEC 1.3, 2.5).
+
+Each script runs whole inside Redis, as if under one lock shared by every worker and replica: the
+throttle reads the clock and counts in one script, a fault is taken (and spent) in one, a bounded
+log appends and drops its oldest in one. Real time is Redis' `TIME`, one clock for all machines.
+Numbers go back and forth as strings ("%.17g" keeps every bit of a double).
+"""
+
+from __future__ import annotations
+
+# -- shared pieces ----------------------------------------------------------------------------
+
+_NUMBERS = r"""
+local function fmt(x) return string.format('%.17g', x) end
+local function int(x) return string.format('%d', x) end
+local function num(v) return tonumber(v) or 0 end
+"""
+
+# The emulator's clock (clock.py's semantics): anchor + (real - real_anchor) * rate, within
+# ±bound, never below the latest reading since it was last set. An absent clock is real time.
+_CLOCK = r"""
+local function real_time()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function clamp(x, bound)
+  if x > bound then return bound end
+  if x < -bound then return -bound end
+  return x
+end
+
+local function clock_set(key, when, rate, bound)
+  redis.call('HSET', key, 'anchor', fmt(when), 'real_anchor', fmt(real_time()),
+             'rate', fmt(rate), 'latest', fmt(clamp(when, bound)))
+  return clamp(when, bound), rate
+end
+
+local function clock_now(key, default_rate, bound)
+  local s = redis.call('HMGET', key, 'anchor', 'real_anchor', 'rate', 'latest')
+  if not s[1] then return clock_set(key, real_time(), default_rate, bound) end
+  local rate = tonumber(s[3])
+  local running = clamp(tonumber(s[1]) + (real_time() - tonumber(s[2])) * rate, bound)
+  local latest = tonumber(s[4])
+  if running > latest then
+    latest = running
+    redis.call('HSET', key, 'latest', fmt(latest))
+  end
+  return latest, rate
+end
+"""
+
+# KEYS: clock. ARGV: default rate, bound. → {now, rate}
+CLOCK_NOW = (
+    _NUMBERS
+    + _CLOCK
+    + r"""
+local now, rate = clock_now(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+return {fmt(now), fmt(rate)}
+"""
+)
+
+# KEYS: clock. ARGV: when, rate, bound.
+CLOCK_SET = (
+    _NUMBERS
+    + _CLOCK
+    + r"""
+clock_set(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return 1
+"""
+)
+
+# KEYS: clock. ARGV: seconds, rate, default rate, bound. Read and move in one step.
+CLOCK_ADVANCE = (
+    _NUMBERS
+    + _CLOCK
+    + r"""
+local bound = tonumber(ARGV[4])
+local now = clock_now(KEYS[1], tonumber(ARGV[3]), bound)
+clock_set(KEYS[1], now + tonumber(ARGV[1]), tonumber(ARGV[2]), bound)
+return 1
+"""
+)
+
+# -- throttle -----------------------------------------------------------------------------------
+
+# One key's record (throttle.py's `_Record`): per tier "limit/period", its recent windows as
+# index,count pairs, the window touched most recently last: "20/5=i,c,i,c;40/25=i,c".
+_RECORD = r"""
+local function decode_record(text)
+  local record = {names = {}, windows = {}}
+  if not text then return record end
+  for name, pairs in string.gmatch(text, '([^;=]+)=([^;]*)') do
+    local windows = {}
+    for n in string.gmatch(pairs, '[^,]+') do windows[#windows + 1] = tonumber(n) end
+    record.names[#record.names + 1] = name
+    record.windows[name] = windows
+  end
+  return record
+end
+
+local function encode_record(record)
+  local parts = {}
+  for _, name in ipairs(record.names) do
+    local numbers = {}
+    for i, n in ipairs(record.windows[name]) do numbers[i] = int(n) end
+    parts[#parts + 1] = name .. '=' .. table.concat(numbers, ',')
+  end
+  return table.concat(parts, ';')
+end
+
+-- One more request in window `index` of tier `name`; the count it makes there.
+local function count_in(record, name, index, kept_windows)
+  local windows = record.windows[name]
+  if not windows then
+    windows = {}
+    record.names[#record.names + 1] = name
+  end
+  local n = #windows
+  if n >= 2 and windows[n - 1] == index then  -- the usual case: the window touched last
+    windows[n] = windows[n] + 1
+    record.windows[name] = windows
+    return windows[n]
+  end
+  local count, others = 1, {}
+  for at = 1, n, 2 do
+    if windows[at] == index then
+      count = windows[at + 1] + 1
+    else
+      others[#others + 1] = windows[at]
+      others[#others + 1] = windows[at + 1]
+    end
+  end
+  local fresh = {}  -- the least recently touched is let go first
+  for at = math.max(#others - 2 * (kept_windows - 1), 0) + 1, #others do
+    fresh[#fresh + 1] = others[at]
+  end
+  fresh[#fresh + 1] = index
+  fresh[#fresh + 1] = count
+  record.windows[name] = fresh
+  return count
+end
+"""
+
+# KEYS: clock, records (hash bucket → record), lru (zset bucket → last counted), sequence.
+# ARGV: default rate, bound, bucket, max_keys, windows kept, then limit, period per tier.
+# → {now, count per tier counted, up to the first exceeded}
+THROTTLE_HIT = (
+    _NUMBERS
+    + _CLOCK
+    + _RECORD
+    + r"""
+local now = clock_now(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local bucket, max_keys, kept_windows = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local held = redis.call('HGET', KEYS[2], bucket)
+local record = decode_record(held)
+local out = {fmt(now)}
+for at = 6, #ARGV, 2 do
+  local limit, period = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local count = count_in(record, ARGV[at] .. '/' .. ARGV[at + 1], math.floor(now / period),
+                         kept_windows)
+  out[#out + 1] = count
+  if count > limit then break end
+end
+redis.call('HSET', KEYS[2], bucket, encode_record(record))
+redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), bucket)
+if not held and redis.call('ZCARD', KEYS[3]) > max_keys then
+  local oldest = redis.call('ZPOPMIN', KEYS[3])  -- the key counted longest ago is forgotten
+  redis.call('HDEL', KEYS[2], oldest[1])
+end
+return out
+"""
+)
+
+# -- bounded logs (bounded.py's semantics) -------------------------------------------------------
+
+# A log is four keys: meta (hash: last id given, count, bytes, dropped, and `start`, how many
+# items of the oldest batch were dropped), ids (zset: each batch's first id), items (hash: first
+# id → the batch as JSON), sizes (hash: first id → "items bytes"). Bytes are apportioned evenly
+# across a batch's items, as in memory.
+_LOG = r"""
+local meta, ids, items, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+local function size_of(id)
+  local s = redis.call('HGET', sizes, id)
+  if not s then return nil end
+  local n, nbytes = string.match(s, '(%d+) (%d+)')
+  return tonumber(n), tonumber(nbytes)
+end
+
+local function kept_bytes(nbytes, n, start)
+  return math.floor(nbytes * (n - start) / math.max(n, 1))
+end
+
+local function oldest() return redis.call('ZRANGE', ids, 0, 0)[1] end
+
+local function trim(max_items, max_bytes)
+  local m = redis.call('HMGET', meta, 'count', 'bytes', 'dropped', 'start')
+  local count, bytes, dropped, start = num(m[1]), num(m[2]), num(m[3]), num(m[4])
+  while count > max_items or bytes > max_bytes do
+    local id = oldest()
+    if not id then break end
+    local n, nbytes = size_of(id)
+    local per_item = nbytes / math.max(n, 1)
+    local excess, for_bytes = bytes - max_bytes, 0
+    if excess > 0 and per_item > 0 then for_bytes = math.ceil(excess / per_item) end
+    local drop = math.min(math.max(count - max_items, for_bytes, 1), n - start)
+    local before = kept_bytes(nbytes, n, start)
+    start = start + drop
+    count, dropped = count - drop, dropped + drop
+    bytes = bytes - (before - kept_bytes(nbytes, n, start))
+    if start >= n then
+      redis.call('ZREM', ids, id)
+      redis.call('HDEL', items, id)
+      redis.call('HDEL', sizes, id)
+      start = 0
+    end
+  end
+  redis.call('HSET', meta, 'count', int(count), 'bytes', int(bytes), 'dropped', int(dropped),
+             'start', int(start))
+end
+"""
+
+# ARGV: batch JSON, items in it, bytes, max items, max bytes. → the batch's first id
+LOG_APPEND = (
+    _NUMBERS
+    + _LOG
+    + r"""
+local n, nbytes = tonumber(ARGV[2]), tonumber(ARGV[3])
+local first = redis.call('HINCRBY', meta, 'next', n) - n + 1
+if n > 0 then
+  redis.call('ZADD', ids, first, first)
+  redis.call('HSET', items, first, ARGV[1])
+  redis.call('HSET', sizes, first, int(n) .. ' ' .. int(nbytes))
+  redis.call('HINCRBY', meta, 'count', n)
+  redis.call('HINCRBY', meta, 'bytes', nbytes)
+  trim(tonumber(ARGV[4]), tonumber(ARGV[5]))
+end
+return first
+"""
+)
+
+# ARGV: first id, bytes, the batch's JSON now, max items, max bytes. A batch dropped already
+# stays dropped: nothing of it is held any more.
+LOG_REPLACE = (
+    _NUMBERS
+    + _LOG
+    + r"""
+local id = ARGV[1]
+local n, nbytes = size_of(id)
+if not n then return 0 end
+local start = 0
+if oldest() == id then start = num(redis.call('HGET', meta, 'start')) end
+local before = kept_bytes(nbytes, n, start)
+redis.call('HSET', sizes, id, int(n) .. ' ' .. ARGV[2])
+redis.call('HSET', items, id, ARGV[3])
+redis.call('HINCRBY', meta, 'bytes', kept_bytes(tonumber(ARGV[2]), n, start) - before)
+trim(tonumber(ARGV[4]), tonumber(ARGV[5]))
+return 1
+"""
+)
+
+# ARGV: since, batches wanted. → {dropped, start, oldest id, then id, items, JSON per batch}: the
+# batches holding an item with an id above `since`, oldest first, as one consistent reading.
+LOG_READ = (
+    _NUMBERS
+    + _LOG
+    + r"""
+local since, wanted = tonumber(ARGV[1]), tonumber(ARGV[2])
+local m = redis.call('HMGET', meta, 'dropped', 'start')
+local out = {int(num(m[1])), int(num(m[2])), oldest() or '0'}
+local chosen = {}
+local before = redis.call('ZREVRANGEBYSCORE', ids, int(since + 1), '-inf', 'LIMIT', 0, 1)[1]
+if before then
+  local n = size_of(before)
+  if tonumber(before) + n - 1 > since then chosen[1] = before end
+end
+local after = redis.call('ZRANGEBYSCORE', ids, '(' .. int(since + 1), '+inf', 'LIMIT', 0, wanted)
+for _, id in ipairs(after) do chosen[#chosen + 1] = id end
+for _, id in ipairs(chosen) do
+  out[#out + 1] = id
+  out[#out + 1] = int(size_of(id))
+  out[#out + 1] = redis.call('HGET', items, id)
+end
+return out
+"""
+)
+
+# -- faults (faults.py's semantics) -----------------------------------------------------------
+
+# KEYS: faults (hash id → spec JSON), fired (hash id → times fired), meta (next id, epoch).
+# ARGV: path, token, has token ("1"/"0"), campaign id, has campaign id.
+# → false, or {id, spec JSON, fired, epoch}: the first live fault matching, used up by one.
+FAULT_TAKE = r"""
+local faults, fired_key, meta = KEYS[1], KEYS[2], KEYS[3]
+local path, token, has_token = ARGV[1], ARGV[2], ARGV[3] == '1'
+local campaign, has_campaign = ARGV[4], ARGV[5] == '1'
+
+local function holds(wanted, given, has)
+  return wanted == nil or (has and wanted == given)
+end
+
+local function matches(m)
+  local prefix = m.path or ''
+  return string.sub(path, 1, #prefix) == prefix and holds(m.token, token, has_token)
+    and holds(m.campaign_id, campaign, has_campaign)
+end
+
+local order = {}
+for _, id in ipairs(redis.call('HKEYS', faults)) do order[#order + 1] = tonumber(id) end
+table.sort(order)
+for _, id in ipairs(order) do
+  local text = redis.call('HGET', faults, tostring(id))
+  local spec = cjson.decode(text)
+  if matches(spec.match or {}) then
+    local fired = redis.call('HINCRBY', fired_key, tostring(id), 1)
+    if type(spec.times) == 'number' and fired >= spec.times then
+      redis.call('HDEL', faults, tostring(id))
+      redis.call('HDEL', fired_key, tostring(id))
+    end
+    return {tostring(id), text, fired, redis.call('HGET', meta, 'epoch') or '0'}
+  end
+end
+return false
+"""
+
+# KEYS: faults, meta. ARGV: spec JSON. → the new fault's id
+FAULT_ADD = r"""
+local id = redis.call('HINCRBY', KEYS[2], 'next', 1)
+redis.call('HSET', KEYS[1], id, ARGV[1])
+return id
+"""

@@ -1,0 +1,459 @@
+"""Every piece of the emulator's state in Redis (SPEC 2.5): store, clock and throttle.
+
+Workers and replicas on one Redis URL behave as one Pisano: each read and each change is one
+atomic Lua script or one transaction (`redis_scripts.py`), so nothing depends on which process
+answers. All keys start with `PREFIX`: a database shared with other programs is not trampled, and
+a reset deletes only ours. Starting a replica never wipes state: its configured fixture is ADDED
+(entities of the same name replaced, others kept), so a replica started later sees everything.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import orjson
+import redis
+
+from . import redis_scripts as lua
+from .clock import READING_BOUND
+from .faults import Fault
+from .settings import Bounds, ConfigError, Settings, ThrottleSettings
+from .state import Account, Campaign, Page, SharingBatch, Token, build_entities
+from .throttle import WINDOWS_KEPT, ThrottleRules, Tier, TierCount, Verdict, snapshot_row
+
+PREFIX = "pisano-mock:"
+READ_BATCHES = 256  # batches a page reads per round trip
+FAULT_POLL_SECONDS = 0.05  # how often a delay under way looks whether faults were cleared
+
+
+def key(name: str) -> str:
+    return PREFIX + name
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for `url`, checked now: an unreachable Redis is a one-line start-up error."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"--storage {url}: cannot connect: {reason}") from None
+    return client
+
+
+def open_redis(settings: Settings) -> tuple[RedisStore, RedisClock, RedisThrottle]:
+    client = connect(settings.storage)
+    clock = RedisClock(client, settings.time_scale)
+    store = RedisStore(client, settings.bounds, settings.fixture)
+    return store, clock, RedisThrottle(settings.throttle, clock)
+
+
+# -- clock ----------------------------------------------------------------------------------------
+
+
+class RedisClock:
+    """clock.MemoryClock's semantics, kept in Redis and read against Redis' TIME: set on one
+    replica, read the same on all."""
+
+    def __init__(self, client: redis.Redis, rate: float = 1.0) -> None:
+        self.client = client
+        self.key = key("clock")
+        self.default_rate = rate
+        self._now = client.register_script(lua.CLOCK_NOW)
+        self._set = client.register_script(lua.CLOCK_SET)
+        self._advance = client.register_script(lua.CLOCK_ADVANCE)
+
+    def reading(self) -> tuple[float, float]:
+        """(now, rate) in one round trip."""
+        now, rate = self._now(keys=[self.key], args=[repr(self.default_rate), READING_BOUND])
+        return float(now), float(rate)
+
+    def now(self) -> float:
+        return self.reading()[0]
+
+    @property
+    def rate(self) -> float:
+        return self.reading()[1]
+
+    def set(self, when: float, rate: float = 0.0) -> None:
+        self._set(keys=[self.key], args=[repr(float(when)), repr(rate + 0.0), READING_BOUND])
+
+    def advance(self, seconds: float, rate: float = 0.0) -> None:
+        args = (repr(float(seconds)), repr(rate + 0.0), repr(self.default_rate), READING_BOUND)
+        self._advance(keys=[self.key], args=args)
+
+    def reset(self) -> None:
+        """Back to real time at this replica's starting rate: an absent clock reads so."""
+        self.client.delete(self.key)
+
+    def real_seconds(self, emulated_seconds: float) -> float | None:
+        rate = self.rate
+        return emulated_seconds / rate if rate > 0 else None
+
+    def script_args(self) -> list[str | float]:
+        """What a script that reads the clock needs first."""
+        return [repr(self.default_rate), READING_BOUND]
+
+
+# -- throttle -------------------------------------------------------------------------------------
+
+
+class RedisThrottle(ThrottleRules):
+    """throttle.MemoryThrottle's semantics; the clock read and the count in one Lua script, so
+    exact across processes (SPEC 1.3). One hash holds every key's record, one sorted set orders
+    the keys by when they were last counted (for `max_keys`)."""
+
+    def __init__(self, settings: ThrottleSettings, clock: RedisClock) -> None:
+        super().__init__(settings, clock)
+        self.redis_clock = clock
+        self.client = clock.client
+        self.records, self.lru, self.sequence = (
+            key("throttle"),
+            key("throttle:lru"),
+            key("throttle:seq"),
+        )
+        self._hit = self.client.register_script(lua.THROTTLE_HIT)
+
+    @property
+    def keys_held(self) -> int:
+        return int(self.client.zcard(self.lru))
+
+    def hit(self, bucket: str, tiers: tuple[Tier, ...]) -> Verdict:
+        args = [
+            *self.redis_clock.script_args(),
+            bucket,
+            self.settings.max_keys,
+            WINDOWS_KEPT,
+            *(n for tier in tiers for n in (tier.limit, tier.period)),
+        ]
+        now_text, *counted = self._hit(
+            keys=[self.redis_clock.key, self.records, self.lru, self.sequence], args=args
+        )
+        now = float(now_text)
+        counts = tuple(
+            TierCount(tier, int(count), tier.window_end(now))
+            for tier, count in zip(tiers, counted, strict=False)
+        )
+        exceeded = counts[-1] if counts and counts[-1].count > counts[-1].tier.limit else None
+        return Verdict(now, counts, exceeded)
+
+    def snapshot(self, now: float) -> list[dict[str, object]]:
+        held: dict[bytes, bytes] = self.client.hgetall(self.records)  # type: ignore[assignment]
+        rows = []
+        for bucket, text in sorted(held.items()):
+            for tier, windows in sorted(decode_record(text), key=lambda item: item[0].period):
+                count = windows.get(tier.window(now))
+                if count is not None:
+                    rows.append(snapshot_row(bucket.decode(), tier, count, now))
+        return rows
+
+    def reset(self) -> None:
+        self.client.unlink(self.records, self.lru)
+
+
+def decode_record(text: bytes) -> Iterator[tuple[Tier, dict[int, int]]]:
+    """A record as THROTTLE_HIT writes it: per tier, its windows' counts by index."""
+    for part in text.decode().split(";"):
+        name, _, pairs = part.partition("=")
+        limit, _, period = name.partition("/")
+        numbers = [int(n) for n in pairs.split(",") if n]
+        yield Tier(int(limit), int(period)), dict(zip(numbers[::2], numbers[1::2], strict=True))
+
+
+# -- bounded logs ---------------------------------------------------------------------------------
+
+
+class RedisLog:
+    """bounded.BoundedLog in Redis: batches of items, bounded by items and bytes, the oldest
+    dropped and counted, each change one script."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        name: str,
+        limits: tuple[int, int],
+        expand: Callable[[bytes], Sequence[dict[str, Any]]],
+    ) -> None:
+        self.client = client
+        self.keys = [key(f"{name}:{part}") for part in ("meta", "ids", "items", "sizes")]
+        self.limits = limits
+        self.expand = expand  # a stored batch → its items
+        self._append = client.register_script(lua.LOG_APPEND)
+        self._replace = client.register_script(lua.LOG_REPLACE)
+        self._read = client.register_script(lua.LOG_READ)
+
+    def append(self, payload: bytes, items: int, nbytes: int) -> int:
+        return int(self._append(keys=self.keys, args=[payload, items, nbytes, *self.limits]))
+
+    def replace(self, first_id: int, payload: bytes, nbytes: int) -> None:
+        self._replace(keys=self.keys, args=[first_id, nbytes, payload, *self.limits])
+
+    def page(self, since: int, limit: int, keep: Callable[[dict[str, Any]], bool] | None) -> Page:
+        items: list[dict[str, Any]] = []
+        dropped: int | None = None
+        for item_id, item, dropped_now in self._items_since(since):
+            dropped = dropped_now if dropped is None else dropped
+            if keep is not None and not keep(item):
+                continue
+            if len(items) == limit:
+                return Page(items=items, dropped=dropped, more=True)
+            items.append({"id": item_id, **item})
+        return Page(items=items, dropped=self.dropped() if dropped is None else dropped, more=False)
+
+    def _items_since(self, since: int) -> Iterator[tuple[int, dict[str, Any], int]]:
+        """(id, item, dropped) with id > since, oldest first, read a chunk of batches at a time."""
+        while True:
+            dropped, start, oldest, *flat = self._read(keys=self.keys, args=[since, READ_BATCHES])
+            if not flat:
+                return
+            for at in range(0, len(flat), 3):
+                first_id, count = int(flat[at]), int(flat[at + 1])
+                held_from = int(start) if flat[at] == oldest else 0
+                batch = self.expand(flat[at + 2])
+                for index in range(max(held_from, since - first_id + 1), count):
+                    yield first_id + index, batch[index], int(dropped)
+                since = first_id + count - 1
+
+    def dropped(self) -> int:
+        return int(self.client.hget(self.keys[0], "dropped") or 0)
+
+    def counts(self, pipe: redis.client.Pipeline) -> None:
+        pipe.hmget(self.keys[0], "count", "dropped")
+
+    def clear(self, pipe: redis.client.Pipeline) -> None:
+        """Empty it; ids go on from where they were, as in memory."""
+        meta, *rest = self.keys
+        pipe.unlink(*rest)
+        pipe.hdel(meta, "count", "bytes", "dropped", "start")
+
+
+def journal_entry(payload: bytes) -> Sequence[dict[str, Any]]:
+    entry = orjson.loads(payload)
+    entry.pop("id", None)  # the id is the log's: shown first, as memory shows it
+    return [entry]
+
+
+def sharing_batch(payload: bytes) -> Sequence[dict[str, Any]]:
+    return SharingBatch(**orjson.loads(payload))
+
+
+def batch_json(batch: SharingBatch) -> bytes:
+    fields = (
+        "campaign_id",
+        "request_id",
+        "accepted_at",
+        "emails",
+        "custom_attributes",
+        "transactional_data",
+        "built_in_responses",
+        "channel",
+    )
+    return orjson.dumps({name: getattr(batch, name) for name in fields})
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+class ClearedAnywhere(threading.Event):
+    """A fault's `cleared`: set once faults are cleared (or the emulator reset) on ANY replica,
+    which a wait sees by polling the faults' epoch, so that a delay under way ends early."""
+
+    def __init__(self, read_epoch: Callable[[], int], epoch: int) -> None:
+        super().__init__()
+        self.read_epoch = read_epoch
+        self.epoch = epoch
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            if self.read_epoch() != self.epoch:
+                self.set()
+                break
+            left = FAULT_POLL_SECONDS if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            super().wait(min(left, FAULT_POLL_SECONDS))
+        return True
+
+
+class RedisFaults:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.keys = [key("faults"), key("faults:fired"), key("faults:meta")]
+        self._take = client.register_script(lua.FAULT_TAKE)
+        self._add = client.register_script(lua.FAULT_ADD)
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        given = {name: value for name, value in spec.items() if value is not None}
+        fault_id = int(self._add(keys=[self.keys[0], self.keys[2]], args=[orjson.dumps(given)]))
+        return self._fault(fault_id, given, 0, self.epoch())
+
+    def take(self, path: str, token: str | None, campaign_id: str | None) -> Fault | None:
+        given = (int(token is not None), int(campaign_id is not None))
+        args = (path, token or "", given[0], campaign_id or "", given[1])
+        taken = self._take(keys=self.keys, args=args)
+        if not taken:
+            return None
+        fault_id, text, fired, epoch = taken
+        return self._fault(int(fault_id), orjson.loads(text), int(fired), int(epoch))
+
+    def describe(self) -> list[dict[str, Any]]:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(self.keys[0])
+        pipe.hgetall(self.keys[1])
+        specs, fired = pipe.execute()
+        return [
+            self._fault(int(i), orjson.loads(specs[i]), int(fired.get(i, 0)), 0).describe()
+            for i in sorted(specs, key=int)
+        ]
+
+    def clear(self, pipe: redis.client.Pipeline) -> None:
+        """Remove every fault; delays under way, on any replica, end now."""
+        pipe.unlink(self.keys[0], self.keys[1])
+        pipe.hincrby(self.keys[2], "epoch", 1)
+
+    def epoch(self) -> int:
+        return int(self.client.hget(self.keys[2], "epoch") or 0)
+
+    def _fault(self, fault_id: int, spec: dict[str, Any], fired: int, epoch: int) -> Fault:
+        cleared = ClearedAnywhere(self.epoch, epoch)
+        return Fault(id=fault_id, **{"times": None, **spec}, fired=fired, cleared=cleared)
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+ENTITY_TYPES: dict[str, tuple[type, str]] = {
+    "accounts": (Account, "name"),
+    "tokens": (Token, "token"),
+    "campaigns": (Campaign, "id"),
+}
+
+
+class RedisStore:
+    """state.Store in Redis. Entities are hashes of JSON; journal and sharings are RedisLogs."""
+
+    def __init__(self, client: redis.Redis, bounds: Bounds, fixture: dict[str, Any]) -> None:
+        self.client = client
+        self._journal = RedisLog(
+            client,
+            "journal",
+            (bounds.journal_max_entries, bounds.journal_max_bytes),
+            journal_entry,
+        )
+        self._sharings = RedisLog(
+            client,
+            "sharings",
+            (bounds.sharings_max_recipients, bounds.sharings_max_bytes),
+            sharing_batch,
+        )
+        self._faults = RedisFaults(client)
+        # A request is begun and finished by the same process: its entry waits here meanwhile.
+        self._open_requests: dict[int, dict[str, Any]] = {}
+        self._fixture = fixture or {}  # what reset returns to
+        self.add_fixture(self._fixture)  # added, never wiping: other replicas may be running
+
+    # -- registry ---------------------------------------------------------------------------------
+    def _entity(self, table: str, name: str) -> Any:
+        data = self.client.hget(key(table), name)
+        if data is None:
+            return None
+        kind, name_field = ENTITY_TYPES[table]
+        return kind(**{name_field: name, **orjson.loads(data)})
+
+    def token(self, token: str) -> Token | None:
+        return self._entity("tokens", token)  # type: ignore[no-any-return]
+
+    def account(self, name: str) -> Account | None:
+        return self._entity("accounts", name)  # type: ignore[no-any-return]
+
+    def campaign(self, campaign_id: str) -> Campaign | None:
+        return self._entity("campaigns", campaign_id)  # type: ignore[no-any-return]
+
+    def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]:
+        """Add (or replace) accounts, tokens and campaigns; refuse dangling account names."""
+        names: list[bytes] = self.client.hkeys(key("accounts"))  # type: ignore[assignment]
+        known = {name.decode() for name in names}
+        entities = build_entities(fixture, known)
+        pipe = self.client.pipeline(transaction=True)
+        write_entities(pipe, fixture)
+        pipe.execute()
+        return entities.counts()
+
+    # -- journal ----------------------------------------------------------------------------------
+    def begin_request(self, entry: dict[str, Any], nbytes: int) -> int:
+        request_id = self._journal.append(orjson.dumps(entry), 1, nbytes)
+        entry["id"] = request_id
+        self._open_requests[request_id] = entry
+        return request_id
+
+    def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None:
+        entry = self._open_requests.pop(request_id, None)
+        if entry is not None:
+            entry.update(updates)
+            self._journal.replace(request_id, orjson.dumps(entry), nbytes)
+
+    def requests(self, since: int, limit: int) -> Page:
+        return self._journal.page(since, limit, None)
+
+    # -- sharings ---------------------------------------------------------------------------------
+    def record_sharings(self, batch: SharingBatch, nbytes: int) -> int:
+        return self._sharings.append(batch_json(batch), len(batch), nbytes)
+
+    def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
+        wanted_email = email.lower() if email else None
+
+        def keep(sharing: dict[str, Any]) -> bool:
+            if campaign_id and sharing["campaign_id"] != campaign_id:
+                return False
+            return not wanted_email or sharing["email"].lower() == wanted_email
+
+        return self._sharings.page(since, limit, keep)
+
+    # -- faults -----------------------------------------------------------------------------------
+    def add_fault(self, spec: dict[str, Any]) -> Fault:
+        return self._faults.add(spec)
+
+    def take_fault(self, path: str, token: str | None, campaign_id: str | None) -> Fault | None:
+        return self._faults.take(path, token, campaign_id)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._faults.describe()
+
+    def clear_faults(self) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        self._faults.clear(pipe)
+        pipe.execute()
+
+    # -- whole store ------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=True)
+        self._journal.counts(pipe)
+        self._sharings.counts(pipe)
+        (requests, requests_dropped), (sharings, sharings_dropped) = pipe.execute()
+        return {
+            "requests": int(requests or 0),
+            "requests_dropped": int(requests_dropped or 0),
+            "sharings": int(sharings or 0),
+            "sharings_dropped": int(sharings_dropped or 0),
+        }
+
+    def reset(self) -> None:
+        """Journal, sharings and faults emptied; entities back to this replica's fixture."""
+        pipe = self.client.pipeline(transaction=True)
+        self._journal.clear(pipe)
+        self._sharings.clear(pipe)
+        self._faults.clear(pipe)
+        pipe.unlink(*(key(table) for table in ENTITY_TYPES))
+        write_entities(pipe, self._fixture)  # in the same transaction: no request sees none
+        pipe.execute()
+        self._open_requests.clear()
+
+
+def write_entities(pipe: redis.client.Pipeline, fixture: dict[str, Any]) -> None:
+    for table in ENTITY_TYPES:
+        given = fixture.get(table, {})
+        if given:
+            pipe.hset(key(table), mapping={n: orjson.dumps(d) for n, d in given.items()})
