@@ -14,6 +14,7 @@ import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from redis_server import free_port
 
 from mockserver.bounded import BoundedLog
 from mockserver.redis_state import PREFIX, RedisLog, connect
@@ -108,7 +109,7 @@ def test_a_journal_entry_is_seen_open_then_finished(parts):
     parts.store.finish_request(first, {"status": 429, "reason": "throttle"}, 150)
     (shown,) = parts.store.requests(0, 10).items
     assert (shown["id"], shown["status"], shown["reason"]) == (first, 429, "throttle")
-    assert list(shown)[0] == "id"
+    assert next(iter(shown)) == "id"
 
 
 def test_journal_pages_by_since_and_limit(parts):
@@ -218,7 +219,7 @@ def test_clearing_faults_ends_a_delay_under_way(parts):
     assert time.monotonic() - started < 10
 
 
-# -- the whole store --------------------------------------------------------------------------------
+# -- the whole store ------------------------------------------------------------------------------
 
 
 def test_reset_empties_everything_and_restores_the_configured_fixture(parts):
@@ -392,32 +393,17 @@ def test_reset_deletes_only_our_keys(redis_url):
     parts.throttle.reset()
     parts.clock.reset()
     assert client.get("someone-else:key") == b"kept"
-    assert all(
-        name.startswith(PREFIX.encode()) for name in client.keys() if name != b"someone-else:key"
-    )
+    others = [name for name in client.scan_iter() if not name.startswith(PREFIX.encode())]
+    assert others == [b"someone-else:key"]
 
 
 def test_an_unreachable_redis_is_a_one_line_config_error():
-    with socket_bound() as port:
-        with pytest.raises(ConfigError) as caught:
-            connect(f"redis://127.0.0.1:{port}/0")
+    port = free_port()  # nothing listens there
+    with pytest.raises(ConfigError) as caught:
+        connect(f"redis://127.0.0.1:{port}/0")
     message = str(caught.value)
     assert message.startswith(f"--storage redis://127.0.0.1:{port}/0: cannot connect: ")
     assert "\n" not in message
-
-
-class socket_bound:
-    """A loopback port nothing listens on (bound, not listening: connections are refused)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return int(self.sock.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
 
 
 # -- the bounded log: Redis' Lua against bounded.BoundedLog, on any sequence of batches --------
