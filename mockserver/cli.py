@@ -136,7 +136,12 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"pisano-mock: {refusal}", file=sys.stderr)
         return 2
     try:
-        server = LiveServer(create_app(settings), args.host, args.port)
+        app = create_app(settings)  # --storage redis://... connects here (SPEC 2.5)
+    except ConfigError as error:
+        print(f"pisano-mock: {error}", file=sys.stderr)
+        return 2
+    try:
+        server = LiveServer(app, args.host, args.port)
     except OSError as error:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
