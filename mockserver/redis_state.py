@@ -110,11 +110,9 @@ class RedisThrottle(ThrottleRules):
         super().__init__(settings, clock)
         self.redis_clock = clock
         self.client = clock.client
-        self.records, self.lru, self.sequence = (
-            key("throttle"),
-            key("throttle:lru"),
-            key("throttle:seq"),
-        )
+        self.records = key("throttle")  # hash: bucket → its record
+        self.lru = key("throttle:lru")  # sorted set: bucket → when last counted
+        self.sequence = key("throttle:seq")  # what "when" counts in
         self._hit = self.client.register_script(lua.THROTTLE_HIT)
 
     @property
