@@ -26,6 +26,7 @@ from .throttle import WINDOWS_KEPT, ThrottleRules, Tier, TierCount, Verdict, sna
 
 PREFIX = "pisano-mock:"
 READ_BATCHES = 256  # batches a page reads per round trip
+MAX_CURSOR = 2**53  # above every id; Lua's numbers (doubles) are exact up to it
 FAULT_POLL_SECONDS = 0.05  # how often a delay under way looks whether faults were cleared
 
 
@@ -203,6 +204,7 @@ class RedisLog:
 
     def _items_since(self, since: int) -> Iterator[tuple[int, dict[str, Any], int]]:
         """(id, item, dropped) with id > since, oldest first, read a chunk of batches at a time."""
+        since = min(since, MAX_CURSOR)
         while True:
             dropped, start, oldest, *flat = self._read(keys=self.keys, args=[since, READ_BATCHES])
             if not flat:

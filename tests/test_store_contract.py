@@ -121,6 +121,14 @@ def test_journal_pages_by_since_and_limit(parts):
     assert [item["id"] for item in page.items] == ids[4:] and not page.more
 
 
+@pytest.mark.parametrize("since", [2**53, 10**30])
+def test_a_cursor_beyond_every_id_reads_nothing(parts, since):
+    journal(parts, count=2)
+    parts.store.record_sharings(batch(["a@x.io"]), 10)
+    assert parts.store.requests(since, 10).items == []
+    assert parts.store.sharings(since, 10, None, None).items == []
+
+
 def test_the_journal_keeps_its_newest_entries_and_counts_the_dropped(opener):
     parts = opener(bounds={"journal_max_entries": 3})
     ids = journal(parts, count=5)
