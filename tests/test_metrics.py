@@ -108,7 +108,7 @@ def value(found: Series, name: str, **labels: str) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
-def requests_total(found: Series, status: int, code: int | None, **labels: str) -> float:
+def requests_total(found: Series, status: int | str, code: int | None, **labels: str) -> float:
     shown_code = "none" if code is None else str(code)
     wanted = {"endpoint": ENDPOINT, "method": "POST", "status": str(status), "code": shown_code}
     return value(found, "pisano_mock_requests_total", **{**wanted, **labels})
@@ -233,6 +233,19 @@ def test_a_known_sequence_is_counted_as_answered(served):
     assert counted == len(sent)
 
 
+def test_dropped_connections_count_as_journaled(served):
+    mock = served[1]
+    for drop in ("before", "after"):
+        mock.add_fault(drop=drop, times=1)
+        with pytest.raises(requests.ConnectionError):
+            Api(mock.base_url).post({"emails": ["a@example.com"]})  # a fresh connection each
+    found = series(scrape(mock.base_url))
+    assert requests_total(found, "none", None) == 1  # `before`: never answered
+    assert requests_total(found, 200, None) == 1  # `after`: accepted, then closed
+    assert value(found, "pisano_mock_recipients_accepted_total", endpoint=ENDPOINT) == 1
+    assert value(found, "pisano_mock_faults_fired_total", endpoint=ENDPOINT, kind="drop") == 2
+
+
 def test_durations_form_a_histogram_of_every_request(served):
     api, mock = served
     known_sequence(api, mock)
@@ -337,3 +350,9 @@ def test_a_memory_emulator_counts_only_its_own(redis_parts_ready):
     with emulator("memory://") as (one, _), emulator("memory://") as (_, two_admin):
         one.post({"emails": ["a@example.com"]})
         assert requests_total(series(scrape(two_admin.base_url)), 200, None) == 0
+
+
+def test_the_openapi_document_states_the_scrape(served):
+    document = served[1].call("GET", "/openapi.json")
+    answer = document["paths"]["/__mock/metrics"]["get"]["responses"]["200"]
+    assert set(answer["content"]) == {"text/plain", "application/openmetrics-text"}
