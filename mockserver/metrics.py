@@ -11,6 +11,7 @@ and sharings gauges follow the store.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -34,6 +35,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+log = logging.getLogger("pisano_mock")
 PREFIX = "pisano_mock_"
 REDIS_KEY = "pisano-mock:metrics:counters"  # one hash: one HGETALL per scrape
 REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stops answering fails the request, never hangs it
@@ -116,21 +118,49 @@ _RECORD = "for i = 1, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], A
 
 
 class RedisMetrics:
-    """Counters in one Redis hash, shared by every worker and replica on that database."""
+    """Counters in one Redis hash, shared by every worker and replica on that database.
+
+    A request is answered even when its increments cannot reach Redis: a client told 13000
+    after its recipients were recorded would send them again. They wait in this process and go
+    with the next request that reaches Redis (bounded: the keys are)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._record = client.register_script(_RECORD)
+        self._lock = threading.Lock()
+        self._pending: dict[Key, float] = {}
+        self._failing = False
 
     def record(self, sample: Sample) -> None:
+        adds = increments(sample)
+        with self._lock:
+            if self._pending:
+                adds = _added(self._pending, adds)
+                self._pending = {}
         arguments: list[bytes | float] = []
-        for key, amount in increments(sample).items():
+        for key, amount in adds.items():
             arguments += (_field(key), amount)
-        self._record(keys=[REDIS_KEY], args=arguments)
+        try:
+            self._record(keys=[REDIS_KEY], args=arguments)
+        except redis.RedisError as error:
+            self._keep(adds, error)
+        else:
+            self._failing = False
+
+    def _keep(self, adds: dict[Key, float], error: redis.RedisError) -> None:
+        with self._lock:
+            if not self._failing:  # once per outage, not once per request
+                log.warning("metrics: Redis refused the counters, kept for later: %s", error)
+            self._failing = True
+            self._pending = _added(self._pending, adds)
 
     def totals(self) -> dict[Key, float]:
         held = self._client.hgetall(REDIS_KEY)
         return {tuple(orjson.loads(field)): float(amount) for field, amount in held.items()}
+
+
+def _added(totals: dict[Key, float], adds: dict[Key, float]) -> dict[Key, float]:
+    return {**totals, **{key: totals.get(key, 0) + amount for key, amount in adds.items()}}
 
 
 @cache

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import redis
 import requests
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
@@ -22,6 +23,7 @@ from mockserver.app import create_app
 from mockserver.catalogue import CATALOGUE
 from mockserver.metrics import (
     BUCKETS,
+    REDIS_KEY,
     MemoryMetrics,
     Metrics,
     Sample,
@@ -356,3 +358,17 @@ def test_the_openapi_document_states_the_scrape(served):
     document = served[1].call("GET", "/openapi.json")
     answer = document["paths"]["/__mock/metrics"]["get"]["responses"]["200"]
     assert set(answer["content"]) == {"text/plain", "application/openmetrics-text"}
+
+
+def test_counts_redis_refused_go_with_the_next_request_it_takes(redis_url, caplog):
+    metrics = open_metrics(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    client.set(REDIS_KEY, "trampled")  # not a hash: every HINCRBYFLOAT fails, as in an outage
+    metrics.record(sample(recipients=2))
+    metrics.record(sample(recipients=1))
+    assert caplog.text.count("metrics: Redis refused") == 1  # once, not once per request
+    client.delete(REDIS_KEY)
+    metrics.record(sample(recipients=4))
+    totals = metrics.totals()
+    assert totals[("requests", ENDPOINT, "POST", "200", "none")] == 3
+    assert totals[("recipients", ENDPOINT)] == 7
