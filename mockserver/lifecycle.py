@@ -70,13 +70,13 @@ def finish_request(response: Response) -> Response:
     if verdict is not None and emulator.settings.throttle.profile == "rich":
         response.headers.update(rate_limit_headers(verdict, emulator.clock))
     dropped = g.get("drop_connection")
-    if dropped:
-        if dropped == "before":
-            updates["status"] = None  # no answer was ever made
-        drop_connection()
+    if dropped == "before":
+        updates["status"] = None  # no answer was ever made
     said = sum(map(len, warnings)) + len(updates.get("reason") or "")
     emulator.store.finish_request(request_id, updates, g.entry_bytes + len(raw) + said)
     emulator.metrics.record(_metrics_sample(updates))
+    if dropped:
+        drop_connection()  # last: a client that sees the close finds the journal and metrics done
     return response
 
 

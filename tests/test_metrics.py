@@ -62,17 +62,18 @@ def metrics(storage_url: str) -> Metrics:
 
 
 @pytest.fixture
-def redis_parts_ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the Redis store lands (helper "redis"), an app on redis:// keeps its store in memory:
-    the metrics use Redis by themselves, and these tests run the same once the store does too."""
-    try:
-        storage.open_redis(load_settings())
-    except ConfigError as error:
-        if "not built yet" not in str(error):
-            raise
-        monkeypatch.setitem(storage.OPENERS, "redis", storage.open_memory)
-    except Exception:  # the real store, which this probe gave no reachable URL: nothing to patch
-        pass
+def apps_on(storage_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`storage_url`, on which `create_app` can start. Until the Redis store lands (helper
+    "redis"), an app on redis:// keeps its store in memory: the metrics use Redis by themselves,
+    and these tests run unchanged once the store does too."""
+    if storage_url.startswith("redis://"):
+        try:
+            storage.open_redis(load_settings().with_changes(storage=storage_url))
+        except ConfigError as error:
+            if "not built yet" not in str(error):
+                raise
+            monkeypatch.setitem(storage.OPENERS, "redis", storage.open_memory)
+    return storage_url
 
 
 @contextmanager
@@ -85,8 +86,8 @@ def emulator(storage_url: str, **changes: Any) -> Iterator[tuple[Api, PisanoMock
 
 
 @pytest.fixture
-def served(storage_url: str, redis_parts_ready: None) -> Iterator[tuple[Api, PisanoMock]]:
-    with emulator(storage_url) as pair:
+def served(apps_on: str) -> Iterator[tuple[Api, PisanoMock]]:
+    with emulator(apps_on) as pair:
         pair[1].set_clock(FROZEN)
         yield pair
 
@@ -324,8 +325,8 @@ def test_metrics_are_never_journaled_and_take_no_query(served):
     assert mock.requests() == []
 
 
-def test_with_an_admin_token_a_scrape_needs_it(storage_url, redis_parts_ready):
-    with emulator(storage_url, access=Access(admin_token=ADMIN_TOKEN)) as (_, mock):
+def test_with_an_admin_token_a_scrape_needs_it(apps_on):
+    with emulator(apps_on, access=Access(admin_token=ADMIN_TOKEN)) as (_, mock):
         refused = requests.get(mock.base_url + "/__mock/metrics", timeout=10)
         assert refused.status_code == 401
         assert "pisano_mock_" not in refused.text
@@ -335,8 +336,9 @@ def test_with_an_admin_token_a_scrape_needs_it(storage_url, redis_parts_ready):
 # -- across workers and replicas -----------------------------------------------------------------
 
 
-def test_two_apps_on_one_redis_show_the_sum_from_either(redis_url, redis_parts_ready):
-    with emulator(redis_url) as (one, one_admin), emulator(redis_url) as (two, two_admin):
+@pytest.mark.parametrize("storage_url", ["redis"], indirect=True)
+def test_two_apps_on_one_redis_show_the_sum_from_either(apps_on):
+    with emulator(apps_on) as (one, one_admin), emulator(apps_on) as (two, two_admin):
         one_admin.set_clock(FROZEN)
         one.post({"emails": ["a@example.com", "b@example.com"]})
         two.post({"emails": "not a list"})
@@ -348,7 +350,7 @@ def test_two_apps_on_one_redis_show_the_sum_from_either(redis_url, redis_parts_r
             assert value(found, "pisano_mock_recipients_accepted_total", endpoint=ENDPOINT) == 3
 
 
-def test_a_memory_emulator_counts_only_its_own(redis_parts_ready):
+def test_a_memory_emulator_counts_only_its_own():
     with emulator("memory://") as (one, _), emulator("memory://") as (_, two_admin):
         one.post({"emails": ["a@example.com"]})
         assert requests_total(series(scrape(two_admin.base_url)), 200, None) == 0
