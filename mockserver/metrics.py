@@ -38,7 +38,7 @@ from prometheus_client.utils import floatToGoString
 log = logging.getLogger("pisano_mock")
 PREFIX = "pisano_mock_"
 REDIS_KEY = "pisano-mock:metrics:counters"  # one hash: one HGETALL per scrape
-REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stops answering fails the request, never hangs it
+REDIS_TIMEOUT_SECONDS = 5.0  # a Redis that stops answering delays a request, never hangs it
 # Seconds; the emulator answers in about a millisecond, a `delay_ms` fault in up to 60 s.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -63,6 +63,8 @@ class Sample:
 
 
 class Metrics(Protocol):
+    """Where the counters are kept: `record` once per request, `totals` once per scrape."""
+
     def record(self, sample: Sample) -> None: ...
     def totals(self) -> dict[Key, float]: ...
 
