@@ -22,6 +22,7 @@ from .catalogue import PisanoError
 from .context import current_emulator
 from .faults import FaultSchema
 from .lifecycle import request_body
+from .metrics import exposition
 from .schemas import (
     CLOCK_BOUND,
     ClockChangeSchema,
@@ -128,6 +129,21 @@ def load_query(schema: Schema) -> dict[str, Any]:
 def health() -> Response:
     load_query(NoQuerySchema())
     return admin_json({"status": "ok", **current_emulator().store.counts()})
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text (OpenMetrics if the scraper asks for it): totals of every worker and
+    replica sharing the storage; the journal's gauges from the store (metrics.py)."""
+    load_query(NoQuerySchema())
+    emulator = current_emulator()
+    body, content_type = exposition(
+        emulator.metrics,
+        emulator.store.counts(),
+        emulator.settings.storage,
+        request.headers.get("Accept"),
+    )
+    return Response(body, 200, content_type=content_type)
 
 
 @blueprint.post("/reset")

@@ -17,6 +17,7 @@ from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
 from .headers import REASON, ascii_header
+from .metrics import open_metrics
 from .settings import Settings, load_settings
 from .storage import open_parts
 
@@ -50,7 +51,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     parts = open_parts(settings)
     app.extensions[EXTENSION_KEY] = Emulator(
-        settings=settings, store=parts.store, clock=parts.clock, throttle=parts.throttle
+        settings=settings,
+        store=parts.store,
+        clock=parts.clock,
+        throttle=parts.throttle,
+        metrics=open_metrics(settings.storage),  # where the state is: shared by workers on Redis
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)

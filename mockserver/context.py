@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from .clock import Clock
+from .metrics import MemoryMetrics, Metrics
 from .settings import Settings
 from .state import Store
 from .throttle import Throttle
@@ -20,10 +21,12 @@ class Emulator:
     store: Store
     clock: Clock
     throttle: Throttle
+    metrics: Metrics = field(default_factory=MemoryMetrics)
 
     def reset(self) -> None:
         """SPEC 2.2 reset: journal, sharings, counters and faults emptied; clock back to real;
-        accounts, tokens and campaigns back to the configuration's (issue 8, item 12)."""
+        accounts, tokens and campaigns back to the configuration's (issue 8, item 12).
+        The metrics' counters stay: Prometheus counters only go up (metrics.py)."""
         self.store.reset()
         self.throttle.reset()
         self.clock.reset()

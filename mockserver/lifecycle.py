@@ -5,6 +5,7 @@ Admin paths (`/__mock/`, `/openapi.json`) are neither journaled nor throttled (S
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Response, g, request
@@ -15,6 +16,7 @@ from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
 from .headers import REASON, REQUEST_ID, WARNING, ascii_header
+from .metrics import UNMATCHED, Sample, route_template
 
 ADMIN_PREFIXES = ("/__mock/", "/openapi.json")
 RAW_PATH_KEY = "pisano_mock.raw_path"
@@ -33,6 +35,7 @@ def begin_request() -> Response | None:
             raise PisanoError(13002, f"no admin route for {request.method} {request.path}")
         return None
     emulator = current_emulator()
+    g.started = time.perf_counter()
     g.now = emulator.clock.now()  # one instant per request: the journal's and the throttle's
     g.warnings = []
     g.journal = {}
@@ -67,13 +70,29 @@ def finish_request(response: Response) -> Response:
     if verdict is not None and emulator.settings.throttle.profile == "rich":
         response.headers.update(rate_limit_headers(verdict, emulator.clock))
     dropped = g.get("drop_connection")
-    if dropped:
-        if dropped == "before":
-            updates["status"] = None  # no answer was ever made
-        drop_connection()
+    if dropped == "before":
+        updates["status"] = None  # no answer was ever made
     said = sum(map(len, warnings)) + len(updates.get("reason") or "")
     emulator.store.finish_request(request_id, updates, g.entry_bytes + len(raw) + said)
+    emulator.metrics.record(_metrics_sample(updates))
+    if dropped:
+        drop_connection()  # last: a client that sees the close finds the journal and metrics done
     return response
+
+
+def _metrics_sample(updates: dict[str, Any]) -> Sample:
+    """What this request adds to the metrics: its answer as journaled, and how long it took."""
+    rule = request.url_rule
+    return Sample(
+        endpoint=route_template(rule.rule) if rule is not None else UNMATCHED,
+        method=request.method,
+        status=updates["status"],
+        code=updates.get("code"),
+        seconds=time.perf_counter() - g.started,
+        throttled_tier=(updates.get("throttle") or {}).get("tier"),
+        recipients=g.get("recipients_accepted", 0),
+        fault_kind=(updates.get("fault") or {}).get("kind"),
+    )
 
 
 def request_body() -> bytes:

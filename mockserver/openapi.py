@@ -172,6 +172,21 @@ def _json(schema: str, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+# What a scrape answers: Prometheus text, or OpenMetrics when the Accept header asks for it.
+_METRICS_ANSWER = {
+    "description": "Counters of the emulated API's requests (admin calls not counted) by route "
+    "template, method, status and catalogue code; their durations; requests refused by the "
+    "throttle, recipients accepted, faults fired; the journal's and sharings' counts; the build. "
+    "With --storage redis:// the totals of every worker and replica; counters survive "
+    "POST /__mock/reset, the journal's counts follow it. No label holds a token or a request "
+    "value.",
+    "content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/openmetrics-text": {"schema": {"type": "string"}},
+    },
+}
+
+
 def _admin(
     answers: dict[str, Any], body: str | None = None, query: type | None = None
 ) -> dict[str, Any]:
@@ -224,6 +239,7 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("/__mock/health", "get", _admin({"200": _json("Health")})),
     ("/__mock/reset", "post", _admin({"200": _json("Status")})),
+    ("/__mock/metrics", "get", _admin({"200": _METRICS_ANSWER})),
     (
         "/__mock/requests",
         "get",

@@ -129,7 +129,7 @@ def test_admin_operations_state_the_admin_token(pisano_mock):
         if path.startswith("/__mock/")
         for op in ops.values()
     ]
-    assert len(admin) == 11
+    assert len(admin) == 12
     for operation in admin:
         # Either header, or none at all when no admin token is set.
         assert operation["security"] == [{"AdminBearer": []}, {"AdminToken": []}, {}]

@@ -47,6 +47,7 @@ def create_email_sharings(campaign_id: str) -> Response:
         built_in_responses=body.get("built_in_responses") or {},
     )
     first_id = emulator.store.record_sharings(batch, len(request_body()))
+    g.recipients_accepted = len(batch.emails)  # for the metrics (lifecycle.finish_request)
     return _accepted(campaign.id, first_id, batch.emails)
 
 
