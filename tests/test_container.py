@@ -9,6 +9,7 @@ one and the compose file by parsing them and feeding their arguments to our own 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -169,8 +170,15 @@ def served(tmp_path: Path) -> Iterator[Served]:
     env = outside_env(admin_token="container-test-admin-token")
     command = with_option(start_command(), "--port", "0")
     with open(tmp_path / "stderr", "w+") as stderr:
+        # Its own process group: gunicorn's workers are children, and a test must not leave one.
         process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=tmp_path
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=tmp_path,
+            start_new_session=True,
         )
         try:
             line = first_line(process, START_SECONDS)
@@ -181,9 +189,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
             assert port is not None
             yield Served(process, port, env)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def run_healthcheck(port: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -248,8 +256,8 @@ def test_the_healthcheck_fails_without_the_admin_token(served: Served) -> None:
 
 
 def test_the_healthcheck_fails_when_nothing_answers(served: Served) -> None:
-    served.process.kill()
-    served.process.wait()
+    served.process.terminate()
+    served.process.wait(timeout=STOP_SECONDS)
     result = run_healthcheck(served.port, served.env)
     assert result.returncode == 1
 
