@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -313,20 +314,54 @@ def build_context() -> list[str]:
     return [path for path in tracked if not dockerignored(path, patterns)]
 
 
+def build_copies() -> list[tuple[list[str], str]]:
+    """(sources, destination) of each COPY from the build context in the build stage."""
+    build = stages(DOCKERFILE.read_text())[0]
+    words = [i.arguments.split() for i in build if i.keyword == "COPY"]
+    return [(w[:-1], w[-1]) for w in words if not w[0].startswith("--from")]
+
+
+def copied(context: list[str], source: str, destination: str) -> dict[str, str]:
+    """{path in the image's WORKDIR: path in the context} for one COPY source, as Docker copies."""
+    prefix = source.rstrip("/")
+    if prefix in context:  # a file: into a directory (ends with /) or to that name
+        name = Path(prefix).name if destination.endswith("/") else ""
+        return {str(Path(destination, name)): prefix}
+    inside = [path for path in context if path.startswith(prefix + "/")]
+    return {str(Path(destination, path[len(prefix) + 1 :])): path for path in inside}
+
+
 def test_the_build_context_holds_what_the_copies_need_and_no_more() -> None:
     context = build_context()
-    build = stages(DOCKERFILE.read_text())[0]
-    sources = [
-        word
-        for i in build
-        if i.keyword == "COPY" and not i.arguments.startswith("--from")
-        for word in i.arguments.split()[:-1]
-    ]
-    for source in sources:
-        prefix = source.rstrip("/")
-        assert any(path == prefix or path.startswith(prefix + "/") for path in context), source
+    for sources, destination in build_copies():
+        for source in sources:
+            assert copied(context, source, destination), f"COPY {source}: not in the context"
     assert "mockserver/cli.py" in context and "fixtures/default.toml" in context
     assert not [p for p in context if p.startswith(("tests/", "bench/", ".venv/", ".git/"))]
+
+
+def test_the_build_stage_files_make_the_package(tmp_path: Path) -> None:
+    # What `pip install /src` gets in the build stage: only the files its COPY lines bring.
+    context, source = build_context(), tmp_path / "src"
+    for sources, destination in build_copies():
+        for name in sources:
+            for inside, outside in copied(context, name, destination).items():
+                (source / inside).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(ROOT / outside, source / inside)
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-q"]
+    subprocess.run(
+        [*pip_wheel, "-w", str(tmp_path / "wheel"), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = (tmp_path / "wheel").glob("pisano_mock-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        scripts = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        entry_points = archive.read(scripts).decode()
+    assert {"mockserver/cli.py", "mockserver/default.toml", "contracts/cli.py"} <= names
+    assert "pisano-mock = mockserver.cli:main" in entry_points
 
 
 # --- docker-compose.yml ---------------------------------------------------------------------------
