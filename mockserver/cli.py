@@ -7,7 +7,6 @@ point group `pisano_mock.commands`, so `mockserver` never imports `contracts` (A
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -16,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 from . import access_log
 from .access import startup_refusal
 from .app import create_app
-from .server import LiveServer
+from .serving import base_url, listen, serve
 from .settings import (
     STORAGE_VARIABLE,
     ConfigError,
@@ -136,16 +135,20 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"pisano-mock: {refusal}", file=sys.stderr)
         return 2
     try:
-        server = LiveServer(create_app(settings), args.host, args.port)
+        app = create_app(settings)  # here, so that e.g. Redis unreachable is one line too
+    except ConfigError as error:
+        print(f"pisano-mock: {error}", file=sys.stderr)
+        return 2
+    try:
+        listener = listen(args.host, args.port)
     except OSError as error:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
     token, campaign = sample_credentials(settings)
     if not args.quiet:
         access_log.configure(sys.stderr, args.log_format)
-    print(f"pisano-mock serving {server.base_url} token={token} campaign={campaign}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    print(f"pisano-mock serving {base_url(listener)} token={token} campaign={campaign}", flush=True)
+    serve(app, listener, args.workers)
     return 0
 
 
