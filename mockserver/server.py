@@ -1,20 +1,80 @@
-"""Serving the app over HTTP: a threaded Werkzeug server a test or the CLI starts and stops."""
+"""A light in-process server for tests and the pytest plugin: threaded Werkzeug, kept alive.
+
+`pisano-mock serve` runs on gunicorn (serving.py); this one stays light, but keeps connections
+alive as Pisano's servers do. Werkzeug's handler closes every connection (it cannot tell where an
+unread body ends): here a connection is kept when its request body was read to its end.
+"""
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wsgi import LimitedStream
+
+IDLE_SECONDS = 30  # a kept-alive connection's thread ends after this long without a request
 
 
 class QuietHandler(WSGIRequestHandler):
     # HTTP/1.1 keeps connections alive, as Pisano's own servers do; the journal replaces the log.
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS
+    body: Any = None
+    said_connection = False
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def handle_one_request(self) -> None:
+        self.body, self.said_connection = None, False
+        if isinstance(self.rfile, NoDrain):
+            self.rfile = self.rfile.stream
+        super().handle_one_request()
+
+    def handle_expect_100(self) -> bool:
+        return True  # Werkzeug's run_wsgi sends the one "100 Continue"; http.server sent another
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        length = environ.get("CONTENT_LENGTH") or ""
+        if not environ.get("wsgi.input_terminated") and length.isdigit():
+            environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], int(length))
+        self.body = environ["wsgi.input"]
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() != "connection":
+            super().send_header(keyword, value)
+        elif not self.said_connection:  # the app's own comes first; Werkzeug's "close" is last
+            self.said_connection = True
+            if value.lower() != "close" or not self.body_read():
+                super().send_header(keyword, value)
+            else:  # kept alive: the next request must not be drained as leftovers (NoDrain)
+                self.rfile = NoDrain(self.rfile)
+
+    def body_read(self) -> bool:
+        """Whether the next bytes on the connection are the next request's."""
+        body = self.body
+        if isinstance(body, LimitedStream):
+            return body.is_exhausted
+        if body is self.rfile:  # no Content-Length, not chunked: no body
+            return True
+        return bool(getattr(body, "_done", False))  # Werkzeug's DechunkedInput at its end
+
+
+class NoDrain(io.BufferedIOBase):
+    """The connection's input after an answer that keeps it alive. Werkzeug then "drains" the
+    socket, which would swallow the client's next request: here that read finds nothing."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
 
 
 class LiveServer:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from mockserver import cli
 from mockserver.cli import build_parser, main
-from mockserver.server import LiveServer
 
 START_LINE = re.compile(
     r"pisano-mock serving (http://127\.0\.0\.1:\d+) token=(\S+) campaign=(\S+)$"
@@ -115,10 +115,10 @@ def test_a_config_of_settings_only_still_serves_the_default_fixture(tmp_path):
 def run_serve(capsys, monkeypatch, *flags: str) -> tuple[int, str]:
     """`main` in this process (quicker than a subprocess): a refusal must return before serving."""
 
-    def served_instead(_: LiveServer) -> None:
+    def served_instead(*_: object) -> None:
         pytest.fail("serve started instead of refusing")
 
-    monkeypatch.setattr(LiveServer, "serve_forever", served_instead)
+    monkeypatch.setattr(cli, "serve", served_instead)
     status = main(["serve", "--port", "0", *flags])  # a later --port wins
     return status, capsys.readouterr().err
 
