@@ -24,6 +24,7 @@ import errno
 import logging
 import selectors
 import socket
+import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -151,6 +152,8 @@ class Connection(TConn):
 class PisanoWorker(ThreadWorker):
     """gunicorn's gthread worker with the waiting moved to the poller (module docstring)."""
 
+    wsgi: Any
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_connections = self.cfg.worker_connections
@@ -266,6 +269,31 @@ class PisanoWorker(ThreadWorker):
                 conn.timeout = min(conn.timeout, deadline)
 
     # -- in a thread ----------------------------------------------------------------------------
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = partial(self.call_app, self.wsgi)
+        self.current = threading.local()  # the gunicorn request each thread is serving
+
+    def call_app(self, app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        """The app as Werkzeug would call it, on two points where gunicorn differs:
+
+        - gunicorn marks every body "terminated"; Werkzeug only a chunked one. bodies.read_body
+          then refuses an announced Content-Length over max_body_bytes at once (413) instead of
+          waiting for that many bytes; gunicorn never reads past Content-Length anyway.
+        - gunicorn drops the app's `Connection: close` (a hop-by-hop header) and keeps the
+          connection: the app says it when a body is left unread, so the connection must close.
+        """
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            environ["wsgi.input_terminated"] = False
+        request = self.current.request
+
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):
+                request.force_close()
+            return start_response(status, headers, *exc_info)
+
+        return app(environ, start)
+
     def handle(self, conn: Connection) -> Any:
         conn.start_request(self.cfg)
         keep_alive = super().handle(conn)
@@ -275,6 +303,7 @@ class PisanoWorker(ThreadWorker):
 
     def handle_request(self, req: Any, conn: Any) -> bool:
         conn.sock.settimeout(WRITE_SECONDS)  # body reads set their own (DeadlineUnreader)
+        self.current.request = req
         try:
             return bool(super().handle_request(req, conn))
         except TimeoutError:  # sendall past WRITE_SECONDS: the client does not read its answer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import resource
 import signal
@@ -30,7 +31,14 @@ from mockserver.app import create_app
 from mockserver.catalogue import ERROR_CONTENT_TYPE, render_body
 from mockserver.server import LiveServer
 from mockserver.settings import ConfigError, load_settings
-from mockserver.worker import HEAD_SECONDS, MAX_HEADER_FIELDS, MAX_REQUEST_LINE
+from mockserver.worker import (
+    HEAD_SECONDS,
+    MAX_HEADER_FIELDS,
+    MAX_REQUEST_LINE,
+    WRITE_SECONDS,
+    ClientTooSlow,
+    DeadlineUnreader,
+)
 from tests.redis_server import free_port
 
 START_LINE = re.compile(r"pisano-mock serving http://([\d.]+):(\d+) token=\S+ campaign=(\S+)$")
@@ -313,14 +321,19 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
+def wait_for_workers(served: Served, count: int) -> list[int]:
+    deadline = time.monotonic() + 10
+    while len(children(served.process.pid)) < count:
+        assert time.monotonic() < deadline, children(served.process.pid)
+        time.sleep(0.05)  # polling the process table, not waiting on the throttle
+    return children(served.process.pid)
+
+
 def test_two_workers_on_redis_storage_both_run(redis_url):
     if redis_storage_missing(redis_url):
         pytest.skip("--storage redis:// is helper 'redis''s, not merged here yet")
     with serving("--workers", "2", "--storage", redis_url) as served:
-        deadline = time.monotonic() + 10
-        while len(children(served.process.pid)) < 2:
-            assert time.monotonic() < deadline, children(served.process.pid)
-            time.sleep(0.05)  # polling the process table, not waiting on the throttle
+        wait_for_workers(served, 2)
         statuses = {requests.get(f"{served.url}/__mock/health", timeout=5).status_code}
         assert statuses == {200}
 
@@ -386,11 +399,18 @@ def answers_on(sock: socket.socket, count: int) -> list[bytes]:
     return answers
 
 
+@pytest.fixture(params=["serve", "LiveServer"])
+def either(request) -> Served:
+    """Both servers: `serve` (gunicorn) and LiveServer (Werkzeug, in this process)."""
+    return request.getfixturevalue("server" if request.param == "serve" else "live")
+
+
 def test_live_server_keeps_the_connection_alive(live):
     test_two_requests_over_one_connection_both_succeed_on_the_same_socket(live)
 
 
-def test_live_server_sends_one_100_continue(live):
+def test_one_100_continue_then_the_next_request_on_the_same_connection(either):
+    live = either
     body = json.dumps({"emails": ["g@example.com"]}).encode()
     head = (
         f"POST {SHARINGS} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Token token=test-token\r\n"
@@ -406,7 +426,8 @@ def test_live_server_sends_one_100_continue(live):
     assert final.startswith(b"HTTP/1.1 200 ") and health.startswith(b"HTTP/1.1 200 ")
 
 
-def test_live_server_says_connection_close_once_and_closes(live):
+def test_connection_close_is_said_once_and_done(either):
+    live = either
     head = f"POST {SHARINGS} HTTP/1.1\r\nHost: x\r\nContent-Length: {10**12}\r\n\r\n"
     with live.connect() as sock:
         sock.sendall(head.encode())
@@ -416,7 +437,8 @@ def test_live_server_says_connection_close_once_and_closes(live):
     assert answer.lower().count(b"\r\nconnection:") == 1
 
 
-def test_live_server_never_reads_an_unread_body_as_the_next_request(live):
+def test_an_unread_body_is_never_read_as_the_next_request(either):
+    live = either
     unread = b'{"x": "GET /__mock/health HTTP/1.1"}'
     first = f"POST /__mock/nowhere HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(unread)}"
     first += "\r\n\r\n"
@@ -427,3 +449,43 @@ def test_live_server_never_reads_an_unread_body_as_the_next_request(live):
     if b"\r\nconnection: close" not in answers[0].lower():
         assert answers[1].startswith(b"HTTP/1.1 200 ")
         assert b'"status":"ok"' in answers[1]
+
+
+# -- descriptors run out, deadlines ---------------------------------------------------------------
+def few_descriptors() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (40, hard)
+    )  # under the worker's bound of 32 + its own
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_on_accept_neither_crashes_nor_spins_the_worker():
+    with serving(preexec=few_descriptors) as served:
+        [worker] = wait_for_workers(served, 1)
+        idle = open_idle(served, 60)  # accept() meets EMFILE before the connection bound
+        try:
+            assert requests.get(f"{served.url}/__mock/health", timeout=3).status_code == 200
+            assert children(served.process.pid) == [worker]  # not a new one: it never crashed
+            before = cpu_seconds(worker)
+            threading.Event().wait(1)  # a spinning worker would burn this whole second
+            assert cpu_seconds(worker) - before < 0.5
+            assert served.process.poll() is None
+        finally:
+            close_all(idle)
+
+
+def test_a_read_past_the_request_deadline_ends_the_request():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        unreader = DeadlineUnreader(ours)
+        unreader.deadline = time.monotonic() + 0.2
+        theirs.sendall(b"partial")
+        assert unreader.chunk() == b"partial"
+        with pytest.raises(ClientTooSlow):
+            unreader.chunk()  # nothing more comes: the deadline passes
+        assert ours.gettimeout() == WRITE_SECONDS  # what bounds writing the answer
