@@ -28,7 +28,9 @@ from .settings import (
 COMMAND_GROUP = "pisano_mock.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; `plugins=False` leaves out the commands other packages plug in
+    (`contract` imports hypothesis and the kit: `serve` starts faster without them)."""
     parser = argparse.ArgumentParser(
         prog="pisano-mock",
         description="A local emulator of Pisano's survey-sharing API, and a contract-test kit.",
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="access-log lines as text, or as one JSON object per line (default text)",
     )
     serve.set_defaults(handler=serve_command)
-    for command in entry_points(group=COMMAND_GROUP):
+    for command in entry_points(group=COMMAND_GROUP) if plugins else ():
         command.load()(commands)
     return parser
 
@@ -179,7 +181,8 @@ def package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(plugins=argv[:1] != ["serve"]).parse_args(argv)
     return args.handler(args)
 
 

@@ -232,3 +232,21 @@ def test_a_non_loopback_host_starts_with_an_admin_token_or_insecure_admin(flags)
             assert run.stdout.readline().startswith("pisano-mock serving http://0.0.0.0:")
         finally:
             run.terminate()
+
+
+def test_serve_starts_without_loading_the_plugged_in_commands():
+    # `contract` imports hypothesis and the kit: start to first answer went from 1.06 s to 0.24 s.
+    script = (
+        "import sys, mockserver.cli as cli\n"
+        "cli.serve = lambda *args: None\n"
+        "cli.main(['serve', '--port', '0', '--quiet'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('contracts')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr
+    assert (
+        "contract"
+        in subprocess.run(
+            [sys.executable, "-m", "mockserver.cli", "--help"], capture_output=True, text=True
+        ).stdout
+    )
