@@ -162,20 +162,22 @@ class PisanoWorker(ThreadWorker):
         self.accept_resumes_at = 0.0
 
     # -- accepting ------------------------------------------------------------------------------
-    def accept(self, listener: Any) -> None:
+    def accept(self, listener: Any) -> bool:
+        """Take one connection from the backlog, if there is one and room for it."""
         if self.nr_conns >= self.max_connections and not self.evict_idlest():
             self.pause_accepting(0.0)  # every connection has a request in progress
-            return
+            return False
         try:
             client, address = listener.accept()
         except OSError as error:
             self.accept_failed(error)
-            return
+            return False
         self.nr_conns += 1
         conn = Connection(self.cfg, client, address, listener.getsockname())
         conn.timeout = time.monotonic() + IDLE_SECONDS
         self.pending_conns.append(conn)
         self.poller.register(client, selectors.EVENT_READ, partial(self.read_head, conn))
+        return True
 
     def accept_failed(self, error: OSError) -> None:
         if error.errno in _NOTHING_TO_ACCEPT:
@@ -259,10 +261,13 @@ class PisanoWorker(ThreadWorker):
             self.forget(conn, self.reading_conns)
 
     def _cap_keepalive(self, deadline: float) -> None:
-        # Called once, when the worker stops: the listeners close now, so a connection opened
-        # after SIGTERM is refused instead of waiting in a backlog nobody accepts from.
+        # Called once, when the worker stops. What the backlog holds is taken (a request sent on
+        # it within the linger is answered), then the listeners close, so a connection opened
+        # after SIGTERM is refused instead of reset from a backlog nobody accepts from.
         super()._cap_keepalive(deadline)
         for listener in self.sockets:
+            while self.accept(listener):
+                pass
             listener.close()
         for queue in (self.pending_conns, self.reading_conns):
             for conn in queue:
