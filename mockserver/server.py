@@ -18,18 +18,22 @@ from werkzeug.wsgi import LimitedStream
 IDLE_SECONDS = 30  # a kept-alive connection's thread ends after this long without a request
 
 
+NO_BODY = object()  # the request announced no body
+UNPARSED = object()  # no request was parsed (http.server refusing one): close
+
+
 class QuietHandler(WSGIRequestHandler):
     # HTTP/1.1 keeps connections alive, as Pisano's own servers do; the journal replaces the log.
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
-    body: Any = None
-    said_connection = False
+    body: Any = UNPARSED
+    connection_said: list[str]  # this answer's Connection values, set per request
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def handle_one_request(self) -> None:
-        self.body, self.said_connection = None, False
+        self.body, self.connection_said = UNPARSED, []
         if isinstance(self.rfile, NoDrain):
             self.rfile = self.rfile.stream
         super().handle_one_request()
@@ -42,27 +46,32 @@ class QuietHandler(WSGIRequestHandler):
         length = environ.get("CONTENT_LENGTH") or ""
         if not environ.get("wsgi.input_terminated") and length.isdigit():
             environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], int(length))
-        self.body = environ["wsgi.input"]
+        framed = length or environ.get("wsgi.input_terminated")
+        self.body = environ["wsgi.input"] if framed else NO_BODY
         return environ
 
     def send_header(self, keyword: str, value: str) -> None:
-        if keyword.lower() != "connection":
+        if keyword.lower() == "connection":
+            self.connection_said.append(value.lower())  # decided in end_headers
+        else:
             super().send_header(keyword, value)
-        elif not self.said_connection:  # the app's own comes first; Werkzeug's "close" is last
-            self.said_connection = True
-            if value.lower() != "close" or not self.body_read():
-                super().send_header(keyword, value)
-            else:  # kept alive: the next request must not be drained as leftovers (NoDrain)
-                self.rfile = NoDrain(self.rfile)
+
+    def end_headers(self) -> None:
+        # Werkzeug always adds "Connection: close", last; anything before it is the app's.
+        app_closes = "close" in self.connection_said[:-1]
+        if app_closes or self.close_connection or not self.body_read():
+            super().send_header("Connection", "close")
+        else:  # kept alive: the next request must not be drained as leftovers (NoDrain)
+            self.rfile = NoDrain(self.rfile)
+        super().end_headers()
 
     def body_read(self) -> bool:
         """Whether the next bytes on the connection are the next request's."""
-        body = self.body
-        if isinstance(body, LimitedStream):
-            return body.is_exhausted
-        if body is self.rfile:  # no Content-Length, not chunked: no body
+        if self.body is NO_BODY:
             return True
-        return bool(getattr(body, "_done", False))  # Werkzeug's DechunkedInput at its end
+        if isinstance(self.body, LimitedStream):
+            return self.body.is_exhausted
+        return getattr(self.body, "_done", False) is True  # chunked: DechunkedInput at its end
 
 
 class NoDrain(io.BufferedIOBase):
