@@ -8,6 +8,7 @@ unread body ends): here a connection is kept when its request body was read to i
 from __future__ import annotations
 
 import io
+import socket
 import threading
 from typing import Any
 
@@ -31,6 +32,12 @@ class QuietHandler(WSGIRequestHandler):
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # http.server writes the head and the body apart: on a kept-alive connection Nagle's
+        # algorithm held the body for the client's delayed ACK, 40 ms a request (22 req/s).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle_one_request(self) -> None:
         self.body, self.connection_said = UNPARSED, []
