@@ -7,7 +7,6 @@ point group `pisano_mock.commands`, so `mockserver` never imports `contracts` (A
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -16,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 from . import access_log
 from .access import startup_refusal
 from .app import create_app
-from .server import LiveServer
+from .serving import base_url, listen, serve
 from .settings import (
     STORAGE_VARIABLE,
     ConfigError,
@@ -29,7 +28,9 @@ from .settings import (
 COMMAND_GROUP = "pisano_mock.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; `plugins=False` leaves out the commands other packages plug in
+    (`contract` imports hypothesis and the kit: `serve` starts faster without them)."""
     parser = argparse.ArgumentParser(
         prog="pisano-mock",
         description="A local emulator of Pisano's survey-sharing API, and a contract-test kit.",
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="access-log lines as text, or as one JSON object per line (default text)",
     )
     serve.set_defaults(handler=serve_command)
-    for command in entry_points(group=COMMAND_GROUP):
+    for command in entry_points(group=COMMAND_GROUP) if plugins else ():
         command.load()(commands)
     return parser
 
@@ -136,21 +137,20 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"pisano-mock: {refusal}", file=sys.stderr)
         return 2
     try:
-        app = create_app(settings)  # --storage redis://... connects here (SPEC 2.5)
+        app = create_app(settings)  # here, so that e.g. Redis unreachable is one line too
     except ConfigError as error:
         print(f"pisano-mock: {error}", file=sys.stderr)
         return 2
     try:
-        server = LiveServer(app, args.host, args.port)
+        listener = listen(args.host, args.port)
     except OSError as error:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
     token, campaign = sample_credentials(settings)
     if not args.quiet:
         access_log.configure(sys.stderr, args.log_format)
-    print(f"pisano-mock serving {server.base_url} token={token} campaign={campaign}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    print(f"pisano-mock serving {base_url(listener)} token={token} campaign={campaign}", flush=True)
+    serve(app, listener, args.workers)
     return 0
 
 
@@ -181,7 +181,8 @@ def package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(plugins=argv[:1] != ["serve"]).parse_args(argv)
     return args.handler(args)
 
 

@@ -1,0 +1,380 @@
+"""The gunicorn worker `serve` runs (SPEC 2.5): gthread, hardened against slow and idle clients.
+
+gunicorn's ThreadWorker hands a new connection to a thread, which waits up to 5 s for its first
+bytes and then reads its head for as long as the client trickles it: 16 slow clients hold all 16
+threads. Here the main poller does all the waiting, without a thread:
+
+- a connection's first bytes and its whole request head (request line and headers) are read in the
+  poller, non-blocking, within HEAD_SECONDS; only a complete head takes a thread;
+- the body is read in the thread within BODY_SECONDS, the answer written within WRITE_SECONDS;
+- at the connection bound the connection idle longest (nothing sent yet, or kept alive between
+  requests) is closed to admit the new one, never one with a request in progress; running out of
+  descriptors on accept does the same, or pauses accepting, never crashes or spins the worker;
+- a request gunicorn cannot parse (head limits included) is answered with the catalogue's 13000
+  body, `X-Pisano-Mock-Reason` naming the rule, never gunicorn's HTML page.
+
+It relies on gunicorn 27's ThreadWorker internals (pending_conns, keepalived_conns, nr_conns),
+hence the pin in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http.errors import (
+    InvalidResponseHeader,
+    InvalidResponseHeaderName,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    ParseException,
+)
+from gunicorn.http.message import Request
+from gunicorn.http.parser import RequestParser
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from . import access_log
+from .catalogue import ERROR_CONTENT_TYPE, render_body
+from .headers import REASON, ascii_header
+
+THREADS = 16
+IDLE_SECONDS = 5  # a new connection's wait for its first byte; keep-alive between requests
+HEAD_SECONDS = 5.0  # from a head's first byte to its end
+BODY_SECONDS = 15.0  # once the head is in, to read the body
+WRITE_SECONDS = 15.0  # to send an answer to a client that reads it slowly
+STOP_LINGER_SECONDS = 0.5  # SIGTERM: idle connections stay this long for a request already sent
+ACCEPT_PAUSE_SECONDS = 0.5  # out of descriptors with nothing idle to close: stop accepting a while
+
+MAX_REQUEST_LINE = 8190  # bytes, as gunicorn's own maximum (and nginx's 8 KiB buffers)
+MAX_HEADER_FIELDS = 100
+MAX_FIELD_BYTES = 8190
+MAX_HEAD_BYTES = 64 * 1024  # all header lines together
+_HEAD_CAP = MAX_REQUEST_LINE + MAX_HEAD_BYTES + 4  # past this the parser refuses: stop buffering
+_HEAD_READ = 16 * 1024
+_HEAD_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")  # bare LFs end it too: the parser refuses those
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_NOTHING_TO_ACCEPT = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED, errno.EINTR)
+
+# gunicorn's messages for its three header limits → what our reason says.
+HEADER_LIMITS = {
+    "limit request headers fields": f"headers: more than {MAX_HEADER_FIELDS} fields",
+    "limit request headers fields size": f"headers: a field over {MAX_FIELD_BYTES} bytes",
+    "max buffer headers": f"headers: over {MAX_HEAD_BYTES} bytes in all",
+}
+
+
+class ClientTooSlow(ConnectionResetError):
+    """A read or write past its deadline. A reset to gunicorn, which then drops the connection
+    quietly; a body read by the app turns it into a 13000 refusal (bodies.py)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(errno.ECONNRESET, f"{what}: the client was too slow")
+
+
+class DeadlineUnreader(SocketUnreader):
+    """Socket reads bounded by one deadline per request: a trickling client cannot hold a thread
+    past it. Between reads the socket keeps WRITE_SECONDS, which bounds writing the answer."""
+
+    deadline = float("inf")
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise ClientTooSlow("reading the request")
+        self.sock.settimeout(remaining)
+        try:
+            return bytes(super().chunk(size_hint))
+        except TimeoutError:
+            raise ClientTooSlow("reading the request") from None
+        finally:
+            self.sock.settimeout(WRITE_SECONDS)
+
+
+class BoundedRequest(Request):
+    def parse(self, unreader: Any) -> Any:
+        self.max_buffer_headers = MAX_HEAD_BYTES  # gunicorn's own total is fields × field size
+        return super().parse(unreader)
+
+
+class BoundedParser(RequestParser):
+    mesg_class = BoundedRequest
+
+    def __init__(self, cfg: Any, sock: socket.socket, client: Any) -> None:
+        super().__init__(cfg, sock, client)
+        self.unreader = DeadlineUnreader(sock)
+
+
+class Connection(TConn):
+    """A client connection: the head read so far in the poller, until a thread takes it."""
+
+    initialized: bool
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.head = bytearray()
+
+    def head_complete(self, new: int) -> bool:
+        start = max(len(self.head) - new - 2, 0)  # an end may straddle two reads
+        return len(self.head) > _HEAD_CAP or any(self.head.find(e, start) >= 0 for e in _HEAD_ENDS)
+
+    def start_request(self, cfg: Any) -> None:
+        """In the thread: a parser bounded by deadlines, fed what the poller read."""
+        if not self.initialized:  # plain HTTP/1.1 only: no TLS, no HTTP/2 to negotiate
+            self.initialized = True
+            self.parser = BoundedParser(cfg, self.sock, self.client)
+        self.sock.setblocking(True)
+        self.parser.unreader.deadline = time.monotonic() + BODY_SECONDS
+        if self.head:
+            self.parser.unreader.unread(bytes(self.head))
+            self.head = bytearray()
+
+    def close(self, graceful: bool = False) -> None:
+        if self.sock.fileno() >= 0:  # a thread may have closed it already (close_in_thread)
+            super().close(graceful)
+
+    def close_in_thread(self) -> None:
+        # gunicorn lingers up to 2 s draining a closed connection in the MAIN loop; here the
+        # thread that answered pays for it, and the poller never stalls.
+        util.close_graceful(self.sock)
+
+
+class PisanoWorker(ThreadWorker):
+    """gunicorn's gthread worker with the waiting moved to the poller (module docstring)."""
+
+    wsgi: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_connections = self.cfg.worker_connections
+        self.worker_connections = 2**62  # gunicorn's loop never stops accepting: accept() does
+        self.reading_conns: deque[Connection] = deque()
+        self.accept_resumes_at = 0.0
+
+    # -- accepting ------------------------------------------------------------------------------
+    def accept(self, listener: Any) -> bool:
+        """Take one connection from the backlog, if there is one and room for it."""
+        if self.nr_conns >= self.max_connections and not self.evict_idlest():
+            self.pause_accepting(0.0)  # every connection has a request in progress
+            return False
+        try:
+            client, address = listener.accept()
+        except OSError as error:
+            self.accept_failed(error)
+            return False
+        self.nr_conns += 1
+        # gunicorn writes the head and the body apart: on a kept-alive connection Nagle's
+        # algorithm held the body for the client's delayed ACK, 40 ms a request (22 req/s).
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(self.cfg, client, address, listener.getsockname())
+        conn.timeout = time.monotonic() + IDLE_SECONDS
+        self.pending_conns.append(conn)
+        self.poller.register(client, selectors.EVENT_READ, partial(self.read_head, conn))
+        return True
+
+    def accept_failed(self, error: OSError) -> None:
+        if error.errno in _NOTHING_TO_ACCEPT:
+            return
+        if error.errno not in _OUT_OF_DESCRIPTORS:
+            raise error
+        if not self.evict_idlest():
+            self.pause_accepting(ACCEPT_PAUSE_SECONDS)
+
+    def pause_accepting(self, seconds: float) -> None:
+        # gunicorn's loop asks set_accept_enabled(True) on each turn; may_accept() answers it.
+        self.accept_resumes_at = time.monotonic() + seconds
+        super().set_accept_enabled(False)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled and self.may_accept())
+
+    def may_accept(self) -> bool:
+        if time.monotonic() < self.accept_resumes_at:
+            return False
+        return self.nr_conns < self.max_connections or bool(self.idle_queue())
+
+    def idle_queue(self) -> deque[Any] | None:
+        """The queue whose first connection has been idle longest: both are in timeout order,
+        and a timeout is the moment idleness began plus IDLE_SECONDS in both."""
+        queues = [q for q in (self.pending_conns, self.keepalived_conns) if q]
+        return min(queues, key=lambda q: q[0].timeout) if queues else None
+
+    def evict_idlest(self) -> bool:
+        queue = self.idle_queue()
+        if queue is None:
+            return False
+        self.forget(queue[0], queue)
+        return True
+
+    def forget(self, conn: Any, queue: deque[Any]) -> None:
+        queue.remove(conn)
+        self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
+
+    # -- reading a head in the poller -----------------------------------------------------------
+    def on_client_socket_readable(self, conn: Any, client: Any) -> None:
+        self.read_head(conn, client)  # a kept-alive connection's next request
+
+    def read_head(self, conn: Connection, _: Any = None) -> None:
+        queue = self.queue_of(conn)
+        try:
+            data = conn.sock.recv(_HEAD_READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client closed or reset the connection
+            self.forget(conn, queue)
+            return
+        if queue is not self.reading_conns:  # its first bytes: the head's deadline starts now
+            queue.remove(conn)
+            conn.timeout = time.monotonic() + HEAD_SECONDS
+            self.reading_conns.append(conn)
+        conn.head += data
+        if conn.head_complete(len(data)):
+            self.reading_conns.remove(conn)
+            self.poller.unregister(conn.sock)
+            conn.data_ready = True
+            self.enqueue_req(conn)
+
+    def queue_of(self, conn: Connection) -> deque[Any]:
+        if conn.head:
+            return self.reading_conns
+        return self.pending_conns if not conn.initialized else self.keepalived_conns
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        while self.reading_conns and self.reading_conns[0].timeout <= now:
+            conn = self.reading_conns[0]
+            late = refusal(408, f"request head not complete within {HEAD_SECONDS:g} s")
+            with contextlib.suppress(OSError):  # best effort: it never finished its request
+                conn.sock.send(late)
+            self.forget(conn, self.reading_conns)
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        # Called once, when the worker stops. What the backlog holds is taken (a request sent on
+        # it within the linger is answered), then the listeners close, so a connection opened
+        # after SIGTERM is refused instead of reset from a backlog nobody accepts from.
+        deadline = min(deadline, time.monotonic() + STOP_LINGER_SECONDS)  # gunicorn's: 2 s
+        super()._cap_keepalive(deadline)
+        for listener in self.sockets:
+            while self.accept(listener):
+                pass
+            listener.close()
+        for queue in (self.pending_conns, self.reading_conns):
+            for conn in queue:
+                conn.timeout = min(conn.timeout, deadline)
+
+    # -- in a thread ----------------------------------------------------------------------------
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = partial(self.call_app, self.wsgi)
+        self.current = threading.local()  # the gunicorn request each thread is serving
+
+    def call_app(self, app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        """The app as Werkzeug would call it, on two points where gunicorn differs:
+
+        - gunicorn marks every body "terminated"; Werkzeug only a chunked one. bodies.read_body
+          then refuses an announced Content-Length over max_body_bytes at once (413) instead of
+          waiting for that many bytes; gunicorn never reads past Content-Length anyway.
+        - gunicorn drops the app's `Connection: close` (a hop-by-hop header) and keeps the
+          connection: the app says it when a body is left unread, so the connection must close.
+        """
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            environ["wsgi.input_terminated"] = False
+        request = self.current.request
+
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):
+                request.force_close()
+            return start_response(status, headers, *exc_info)
+
+        return app(environ, start)
+
+    def handle(self, conn: Connection) -> Any:
+        conn.start_request(self.cfg)
+        keep_alive = super().handle(conn)
+        if keep_alive is False:
+            conn.close_in_thread()
+        return keep_alive
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        conn.sock.settimeout(WRITE_SECONDS)  # body reads set their own (DeadlineUnreader)
+        self.current.request = req
+        try:
+            return bool(super().handle_request(req, conn))
+        except TimeoutError:  # sendall past WRITE_SECONDS: the client does not read its answer
+            raise ClientTooSlow("writing the answer") from None
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        status, reason = refusal_of(exc)
+        if status == 400 and not is_client_error(exc):
+            self.log.exception("Error handling request")
+        with contextlib.suppress(OSError):  # the client is gone or not reading its answer
+            client.sendall(refusal(status, reason))
+        log_refusal(req, status)
+
+
+def is_client_error(exc: BaseException) -> bool:
+    return isinstance(exc, ParseException) and not isinstance(
+        exc, InvalidResponseHeader | InvalidResponseHeaderName
+    )
+
+
+def refusal_of(exc: BaseException) -> tuple[int, str]:
+    """HTTP status and reason for a request gunicorn refused before the app saw it."""
+    if isinstance(exc, LimitRequestLine):
+        return 414, f"request line: over {MAX_REQUEST_LINE} bytes"
+    if isinstance(exc, LimitRequestHeaders):
+        return 431, HEADER_LIMITS.get(str(exc), f"headers: {exc}")
+    if is_client_error(exc):
+        return 400, f"request unparseable: {exc}"
+    # Never a 500 (STYLE): a failure of ours is Pisano's generic 13000, and logged.
+    return 400, f"emulator error: {type(exc).__name__}: {exc}"
+
+
+def refusal(status: int, reason: str) -> bytes:
+    """A whole HTTP answer with the 13000 catalogue body; the connection closes after it."""
+    body = render_body(13000)
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        f"Content-Type: {ERROR_CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"{REASON}: {ascii_header(reason)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def log_refusal(req: Any, status: int) -> None:
+    """The access-log line (SPEC 2.5) of a request refused before the app saw it."""
+    if not access_log.LOGGER.isEnabledFor(logging.INFO):
+        return
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record = access_log.LOGGER.makeRecord(
+        access_log.LOGGER.name, logging.INFO, "", 0, "request", (), None
+    )
+    record.__dict__["access"] = {
+        "time": now,
+        "method": getattr(req, "method", None) or "-",
+        "path": getattr(req, "path", None) or "-",
+        "status": status,
+        "code": 13000,
+        "duration_ms": 0.0,
+        "token": None,
+        "request_id": None,
+    }
+    access_log.LOGGER.handle(record)
