@@ -18,7 +18,6 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.pytest_plugin import DEFAULT_CAMPAIGN, PisanoMock
-from mockserver import storage
 from mockserver.app import create_app
 from mockserver.catalogue import CATALOGUE
 from mockserver.metrics import (
@@ -32,7 +31,7 @@ from mockserver.metrics import (
     route_template,
 )
 from mockserver.server import LiveServer
-from mockserver.settings import Access, ConfigError, ThrottleSettings, load_settings
+from mockserver.settings import Access, ThrottleSettings, load_settings
 from tests.conftest import Api
 
 ENDPOINT = "/v1/email_campaigns/{campaign_id}/email_sharings"
@@ -62,17 +61,8 @@ def metrics(storage_url: str) -> Metrics:
 
 
 @pytest.fixture
-def apps_on(storage_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """`storage_url`, on which `create_app` can start. Until the Redis store lands (helper
-    "redis"), an app on redis:// keeps its store in memory: the metrics use Redis by themselves,
-    and these tests run unchanged once the store does too."""
-    if storage_url.startswith("redis://"):
-        try:
-            storage.open_redis(load_settings().with_changes(storage=storage_url))
-        except ConfigError as error:
-            if "not built yet" not in str(error):
-                raise
-            monkeypatch.setitem(storage.OPENERS, "redis", storage.open_memory)
+def apps_on(storage_url: str) -> str:
+    """`storage_url`, on which `create_app` starts: memory, or the real Redis store."""
     return storage_url
 
 

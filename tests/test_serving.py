@@ -26,11 +26,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from mockserver import storage
 from mockserver.app import create_app
 from mockserver.catalogue import ERROR_CONTENT_TYPE, render_body
 from mockserver.server import LiveServer
-from mockserver.settings import ConfigError, load_settings
 from mockserver.worker import (
     HEAD_SECONDS,
     MAX_HEADER_FIELDS,
@@ -308,14 +306,6 @@ def test_a_storage_that_cannot_be_opened_is_one_line_and_exit_2():
     assert "Traceback" not in result.stderr
 
 
-def redis_storage_missing(url: str) -> bool:
-    try:
-        storage.open_parts(load_settings(storage=url))
-    except ConfigError as error:
-        return "not built yet" in str(error)
-    return False
-
-
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
@@ -330,8 +320,6 @@ def wait_for_workers(served: Served, count: int) -> list[int]:
 
 
 def test_two_workers_on_redis_storage_both_run(redis_url):
-    if redis_storage_missing(redis_url):
-        pytest.skip("--storage redis:// is helper 'redis''s, not merged here yet")
     with serving("--workers", "2", "--storage", redis_url) as served:
         wait_for_workers(served, 2)
         statuses = {requests.get(f"{served.url}/__mock/health", timeout=5).status_code}

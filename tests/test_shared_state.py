@@ -7,8 +7,10 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,13 +65,24 @@ def replica(storage: str, *flags: str) -> Iterator[Replica]:
 
 @pytest.fixture
 def replicas(redis_url: str) -> Iterator[list[Replica]]:
-    """Two replicas on one Redis; the second runs `--workers 2` (one process until the
-    production server lands: the flag is accepted with Redis storage either way)."""
+    """Two replicas on one Redis; the second runs `--workers 2` (two gunicorn worker processes):
+    three processes share one state."""
     with ExitStack() as stack:
-        yield [
-            stack.enter_context(replica(redis_url)),
-            stack.enter_context(replica(redis_url, "--workers", "2")),
-        ]
+        first = stack.enter_context(replica(redis_url))
+        second = stack.enter_context(replica(redis_url, "--workers", "2"))
+        assert len(worker_pids(second)) == 2
+        yield [first, second]
+
+
+def worker_pids(one: Replica) -> list[int]:
+    """The gunicorn workers under a replica's process, once both have started."""
+    pid = one.process.pid
+    deadline = time.monotonic() + 10
+    while True:
+        pids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if len(pids) >= 2 or time.monotonic() > deadline:
+            return [int(p) for p in pids]
+        time.sleep(0.05)  # polling the process table while workers fork, not the throttle
 
 
 def burst(replicas: list[Replica]) -> list[tuple[str, int]]:
