@@ -14,11 +14,13 @@ the first answer of `/__mock/health`, the median of several starts.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import http.client
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -38,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HEALTH = "/__mock/health"
 WRK_THREADS = 2
 RSS_SAMPLE_SECONDS = 0.1
-SCRATCH = Path(tempfile.mkdtemp(prefix="pisano-bench-"))
+SCRATCH = Path(tempfile.mkdtemp(prefix="pisano-bench-"))  # bodies, scripts, server logs
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 # The per-thread counters are globals of each thread's Lua state; `done` sums them over threads.
 LUA = """
@@ -203,13 +206,23 @@ def spawn(
         )
 
 
+def last_words(log: Path) -> str:
+    """Why a server gave up: its own one-line refusal, or the error under a server's traceback
+    (gunicorn ends with "Worker failed to boot", which names no cause), else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    for prefix in ("pisano-mock:", "mockserver.settings.ConfigError:"):
+        named = [line for line in lines if line.startswith(prefix)]
+        if named:
+            return named[-1]
+    return lines[-1] if lines else ""
+
+
 def wait_answering(process: subprocess.Popen, port: int, log: Path, limit: float) -> float:
     """Seconds until any HTTP answer on `port` (health's status need not be 200: the bare app)."""
     began = time.perf_counter()
     while time.perf_counter() - began < limit:
         if process.poll() is not None:
-            words = log.read_text(errors="replace").strip().splitlines()
-            raise StartFailed(words[-1] if words else f"exited {process.returncode}")
+            raise StartFailed(last_words(log) or f"exited {process.returncode}")
         if answers(port, timeout=0.5) is not None:
             return time.perf_counter() - began
         time.sleep(0.005)
