@@ -1,12 +1,12 @@
 """Issue 9's performance table: the emulator against WireMock and a bare app, in ONE run.
 
-    python bench/compare.py [--seconds 10] [--connections 16] [--threads 4] [--quick]
+    python bench/compare.py [--seconds 10] [--connections 16] [--threads 16] [--quick]
         [--emulator-cmd 'pisano-mock serve ... --port {port} --workers {workers} ...']
 
 Rows, each loaded by wrk (2 threads) with 2-recipient and 5000-recipient bodies, throttle off:
 WireMock 3.13.2 (request journal off, one stub answering the POST with a small JSON; installed by
 npm into --wiremock-cache on first use, run with java), the bare parse-only app (bench/bare_app.py)
-on gunicorn gthread with 1 and 2 workers, the emulator with 1 worker on memory, with 1 worker on
+on the same server with 1 and 2 workers, the emulator with 1 worker on memory, with 1 worker on
 Redis (what sharing through Redis costs) and with 2 workers on Redis (a redis-server this script
 starts on a free port). Peak RSS is taken under the big load (for Redis rows: the emulator's
 processes plus redis-server's); start is spawn to first answer of /__mock/health, the median of
@@ -55,9 +55,10 @@ JVM_WARMUP = 8.0
 # The success answer's shape, so WireMock writes about as many bytes as the emulator.
 STUB_BODY = {"status": "ok", "campaign_id": "x", "count": 2, "sharings": {"a": 1, "b": 2}}
 SERVE = (
-    "pisano-mock serve --no-throttle --quiet --host 127.0.0.1 --port {port} "
+    f"{PYTHON} -m mockserver.cli serve --no-throttle --quiet --host 127.0.0.1 --port {{port}} "
     "--workers {workers} --storage {storage}"
 )
+SERVE_BARE = f"{PYTHON} bench/wsgi_entry.py bare {{port}} {{workers}}"
 GUNICORN = (
     f"{PYTHON} -m gunicorn -k gthread --threads {{threads}} -w {{workers}} --log-level warning "
     "-b 127.0.0.1:{port} --chdir bench 'wsgi_entry:{app}()'"
@@ -115,15 +116,18 @@ def wiremock_command(cache: Path) -> str:
     )
 
 
+def production_serve() -> bool:
+    """Whether `pisano-mock serve` runs on its production server (mockserver/serving.py)."""
+    return importlib.util.find_spec("mockserver.serving") is not None
+
+
 def emulator_template(given: str | None) -> str:
-    """The emulator's command: as given, `pisano-mock serve` once it runs on a production server
-    (mockserver/serving.py), else gunicorn on bench/wsgi_entry.py. Either reads the storage from
+    """The emulator's command: as given, else `pisano-mock serve` once it runs on its production
+    server, else gunicorn gthread on bench/wsgi_entry.py. Each reads the storage from
     $PISANO_MOCK_STORAGE when the command does not name it."""
     if given:
         return given
-    if importlib.util.find_spec("mockserver.serving") is not None:
-        return SERVE
-    return GUNICORN.replace("{app}", "emulator")
+    return SERVE if production_serve() else GUNICORN.replace("{app}", "emulator")
 
 
 def emulator_row(template: str, threads: int, workers: int, storage: str) -> Row:
@@ -140,7 +144,9 @@ def emulator_row(template: str, threads: int, workers: int, storage: str) -> Row
 
 
 def bare_row(threads: int, workers: int) -> Row:
-    command = GUNICORN.replace("{app}", "bare").replace("{threads}", str(threads))
+    """The bare app on the server `serve` uses: its own setup once there, else gunicorn gthread."""
+    template = SERVE_BARE if production_serve() else GUNICORN.replace("{app}", "bare")
+    command = template.replace("{threads}", str(threads))
     return Row(f"bare app {workers}w", command.replace("{workers}", str(workers)), workers)
 
 
@@ -372,7 +378,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per load (10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
-    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker (4)")
+    parser.add_argument(
+        "--threads", type=int, default=16, help="threads per worker without serve's own setup (16)"
+    )
     parser.add_argument("--starts", type=int, default=5, help="starts timed per row (5)")
     parser.add_argument(
         "--emulator-cmd", help="with {port} {workers} {storage}; default: see above"
@@ -385,6 +393,12 @@ def main() -> None:
         args.seconds, args.starts = 2.0, 2
     check_tools()
     print("Figures taken while other work runs on this machine are indicative only.", flush=True)
+    server = "`serve`'s own (mockserver/serving.py)" if production_serve() else "gunicorn gthread"
+    print(
+        f"Emulator and bare app on {server}; wrk 2 threads, {args.connections} connections, "
+        f"{args.seconds:g} s per load after {args.warmup:g} s of warm-up.",
+        flush=True,
+    )
     rows = build_rows(args)
     run_rows(rows, args)
     print()
