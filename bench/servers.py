@@ -1,12 +1,14 @@
 """Which WSGI server for `serve`: gunicorn (gthread) vs granian vs today's Werkzeug LiveServer.
 
-    python bench/servers.py [--seconds 8] [--connections 16] [--threads 4] [--quick]
+    python bench/servers.py [--seconds 8] [--connections 16] [--threads 4 16] [--quick]
 
-Each server runs the emulator (throttle off, memory storage: with 2 workers each worker has its
-own store, which is fine for comparing servers and nothing else) and the bare parse-only app
-(bench/bare_app.py), loaded by wrk with 2-recipient and 5000-recipient bodies. Ratios are against
-the baseline measured in the same run: "vs today" is the same app and body on today's Werkzeug
-LiveServer, "emu/bare" the emulator against the bare app on the same server and workers.
+Servers: Werkzeug, gunicorn gthread (1 and 2 workers, each --threads count), `serve`'s own
+gunicorn setup once mockserver/serving.py exists, granian (1 and 2 workers). Each runs the emulator
+(throttle off, memory storage: with 2 workers each worker has its own store, which is fine for
+comparing servers and nothing else) and the bare parse-only app (bench/bare_app.py), loaded by
+wrk with 2-recipient and 5000-recipient bodies. Ratios are against the baseline measured in the
+same run: "vs today" is the same app and body on today's Werkzeug LiveServer, "emu/bare" the
+emulator against the bare app on the same server and workers.
 
 granian is not a dependency: `.venv/bin/pip install granian` to include it; without it its rows
 are skipped with a message. granian cannot hand the app its socket, so `drop` faults (SPEC 2.2)
@@ -63,8 +65,17 @@ def granian(workers: int) -> Server:
     return Server(f"granian {workers}w", workers, template)
 
 
-def servers(threads: int) -> list[Server]:
-    chosen = [werkzeug(), gunicorn(1, threads), gunicorn(2, threads)]
+def serve_own(workers: int) -> Server:
+    """`pisano-mock serve`'s own gunicorn setup (worker class, threads, limits), once it exists."""
+    template = f"{PYTHON} bench/wsgi_entry.py {{app}} {{port}} {workers}"
+    return Server(f"serve's own {workers}w", workers, template)
+
+
+def servers(threads: list[int]) -> list[Server]:
+    chosen = [werkzeug()]
+    chosen += [gunicorn(workers, count) for count in threads for workers in (1, 2)]
+    if importlib.util.find_spec("mockserver.serving") is not None:
+        chosen += [serve_own(1), serve_own(2)]
     if importlib.util.find_spec("granian") is None:
         print(
             "granian: skipped: not installed (.venv/bin/pip install granian: a bench-only tool, "
@@ -131,7 +142,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per load (8)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
-    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker (4)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[4, 16], help="gthread threads per worker (4 16)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s per load")
     args = parser.parse_args()
     args.warmup = 1.0 if args.quick else 2.0
