@@ -214,7 +214,7 @@ def rate(figures: Figures | None) -> float | None:
 
 
 def print_rows(rows: list[Row]) -> None:
-    line = "| {:<20} | {:>9} | {:>7} | {:>7} | {:>9} | {:>7} | {:>12} | {:>8} |"
+    line = "| {:<20} | {:>9} | {:>7} | {:>7} | {:>9} | {:>7} | {:>11} | {:>11} | {:>8} |"
     heads = (
         "server",
         "small r/s",
@@ -223,6 +223,7 @@ def print_rows(rows: list[Row]) -> None:
         "big r/s",
         "p99 ms",
         "big RSS MiB",
+        "big PSS MiB",
         "start s",
     )
     print(line.format(*heads))
@@ -240,6 +241,7 @@ def print_rows(rows: list[Row]) -> None:
             cell(rate(big), ".0f"),
             cell(big.p99_ms, ".1f"),
             cell(big.peak_rss_mib, ".0f"),
+            cell(big.peak_pss_mib, ".0f"),
             cell(row.start, ".3f"),
         )
         print(line.format(row.name, *figures))

@@ -81,7 +81,7 @@ class StartFailed(RuntimeError):
 
 @dataclass
 class Figures:
-    """One load: requests/s, latency percentiles, what went wrong, peak RSS of the tree."""
+    """One load: requests/s, latency percentiles, what went wrong, peak memory of the tree."""
 
     rate: float
     p50_ms: float
@@ -90,6 +90,7 @@ class Figures:
     bad_status: int
     socket_errors: int
     peak_rss_mib: float
+    peak_pss_mib: float
 
     @property
     def clean(self) -> bool:
@@ -144,30 +145,36 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
-def rss_kib(pid: int) -> int:
+def kib(pid: int, file: str, field: str) -> int:
+    """A `field:` line of /proc/PID/`file` in KiB (0 when the process is gone)."""
     with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
     return 0
 
 
-def tree_rss_mib(root: int) -> float:
-    """Resident memory of `root` and all its descendants, summed (shared pages count twice)."""
-    return sum(rss_kib(pid) for pid in process_tree(root)) / 1024
+def tree_memory_mib(roots: list[int]) -> tuple[float, float]:
+    """RSS and PSS of the roots and all their descendants, summed, in MiB. Summed RSS counts pages
+    the workers share with their master once per process (worst case); PSS shares them out."""
+    pids = [pid for root in roots for pid in process_tree(root)]
+    rss = sum(kib(pid, "status", "VmRSS:") for pid in pids)
+    pss = sum(kib(pid, "smaps_rollup", "Pss:") for pid in pids)
+    return rss / 1024, pss / 1024
 
 
 class PeakSampler:
-    """Samples process trees' summed RSS in a thread while a `with` block runs; `.peak` in MiB."""
+    """Samples process trees' memory in a thread while a `with` block runs; peaks in MiB."""
 
     def __init__(self, roots: list[int]) -> None:
-        self.roots, self.peak = roots, 0.0
+        self.roots, self.peak_rss, self.peak_pss = roots, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, sum(tree_rss_mib(root) for root in self.roots))
+            rss, pss = tree_memory_mib(self.roots)
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self._stop.wait(RSS_SAMPLE_SECONDS)
 
     def __enter__(self) -> PeakSampler:
@@ -315,7 +322,8 @@ def load(
         non2xx=raw["non2xx"],
         bad_status=raw["bad_status"],
         socket_errors=raw["socket_errors"],
-        peak_rss_mib=sampler.peak,
+        peak_rss_mib=sampler.peak_rss,
+        peak_pss_mib=sampler.peak_pss,
     )
 
 
