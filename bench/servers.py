@@ -1,6 +1,6 @@
 """Which WSGI server for `serve`: gunicorn (gthread) vs granian vs today's Werkzeug LiveServer.
 
-    python bench/servers.py [--seconds 8] [--connections 16] [--threads 4 16] [--quick]
+    python bench/servers.py [--seconds 8] [--connections 16] [--threads N ...] [--quick]
 
 Servers: Werkzeug, gunicorn gthread (1 and 2 workers, each --threads count), `serve`'s own
 gunicorn setup once mockserver/serving.py exists, granian (1 and 2 workers). Each runs the emulator
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="per load (8)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument(
-        "--threads", type=int, nargs="+", default=[4, 16], help="gthread threads per worker (4 16)"
+        "--threads", type=int, nargs="+", default=[16], help="gthread threads per worker (16)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s per load")
     args = parser.parse_args()
