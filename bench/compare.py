@@ -41,6 +41,7 @@ from load import (  # a sibling script
     check_tools,
     free_port,
     load,
+    machine_note,
     process_tree,
     serving,
     spawn,
@@ -395,6 +396,7 @@ def main() -> None:
         args.seconds, args.starts = 2.0, 2
     check_tools()
     print("Figures taken while other work runs on this machine are indicative only.", flush=True)
+    print(machine_note("before"), flush=True)
     server = "`serve`'s own (mockserver/serving.py)" if production_serve() else "gunicorn gthread"
     print(
         f"Emulator and bare app on {server}; wrk 2 threads, {args.connections} connections, "
@@ -406,6 +408,7 @@ def main() -> None:
     print()
     print_rows(rows)
     print_ratios(rows)
+    print(machine_note("after"))
 
 
 if __name__ == "__main__":

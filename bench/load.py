@@ -327,6 +327,12 @@ def load(
     )
 
 
+def machine_note(when: str) -> str:
+    """Cores and load average: a run on a busy machine gives indicative figures only."""
+    one, five, _ = os.getloadavg()
+    return f"{when}: {os.cpu_count()} cores, load average {one:.1f} (1 min), {five:.1f} (5 min)"
+
+
 def check_tools() -> None:
     """wrk is a system package, not a Python one: say how to get it instead of a traceback."""
     if subprocess.run(["which", "wrk"], capture_output=True, check=False).returncode != 0:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import Figures, StartFailed, check_tools, load, serving  # a sibling script
+from load import Figures, StartFailed, check_tools, load, machine_note, serving  # a sibling
 
 PYTHON = shlex.quote(sys.executable)
 APPS = ("emulator", "bare")
@@ -152,10 +152,12 @@ def main() -> None:
         args.seconds = 2.0
     check_tools()
     print("Figures taken while other work runs on this machine are indicative only.", flush=True)
+    print(machine_note("before"), flush=True)
     results: dict[Key, Figures] = {}
     for server in servers(args.threads):
         measure(server, args, results)
     print_table(results, werkzeug().name)
+    print(machine_note("after"))
 
 
 if __name__ == "__main__":
