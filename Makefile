@@ -34,7 +34,12 @@ lint: $(TEST_TOOLS)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# compare.py: issue 9's table (WireMock, bare app, emulator on memory and Redis; needs wrk, java,
+# npm, redis-server); servers.py: gunicorn vs granian vs Werkzeug. BENCH_ARGS=--quick: a smoke run.
+BENCH_ARGS ?=
 bench: $(TEST_TOOLS)
+	$(BIN)/python bench/compare.py $(BENCH_ARGS)
+	$(BIN)/python bench/servers.py $(BENCH_ARGS)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/contract_overhead.py
 	$(BIN)/python bench/soak_memory.py
