@@ -36,12 +36,14 @@ def begin_request() -> Response | None:
         return None
     emulator = current_emulator()
     g.started = time.perf_counter()
-    g.now = emulator.clock.now()  # one instant per request: the journal's and the throttle's
     g.warnings = []
     g.journal = {}
     entry = _new_entry(emulator)
     g.entry_bytes = ENTRY_OVERHEAD + len(entry["path"]) + _headers_bytes(entry["headers"])
-    g.request_id = emulator.store.begin_request(entry, g.entry_bytes)
+    begun = emulator.store.begin_request(entry, g.entry_bytes, emulator.clock)
+    # One instant per request, read as the entry opens: the journal's, the throttle's (unless
+    # it counts at its own), the sharings' `accepted_at` (SPEC 1.3).
+    g.request_id, g.now, g.faults_held = begun.id, begun.now, begun.faults
     if request.routing_exception is not None:
         raise PisanoError(13002, f"no route for {request.method} {_raw_path()}")
     return guard(emulator)
@@ -126,7 +128,7 @@ def _new_entry(emulator: Emulator) -> dict[str, Any]:
     headers = mask_headers(request.headers.items(), forms, emulator.settings.access.mask_headers)
     return {
         "id": None,
-        "time": g.now,
+        "time": None,  # the store stamps it with the clock's reading
         "method": request.method,
         "path": _raw_path(),
         "headers": headers,

@@ -40,7 +40,7 @@ def create_email_sharings(campaign_id: str) -> Response:
     batch = SharingBatch(
         campaign_id=campaign.id,
         request_id=g.request_id,
-        accepted_at=emulator.clock.now(),
+        accepted_at=g.now,  # the request's instant (lifecycle.begin_request)
         emails=body["emails"],
         custom_attributes=body.get("custom_attributes") or {},
         transactional_data=body.get("transactional_data") or {},
