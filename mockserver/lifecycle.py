@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, g, request
+from flask import Request, Response, g, request
 
 from .auth import mask_headers
 from .bodies import BodyUnread, journal_body, read_body
@@ -30,88 +30,105 @@ def is_admin_path(path: str) -> bool:
 def begin_request() -> Response | None:
     """Open the journal entry, then SPEC 1.4 rows 1-4: unknown routes, forced entries, faults,
     throttle. A response returned here replaces the endpoint's."""
-    if is_admin_path(request.path):
-        if request.routing_exception is not None:
-            raise PisanoError(13002, f"no admin route for {request.method} {request.path}")
+    req = request._get_current_object()  # type: ignore[attr-defined]  # once: each proxy use costs
+    if is_admin_path(req.path):
+        if req.routing_exception is not None:
+            raise PisanoError(13002, f"no admin route for {req.method} {req.path}")
         return None
     emulator = current_emulator()
-    g.started = time.perf_counter()
-    g.now = emulator.clock.now()  # one instant per request: the journal's and the throttle's
-    g.warnings = []
-    g.journal = {}
-    entry = _new_entry(emulator)
-    g.entry_bytes = ENTRY_OVERHEAD + len(entry["path"]) + _headers_bytes(entry["headers"])
-    g.request_id = emulator.store.begin_request(entry, g.entry_bytes)
-    if request.routing_exception is not None:
-        raise PisanoError(13002, f"no route for {request.method} {_raw_path()}")
+    state = g._get_current_object()  # type: ignore[attr-defined]
+    state.started = time.perf_counter()
+    state.warnings = []
+    state.journal = {}
+    entry = _new_entry(emulator, req)
+    nbytes = ENTRY_OVERHEAD + len(entry["path"]) + _headers_bytes(entry["headers"])
+    begun = emulator.store.begin_request(entry, nbytes, emulator.clock)
+    # One instant per request, read as the entry opens: the journal's, the throttle's (unless
+    # it counts at its own), the sharings' `accepted_at` (SPEC 1.3).
+    state.entry_bytes, state.request_id, state.now = nbytes, begun.id, begun.now
+    state.faults_held = begun.faults
+    if req.routing_exception is not None:
+        raise PisanoError(13002, f"no route for {req.method} {_raw_path(req.environ, req.path)}")
     return guard(emulator)
 
 
 def finish_request(response: Response) -> Response:
     """Close the journal entry with the answer, and label the answer with its request id."""
-    request_id = g.get("request_id")
+    state = g._get_current_object()  # type: ignore[attr-defined]  # once: each proxy use costs
+    request_id = state.get("request_id")
     if request_id is None:
         return response
-    warnings = g.get("warnings", [])
-    response.headers[REQUEST_ID] = str(request_id)
+    warnings = state.warnings
+    headers = response.headers
+    headers[REQUEST_ID] = str(request_id)
     if warnings:
-        response.headers[WARNING] = ascii_header("; ".join(warnings))
-    updates: dict[str, Any] = {"status": response.status_code, "warnings": warnings, **g.journal}
+        headers[WARNING] = ascii_header("; ".join(warnings))
+    updates: dict[str, Any] = {
+        "status": response.status_code,
+        "warnings": warnings,
+        **state.journal,
+    }
     reason = updates.get("reason")
-    if reason and REASON not in response.headers:  # the throttle's or a fault's (SPEC 2.3)
-        response.headers[REASON] = ascii_header(reason)
-    raw = _body_if_read()
-    if isinstance(g.body_error, BodyUnread):
-        response.headers["Connection"] = "close"  # the rest of the body is still on the wire
+    if reason and REASON not in headers:  # the throttle's or a fault's (SPEC 2.3)
+        headers[REASON] = ascii_header(reason)
+    emulator = current_emulator()
+    raw = _body_if_read(state, emulator)
+    if isinstance(state.body_error, BodyUnread):
+        headers["Connection"] = "close"  # the rest of the body is still on the wire
     if "body" not in updates:
         updates["body"] = journal_body(raw)
-    emulator = current_emulator()
-    verdict = g.get("throttle_verdict")
+    verdict = state.get("throttle_verdict")
     if verdict is not None and emulator.settings.throttle.profile == "rich":
-        response.headers.update(rate_limit_headers(verdict, emulator.clock))
-    dropped = g.get("drop_connection")
+        headers.update(rate_limit_headers(verdict, emulator.clock))
+    dropped = state.get("drop_connection")
     if dropped == "before":
         updates["status"] = None  # no answer was ever made
     said = sum(map(len, warnings)) + len(updates.get("reason") or "")
-    emulator.store.finish_request(request_id, updates, g.entry_bytes + len(raw) + said)
-    emulator.metrics.record(_metrics_sample(updates))
+    emulator.store.finish_request(request_id, updates, state.entry_bytes + len(raw) + said)
+    emulator.metrics.record(_metrics_sample(updates, state))
     if dropped:
         drop_connection()  # last: a client that sees the close finds the journal and metrics done
     return response
 
 
-def _metrics_sample(updates: dict[str, Any]) -> Sample:
+def _metrics_sample(updates: dict[str, Any], state: Any) -> Sample:
     """What this request adds to the metrics: its answer as journaled, and how long it took."""
-    rule = request.url_rule
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule
     return Sample(
         endpoint=route_template(rule.rule) if rule is not None else UNMATCHED,
-        method=request.method,
+        method=req.method,
         status=updates["status"],
         code=updates.get("code"),
-        seconds=time.perf_counter() - g.started,
+        seconds=time.perf_counter() - state.started,
         throttled_tier=(updates.get("throttle") or {}).get("tier"),
-        recipients=g.get("recipients_accepted", 0),
+        recipients=state.get("recipients_accepted", 0),
         fault_kind=(updates.get("fault") or {}).get("kind"),
     )
 
 
 def request_body() -> bytes:
     """The body, read once from the stream within max_body_bytes; a refusal is raised each call."""
-    if "body" not in g:
-        g.body, g.body_error = b"", None
+    return _body(g._get_current_object(), current_emulator())  # type: ignore[attr-defined]
+
+
+def _body(state: Any, emulator: Emulator) -> bytes:
+    if "body" not in state:
+        state.body, state.body_error = b"", None
         try:
-            g.body = read_body(request.environ, current_emulator().settings.bounds.max_body_bytes)
+            environ = request.environ
+            state.body = read_body(environ, emulator.settings.bounds.max_body_bytes)
         except PisanoError as error:
-            g.body_error = error
-    if g.body_error is not None:
-        raise g.body_error
-    return g.body
+            state.body_error = error
+    if state.body_error is not None:
+        raise state.body_error
+    return state.body  # type: ignore[no-any-return]
 
 
-def _body_if_read() -> bytes:
+def _body_if_read(state: Any, emulator: Emulator) -> bytes:
     # The journal shows every body, even one no view looked at; a refused one is kept as nothing.
     try:
-        return request_body()
+        return _body(state, emulator)
     except PisanoError:
         return b""
 
@@ -121,14 +138,14 @@ def record_refusal(error: PisanoError) -> None:
         g.journal.update(code=error.code, reason=error.reason)
 
 
-def _new_entry(emulator: Emulator) -> dict[str, Any]:
+def _new_entry(emulator: Emulator, req: Request) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
-    headers = mask_headers(request.headers.items(), forms, emulator.settings.access.mask_headers)
+    headers = mask_headers(req.headers.items(), forms, emulator.settings.access.mask_headers)
     return {
         "id": None,
-        "time": g.now,
-        "method": request.method,
-        "path": _raw_path(),
+        "time": None,  # the store stamps it with the clock's reading
+        "method": req.method,
+        "path": _raw_path(req.environ, req.path),
         "headers": headers,
         "body": None,
         "status": None,
@@ -140,11 +157,10 @@ def _new_entry(emulator: Emulator) -> dict[str, Any]:
     }
 
 
-def _raw_path() -> str:
+def _raw_path(environ: dict[str, Any], path: str) -> str:
     # The request line as sent: Werkzeug's PATH_INFO already lost a leading "//".
-    environ = request.environ
     uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    return uri.split("?", 1)[0] if uri else environ.get(RAW_PATH_KEY, request.path)
+    return uri.split("?", 1)[0] if uri else environ.get(RAW_PATH_KEY, path)
 
 
 def _headers_bytes(headers: dict[str, str]) -> int:

@@ -286,6 +286,33 @@ return out
 """
 )
 
+# KEYS: the journal's four (meta, ids, items, sizes), clock, faults, registry version.
+# ARGV: default rate, bound, entry JSON, bytes, max items, max bytes.
+# → {id, now, registry version, live faults}: what a request needs of Redis before its view, in
+# one round trip. The entry is stamped with the clock's reading: its `"time":null` becomes now.
+BEGIN_REQUEST = (
+    _NUMBERS
+    + _CLOCK
+    + _LOG
+    + r"""
+local now = clock_now(KEYS[5], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local entry = ARGV[3]
+local from, to = string.find(entry, '"time":null', 1, true)
+if from then
+  entry = string.sub(entry, 1, from - 1) .. '"time":' .. fmt(now) .. string.sub(entry, to + 1)
+end
+local nbytes = tonumber(ARGV[4])
+local id = redis.call('HINCRBY', meta, 'next', 1)
+redis.call('ZADD', ids, id, id)
+redis.call('HSET', items, id, entry)
+redis.call('HSET', sizes, id, '1 ' .. int(nbytes))
+redis.call('HINCRBY', meta, 'count', 1)
+redis.call('HINCRBY', meta, 'bytes', nbytes)
+trim(tonumber(ARGV[5]), tonumber(ARGV[6]))
+return {id, fmt(now), redis.call('GET', KEYS[7]) or '', redis.call('HLEN', KEYS[6])}
+"""
+)
+
 # -- faults (faults.py's semantics) -----------------------------------------------------------
 
 # KEYS: faults (hash id → spec JSON), fired (hash id → times fired), meta (next id, epoch).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -18,10 +19,10 @@ import orjson
 import redis
 
 from . import redis_scripts as lua
-from .clock import READING_BOUND
+from .clock import READING_BOUND, Clock
 from .faults import Fault
 from .settings import Bounds, ConfigError, Settings, ThrottleSettings
-from .state import Account, Campaign, Page, SharingBatch, Token, build_entities
+from .state import Account, Begun, Campaign, Page, SharingBatch, Token, build_entities
 from .throttle import WINDOWS_KEPT, ThrottleRules, Tier, TierCount, Verdict, snapshot_row
 
 PREFIX = "pisano-mock:"
@@ -48,7 +49,7 @@ def connect(url: str) -> redis.Redis:
 def open_redis(settings: Settings) -> tuple[RedisStore, RedisClock, RedisThrottle]:
     client = connect(settings.storage)
     clock = RedisClock(client, settings.time_scale)
-    store = RedisStore(client, settings.bounds, settings.fixture)
+    store = RedisStore(client, settings.bounds, settings.fixture, clock)
     return store, clock, RedisThrottle(settings.throttle, clock)
 
 
@@ -330,13 +331,74 @@ ENTITY_TYPES: dict[str, tuple[type, str]] = {
     "tokens": (Token, "token"),
     "campaigns": (Campaign, "id"),
 }
+# A new random value each time accounts, tokens or campaigns change (never a counter: a value
+# once seen cannot come back, even after the database was flushed and filled again).
+REGISTRY_VERSION = key("registry:version")
+
+
+class Registry:
+    """Accounts, tokens and campaigns as read at one version, kept in this process.
+
+    A request reads the version with its journal entry (one round trip) and looks entities up
+    here, reloading all of them only when the version changed: the registry is read as it was
+    at the request's instant, without three more round trips. Outside a request (admin, tests)
+    lookups go to Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.version = ""
+        self.tables: dict[str, dict[str, Any]] = {table: {} for table in ENTITY_TYPES}
+        self.lock = threading.Lock()
+        self.local = threading.local()  # the version this thread's request reads at
+
+    def use(self, version: str) -> None:
+        """This thread's request reads the registry at `version`: reload if ours differs."""
+        with self.lock:
+            if version != self.version:
+                self._load()
+            self.local.tables = self.tables if self.version else None
+
+    def done(self) -> None:
+        self.local.tables = None
+
+    def get(self, table: str, name: str) -> tuple[bool, Any]:
+        """(True, entity or None) when this thread's request has read the registry's version."""
+        tables = getattr(self.local, "tables", None)
+        if tables is None:
+            return False, None
+        return True, tables[table].get(name)
+
+    def _load(self) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(REGISTRY_VERSION)
+        for table in ENTITY_TYPES:
+            pipe.hgetall(key(table))
+        version, *held = pipe.execute()
+        self.version = (version or b"").decode()
+        self.tables = {
+            table: {
+                name.decode(): entity(table, name.decode(), data) for name, data in rows.items()
+            }
+            for table, rows in zip(ENTITY_TYPES, held, strict=True)
+        }
+
+
+def entity(table: str, name: str, data: bytes) -> Any:
+    kind, name_field = ENTITY_TYPES[table]
+    return kind(**{name_field: name, **orjson.loads(data)})
 
 
 class RedisStore:
     """state.Store in Redis. Entities are hashes of JSON; journal and sharings are RedisLogs."""
 
-    def __init__(self, client: redis.Redis, bounds: Bounds, fixture: dict[str, Any]) -> None:
+    def __init__(
+        self, client: redis.Redis, bounds: Bounds, fixture: dict[str, Any], clock: RedisClock
+    ) -> None:
         self.client = client
+        self._clock = clock
+        self._bounds = bounds
+        self._begin = client.register_script(lua.BEGIN_REQUEST)
+        self._registry = Registry(client)
         self._journal = RedisLog(
             client,
             "journal",
@@ -357,11 +419,11 @@ class RedisStore:
 
     # -- registry ---------------------------------------------------------------------------------
     def _entity(self, table: str, name: str) -> Any:
+        cached, found = self._registry.get(table, name)
+        if cached:
+            return found
         data = self.client.hget(key(table), name)
-        if data is None:
-            return None
-        kind, name_field = ENTITY_TYPES[table]
-        return kind(**{name_field: name, **orjson.loads(data)})
+        return None if data is None else entity(table, name, data)  # type: ignore[arg-type]
 
     def token(self, token: str) -> Token | None:
         return self._entity("tokens", token)  # type: ignore[no-any-return]
@@ -383,13 +445,27 @@ class RedisStore:
         return entities.counts()
 
     # -- journal ----------------------------------------------------------------------------------
-    def begin_request(self, entry: dict[str, Any], nbytes: int) -> int:
-        request_id = self._journal.append(orjson.dumps(entry), 1, nbytes)
-        entry["id"] = request_id
-        self._open_requests[request_id] = entry
-        return request_id
+    def begin_request(self, entry: dict[str, Any], nbytes: int, clock: Clock) -> Begun:
+        """One round trip: the clock read, the entry opened and stamped with it, the registry's
+        version and whether any fault is held. `clock` is ours (Redis'), whatever is passed."""
+        entry["time"] = None  # the script writes the clock's reading here
+        bounds = self._bounds
+        args = [
+            *self._clock.script_args(),
+            orjson.dumps(entry),
+            nbytes,
+            bounds.journal_max_entries,
+            bounds.journal_max_bytes,
+        ]
+        keys = [*self._journal.keys, self._clock.key, self._faults.keys[0], REGISTRY_VERSION]
+        request_id, now, version, faults = self._begin(keys=keys, args=args)
+        entry["id"], entry["time"] = int(request_id), float(now)
+        self._open_requests[entry["id"]] = entry
+        self._registry.use(version.decode())
+        return Begun(entry["id"], entry["time"], faults=int(faults) > 0)
 
     def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None:
+        self._registry.done()
         entry = self._open_requests.pop(request_id, None)
         if entry is not None:
             entry.update(updates)
@@ -453,6 +529,7 @@ class RedisStore:
 
 
 def write_entities(pipe: redis.client.Pipeline, fixture: dict[str, Any]) -> None:
+    pipe.set(REGISTRY_VERSION, uuid.uuid4().hex)  # in the same transaction as the change
     for table in ENTITY_TYPES:
         given = fixture.get(table, {})
         if given:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .bounded import BoundedLog
+from .clock import Clock
 from .faults import Fault, FaultBook
 from .settings import Bounds, ConfigError
 
@@ -69,6 +70,16 @@ class SharingBatch(Sequence[dict[str, Any]]):
 
 
 @dataclass(frozen=True)
+class Begun:
+    """A request's journal entry opened: its id, its instant, and whether a fault may match it
+    (no fault held: the gate need not look, which costs a round trip on Redis)."""
+
+    id: int
+    now: float
+    faults: bool = True
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
     dropped: int
@@ -110,7 +121,7 @@ class Store(Protocol):
     def account(self, name: str) -> Account | None: ...
     def campaign(self, campaign_id: str) -> Campaign | None: ...
     def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]: ...
-    def begin_request(self, entry: dict[str, Any], nbytes: int) -> int: ...
+    def begin_request(self, entry: dict[str, Any], nbytes: int, clock: Clock) -> Begun: ...
     def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None: ...
     def requests(self, since: int, limit: int) -> Page: ...
     def record_sharings(self, batch: SharingBatch, nbytes: int) -> int: ...
@@ -164,13 +175,14 @@ class MemoryStore:
             return entities.counts()
 
     # -- journal --------------------------------------------------------------------------------
-    def begin_request(self, entry: dict[str, Any], nbytes: int) -> int:
+    def begin_request(self, entry: dict[str, Any], nbytes: int, clock: Clock) -> Begun:
+        """Open the entry, stamped with the clock's reading: the request's one instant."""
         with self._lock:
             request_id = self._journal.reserve_id()
-            entry["id"] = request_id
+            entry["id"], entry["time"] = request_id, clock.now()
             self._journal.append([entry], nbytes)
             self._open_requests[request_id] = entry
-            return request_id
+            return Begun(request_id, entry["time"])
 
     def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None:
         """Close an entry with its answer, charged `nbytes` in all: what it holds is known now."""

@@ -60,7 +60,7 @@ def entry(number: int) -> dict[str, Any]:
 
 
 def journal(parts: Parts, nbytes: int = 100, count: int = 1) -> list[int]:
-    ids = [parts.store.begin_request(entry(n), nbytes) for n in range(count)]
+    ids = [parts.store.begin_request(entry(n), nbytes, parts.clock).id for n in range(count)]
     for request_id in ids:
         parts.store.finish_request(request_id, {"status": 200}, nbytes)
     return ids
@@ -104,8 +104,11 @@ def test_a_fixture_added_at_run_time_is_served_and_a_dangling_account_refused(pa
 
 
 def test_a_journal_entry_is_seen_open_then_finished(parts):
-    first = parts.store.begin_request(entry(1), 100)
-    assert parts.store.requests(0, 10).items == [{**entry(1), "id": first}]
+    parts.clock.set(ALIGNED)
+    begun = parts.store.begin_request(entry(1), 100, parts.clock)
+    first = begun.id
+    assert begun.now == ALIGNED  # the entry is stamped with the clock's reading
+    assert parts.store.requests(0, 10).items == [{**entry(1), "id": first, "time": ALIGNED}]
     parts.store.finish_request(first, {"status": 429, "reason": "throttle"}, 150)
     (shown,) = parts.store.requests(0, 10).items
     assert (shown["id"], shown["status"], shown["reason"]) == (first, 429, "throttle")
@@ -140,7 +143,7 @@ def test_the_journal_keeps_its_newest_entries_and_counts_the_dropped(opener):
 def test_the_journal_is_bounded_by_bytes_charged_when_a_request_ends(opener):
     parts = opener(bounds={"journal_max_bytes": 1000})
     ids = journal(parts, nbytes=300, count=3)
-    late = parts.store.begin_request(entry(9), 50)  # 950 bytes held
+    late = parts.store.begin_request(entry(9), 50, parts.clock).id  # 950 bytes held
     parts.store.finish_request(late, {"status": 200}, 600)  # charged 600 now: two must go
     page = parts.store.requests(0, 10)
     assert [item["id"] for item in page.items] == [ids[2], late] and page.dropped == 2

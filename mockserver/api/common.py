@@ -42,8 +42,9 @@ def request_params() -> Params:
         settings.fidelity.form_bodies,
         BodyLimits.of(settings.bounds),
     )
-    g.journal["body"] = params.data
-    g.warnings.extend(params.warnings)
+    state = g._get_current_object()  # type: ignore[attr-defined]  # once: each proxy use costs
+    state.journal["body"] = params.data
+    state.warnings.extend(params.warnings)
     return params
 
 

@@ -32,22 +32,23 @@ def create_email_sharings(campaign_id: str) -> Response:
         strict_batch_limit=fidelity.strict_batch_limit,
         from_form=params.from_form,
     )
+    state = g._get_current_object()  # type: ignore[attr-defined]  # once: each proxy use costs
     try:
-        g.warnings.extend(email_sharing_loader.load(params.data, context))
+        state.warnings.extend(email_sharing_loader.load(params.data, context))
     except PisanoError as error:
         raise with_hint(error, params) from None
     body = params.data
     batch = SharingBatch(
         campaign_id=campaign.id,
-        request_id=g.request_id,
-        accepted_at=emulator.clock.now(),
+        request_id=state.request_id,
+        accepted_at=state.now,  # the request's instant (lifecycle.begin_request)
         emails=body["emails"],
         custom_attributes=body.get("custom_attributes") or {},
         transactional_data=body.get("transactional_data") or {},
         built_in_responses=body.get("built_in_responses") or {},
     )
     first_id = emulator.store.record_sharings(batch, len(request_body()))
-    g.recipients_accepted = len(batch.emails)  # for the metrics (lifecycle.finish_request)
+    state.recipients_accepted = len(batch.emails)  # for the metrics (lifecycle.finish_request)
     return _accepted(campaign.id, first_id, batch.emails)
 
 
