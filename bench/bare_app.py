@@ -1,5 +1,6 @@
 """The baseline for bench/throughput.py: a WSGI app that only parses the JSON body with orjson,
-served exactly as `pisano-mock serve` serves the emulator (mockserver.server.LiveServer)."""
+served exactly as `pisano-mock serve` serves the emulator (mockserver.serving: gunicorn, our
+worker, one worker process)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import orjson
 from flask import Flask, Response, request
 
-from mockserver.server import LiveServer
+from mockserver.serving import base_url, listen, serve
 
 
 def create_bare_app() -> Flask:
@@ -25,6 +26,6 @@ def create_bare_app() -> Flask:
 
 
 if __name__ == "__main__":
-    server = LiveServer(create_bare_app(), port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    print(f"bare serving {server.base_url}", flush=True)
-    server.serve_forever()
+    listener = listen("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    print(f"bare serving {base_url(listener)}", flush=True)
+    serve(create_bare_app(), listener)

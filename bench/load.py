@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import PATH, body_of  # a sibling script, not a package
+from measure import kib, process_tree  # sibling scripts, not a package
+from throughput import PATH, body_of
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTH = "/__mock/health"
@@ -123,35 +124,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def children_of() -> dict[int, list[int]]:
-    """Every process's children, from /proc/PID/stat (the parent is the field after the name)."""
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            tree.setdefault(parent, []).append(int(entry.name))
-    return tree
-
-
-def process_tree(root: int) -> list[int]:
-    tree, found = children_of(), [root]
-    for pid in found:  # grows while walked: breadth first
-        found.extend(tree.get(pid, []))
-    return found
-
-
-def kib(pid: int, file: str, field: str) -> int:
-    """A `field:` line of /proc/PID/`file` in KiB (0 when the process is gone)."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
 
 
 def tree_memory_mib(roots: list[int]) -> tuple[float, float]:

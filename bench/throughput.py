@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
+from measure import peak_rss_mib  # a sibling script: the whole process tree's memory
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
@@ -97,14 +98,6 @@ def summarise(latencies: list[float]) -> tuple[float, float, float]:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return len(ordered) / wall, statistics.median(ordered) * 1000, p99 * 1000
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident memory (Linux /proc), to show the bounded store holds."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
