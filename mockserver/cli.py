@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 from . import access_log
 from .access import startup_refusal
 from .app import create_app
-from .serving import base_url, listen, serve
+from .serving import base_url, hold_stop_signals, listen, serve
 from .settings import (
     STORAGE_VARIABLE,
     ConfigError,
@@ -149,6 +149,7 @@ def serve_command(args: argparse.Namespace) -> int:
     token, campaign = sample_credentials(settings)
     if not args.quiet:
         access_log.configure(sys.stderr, args.log_format)
+    hold_stop_signals()  # a stop asked for from now on is graceful
     print(f"pisano-mock serving {base_url(listener)} token={token} campaign={campaign}", flush=True)
     serve(app, listener, args.workers)
     return 0

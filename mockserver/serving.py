@@ -9,7 +9,9 @@ resets on a pid change).
 
 from __future__ import annotations
 
+import os
 import resource
+import signal
 import socket
 from typing import Any
 
@@ -44,6 +46,23 @@ def base_url(listener: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stops_held: list[int] = []
+
+
+def hold_stop_signals() -> None:
+    """From the start line until gunicorn's arbiter installs its own handlers, a SIGTERM or SIGINT
+    is remembered, then given to the arbiter once it is ready (a graceful stop, exit 0), instead of
+    killing the process with the default action."""
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, lambda signum, _frame: _stops_held.append(signum))
+
+
+def _replay_held_stops(_arbiter: Arbiter) -> None:
+    for signum in _stops_held:
+        os.kill(os.getpid(), signum)
+
+
 def connection_bound() -> int:
     """Connections one worker keeps at once: under its descriptor limit, with a margin."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -69,6 +88,7 @@ def gunicorn_options(workers: int) -> dict[str, Any]:
         "preload_app": True,
         "control_socket_disable": True,  # no ~/.gunicorn/gunicorn.ctl
         "proc_name": "pisano-mock",
+        "when_ready": _replay_held_stops,
     }
 
 

@@ -224,6 +224,15 @@ def test_a_request_in_flight_at_sigterm_is_answered_and_the_server_exits_0():
         assert late in ("refused", 200)
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_asked_for_right_after_the_start_line_is_graceful(stop):
+    # A tool that reads the start line and gives up at once got 143 (-15): the signal came before
+    # gunicorn had installed its handlers.
+    served = start()
+    served.process.send_signal(stop)
+    assert served.process.wait(timeout=15) == 0
+
+
 def after_sigterm(served: Served) -> str | int:
     """A connection opened after SIGTERM: refused, or answered."""
     try:
