@@ -321,10 +321,13 @@ def check_storage(url: str) -> None:
             raise ConfigError(f"--storage: {url!r}: expected redis://HOST:PORT/DB")
 
 
+MAX_WORKERS = 64  # a typo such as --workers 10000 must not fork a storm of processes
+
+
 def check_workers(workers: int, storage: str) -> None:
-    """More than one worker needs a store the workers share (SPEC 2.5)."""
-    if workers < 1:
-        raise ConfigError(f"--workers: {workers}: expected 1 or more")
+    """1 to MAX_WORKERS workers; more than one needs a store the workers share (SPEC 2.5)."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers: {workers}: expected 1 to {MAX_WORKERS}")
     if workers > 1 and urlsplit(storage).scheme != "redis":
         raise ConfigError(
             f"--workers {workers} needs --storage redis://HOST:PORT/DB: with memory storage each "
@@ -465,10 +468,17 @@ def with_access_options(
     """The config file's access settings, overridden by the command line, then the environment."""
     return replace(
         access,
-        admin_token=admin_token or environ.get(ADMIN_TOKEN_VARIABLE) or access.admin_token,
+        admin_token=_given(admin_token)
+        or _given(environ.get(ADMIN_TOKEN_VARIABLE))
+        or access.admin_token,
         allowed_hosts=(*access.allowed_hosts, *allowed_hosts),
         insecure_admin=insecure_admin or access.insecure_admin,
     )
+
+
+def _given(token: str | None) -> str | None:
+    """A token that is only whitespace is no token: nobody meant to open the admin API to it."""
+    return token if token and token.strip() else None
 
 
 def load_fixture(document: dict[str, Any], source: str = "fixtures") -> dict[str, Any]:

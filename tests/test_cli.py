@@ -250,3 +250,20 @@ def test_serve_starts_without_loading_the_plugged_in_commands():
             [sys.executable, "-m", "mockserver.cli", "--help"], capture_output=True, text=True
         ).stdout
     )
+
+
+@pytest.mark.parametrize("workers", ["65", "10000"])
+def test_more_workers_than_the_bound_is_one_line_and_exit_2(capsys, monkeypatch, workers):
+    # `--workers 10000 --storage redis://...` forked 10,000 workers: a fork storm on the host.
+    storage = "redis://127.0.0.1:1/0"  # never reached: refused before the store is opened
+    status, stderr = run_serve(capsys, monkeypatch, "--workers", workers, "--storage", storage)
+    assert status == 2
+    assert stderr == f"pisano-mock: --workers: {workers}: expected 1 to 64\n"
+
+
+@pytest.mark.parametrize("token", [" ", "\t", "  \n"])
+def test_a_blank_admin_token_is_no_admin_token(capsys, monkeypatch, token):
+    # A whitespace-only PISANO_MOCK_ADMIN_TOKEN opened 0.0.0.0 with a token anyone can send.
+    monkeypatch.setenv("PISANO_MOCK_ADMIN_TOKEN", token)
+    status, stderr = run_serve(capsys, monkeypatch, "--host", "0.0.0.0", "--port", "0")
+    assert status == 2 and "--admin-token" in stderr
