@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,25 @@ STATUS_RANGE = validate.Range(min=200, max=599)
 MAX_RETRY_AFTER = 1_000_000  # seconds (11.6 days)
 MAX_DELAY_MS = 60_000
 MAX_TIMES = 1_000_000_000
+DELAY_POLL_SECONDS = 0.05  # how often a delay under way looks whether the server is stopping
+
+# Set when the server stops gracefully (SIGTERM): delays under way end at once, so that the
+# requests they hold are answered within the grace period (SPEC 2.5).
+SERVER_STOPPING = threading.Event()
+
+
+def end_delays() -> None:
+    """The server is stopping: every delay under way, and any to come, ends now."""
+    SERVER_STOPPING.set()
+
+
+def delay(cleared: threading.Event, seconds: float) -> None:
+    """Sleep `seconds`, unless the fault is cleared (or the emulator reset) or the server stops."""
+    deadline = time.monotonic() + seconds
+    while not SERVER_STOPPING.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0 or cleared.wait(min(left, DELAY_POLL_SECONDS)):
+            return
 
 
 class MatchSchema(Schema):

@@ -18,7 +18,7 @@ from .auth import token_from_header
 from .catalogue import CATALOGUE, PisanoError
 from .clock import Clock
 from .context import Emulator
-from .faults import Fault
+from .faults import Fault, delay
 from .headers import FORCE_ERROR
 from .throttle import TierCount, Verdict
 
@@ -62,8 +62,9 @@ def apply_fault(fault: Fault, clock: Clock) -> Response | None:
     g.journal["fault"] = {"id": fault.id, "kind": fault.kind}
     label = f"fault #{fault.id}"
     if fault.delay_ms is not None:
-        # Slow on purpose, but never past the fault's life: clearing faults or a reset ends it.
-        fault.cleared.wait(fault.delay_ms / 1000)
+        # Slow on purpose, but never past the fault's life nor the server's: clearing faults, a
+        # reset or a graceful stop ends it.
+        delay(fault.cleared, fault.delay_ms / 1000)
         return None
     if fault.drop is not None:
         g.drop_connection = fault.drop  # carried out once the journal entry is complete

@@ -200,6 +200,21 @@ def test_a_delay_ends_when_faults_are_cleared_or_the_emulator_reset(api, pisano_
     assert thread.answers == [200]  # type: ignore[attr-defined]
 
 
+def test_a_delay_ends_when_the_server_stops(api, pisano_mock):
+    # A SIGTERM while a 60 s delay held a request: the worker was killed at the grace period and
+    # the request never answered (the master still exited 0).
+    from mockserver import faults
+
+    thread = start_delayed_request(api, pisano_mock)
+    try:
+        faults.end_delays()
+        thread.join(timeout=10)  # far below the 60 s delay: it ended early, or this fails
+    finally:
+        faults.SERVER_STOPPING.clear()  # this test process serves on
+    assert not thread.is_alive()
+    assert thread.answers == [200]  # type: ignore[attr-defined]
+
+
 def test_clock_set_advance_and_rate(pisano_mock):
     assert pisano_mock.call("POST", "/__mock/clock", {"set": 1_000_000_000}) == {
         "now": 1_000_000_000,
