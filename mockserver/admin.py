@@ -44,6 +44,7 @@ ADMIN_STATUS_WORDS: dict[int, str] = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    503: "service_unavailable",
 }
 
 

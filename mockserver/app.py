@@ -12,14 +12,15 @@ from werkzeug.exceptions import HTTPException
 
 from . import access, admin, lifecycle, openapi
 from .access_log import init_app as init_access_log
+from .admin import AdminError, render_admin_error
 from .api import email_sharings
 from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
-from .context import EXTENSION_KEY, Emulator
+from .context import EXTENSION_KEY, Emulator, current_emulator
 from .headers import REASON, ascii_header
 from .metrics import open_metrics
 from .settings import Settings, load_settings
-from .storage import open_parts
+from .storage import STORE_UNAVAILABLE, open_parts, unavailable_reason
 
 log = logging.getLogger("pisano_mock")
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(lifecycle.finish_request)
     app.register_error_handler(PisanoError, _render_refusal)
     app.register_error_handler(HTTPException, _render_http_exception)
+    for unavailable in STORE_UNAVAILABLE:
+        app.register_error_handler(unavailable, _render_store_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
     for blueprint in (email_sharings.blueprint, admin.blueprint, openapi.blueprint):
         app.register_blueprint(blueprint)
@@ -86,6 +89,16 @@ def _render_http_exception(error: HTTPException) -> Response:
     code = 13002 if error.code in (404, 405) else 13000
     kind = BodyTooLarge if error.code == 413 else PisanoError  # an admin body (SPEC 2.5)
     return _render_refusal(kind(code, f"{error.code} {error.name}: {error.description}"))
+
+
+def _render_store_unavailable(error: Exception) -> Response:
+    """The shared store went away: the admin API says 503 in its own voice (a health check or a
+    scraper then knows the emulator is unwell), the emulated API Pisano's 13000 with the reason."""
+    reason = unavailable_reason(current_emulator().settings.storage, error)
+    log.error("%s %s: %s", request.method, request.path, reason)  # one line, no traceback
+    if lifecycle.is_admin_path(request.path):
+        return render_admin_error(AdminError(503, reason))
+    return _render_refusal(PisanoError(13000, reason))
 
 
 def _render_unexpected(error: Exception) -> Response:

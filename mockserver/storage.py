@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import redis
+
 from .clock import Clock, MemoryClock
 from .redis_state import open_redis
 from .settings import Settings
@@ -45,3 +47,15 @@ OPENERS: dict[str, Callable[[Settings], Parts]] = {"memory": open_memory, "redis
 def open_parts(settings: Settings) -> Parts:
     """The store, clock and throttle for `settings.storage` (memory:// or redis://...)."""
     return OPENERS[urlsplit(settings.storage).scheme](settings)
+
+
+# What a store raises when it cannot be reached while the emulator serves (Redis stopped, or too
+# slow): answered as "unavailable", never as the caller's mistake.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+
+def unavailable_reason(storage: str, error: Exception) -> str:
+    """'storage: cannot reach redis://HOST:PORT/DB: <why>', with no password the URL may hold."""
+    url = urlsplit(storage)
+    shown = f"{url.scheme}://{url.hostname}:{url.port or 6379}{url.path}"
+    return f"storage: cannot reach {shown}: {' '.join(str(error).split())}"

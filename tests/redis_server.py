@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -36,15 +37,21 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """`redis://127.0.0.1:PORT`: a redis-server this test session started and will stop."""
+def redis_binary() -> str:
+    """The path of redis-server, or a skip (a failure under CI=true) saying how to get it."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail(HINT + " (CI=true: these tests must run)")
         pytest.skip(HINT)
-    port = free_port()
+    return binary
+
+
+@contextmanager
+def running_redis(port: int | None = None) -> Iterator[str]:
+    """A redis-server of this test's own on `port` (a free one when None), stopped at the end:
+    `redis://127.0.0.1:PORT`."""
+    binary, port = redis_binary(), port or free_port()
     with tempfile.TemporaryDirectory() as workdir:
         process = subprocess.Popen(
             [
@@ -75,6 +82,13 @@ def redis_server() -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """`redis://127.0.0.1:PORT`: a redis-server this test session started and will stop."""
+    with running_redis() as url:
+        yield url
 
 
 @pytest.fixture
