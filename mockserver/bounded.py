@@ -87,15 +87,19 @@ class BoundedLog(Generic[T]):
         self, since: int = 0, keep: Callable[[T], bool] | None = None
     ) -> Iterator[tuple[int, T]]:
         """(id, item) pairs with id > since, oldest first, optionally filtered."""
+        for first_id, offset, items in self.batches_since(since):
+            for index in range(offset, len(items)):
+                item = items[index]
+                if keep is None or keep(item):
+                    yield first_id + index, item
+
+    def batches_since(self, since: int = 0) -> Iterator[tuple[int, int, Sequence[T]]]:
+        """(first id, index of the first item with id > since, items) of each batch holding such
+        an item, oldest first: a reader can open a batch once for all its items."""
         for batch in self._batches:
             last_id = batch.first_id + len(batch.items) - 1
-            if last_id <= since:
-                continue
-            offset = max(batch.start, since - batch.first_id + 1)
-            for index in range(offset, len(batch.items)):
-                item = batch.items[index]
-                if keep is None or keep(item):
-                    yield batch.first_id + index, item
+            if last_id > since:
+                yield batch.first_id, max(batch.start, since - batch.first_id + 1), batch.items
 
     def _trim(self) -> None:
         while self._batches and (self.count > self.max_items or self.nbytes > self.max_bytes):

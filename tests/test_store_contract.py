@@ -68,7 +68,8 @@ def journal(parts: Parts, nbytes: int = 100, count: int = 1) -> list[int]:
 
 def batch(emails: list[str], campaign: str = CAMPAIGN, request_id: int = 1) -> SharingBatch:
     attributes = {email: {"n": index} for index, email in enumerate(emails)}
-    return SharingBatch(campaign, request_id, float(ALIGNED), emails, attributes, {}, {"a": 1})
+    parts = {"custom_attributes": attributes, "built_in_responses": {"a": 1}}
+    return SharingBatch.of(campaign, request_id, float(ALIGNED), emails, parts)
 
 
 # -- registry -------------------------------------------------------------------------------------
@@ -468,7 +469,7 @@ def test_the_redis_log_keeps_and_drops_exactly_what_bounded_log_does(
         items = [{"n": n} for n in range(size)]
         first = memory.append(items, nbytes)
         assert shared.append(_payload(size), size, nbytes) == first
-    held = shared.page(0, 10_000, None)
+    held = shared.page(0, 10_000)
     assert held.items == [{"id": i, **item} for i, item in memory.items_since()]
     assert held.dropped == memory.dropped
 
