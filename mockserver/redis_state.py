@@ -20,6 +20,7 @@ import redis
 
 from . import redis_scripts as lua
 from .bodies import HeldBody
+from .bounded import give_back_big_blocks
 from .clock import READING_BOUND, Clock
 from .faults import Fault
 from .settings import Bounds, ConfigError, Settings, ThrottleSettings
@@ -30,7 +31,7 @@ from .state import (
     Begun,
     Campaign,
     Page,
-    Select,
+    Pick,
     SharingBatch,
     Token,
     build_entities,
@@ -210,11 +211,11 @@ class RedisLog:
         self,
         since: int,
         limit: int,
-        select: Select | None = None,
+        pick: Pick | None = None,
         open_batch: Callable[[Any], Sequence[dict[str, Any]]] = lambda items: items,
     ) -> Page:
         first_read: list[int] = []  # the dropped count as the first read saw it
-        items, more = page_of(self._batches_since(since, first_read), limit, select, open_batch)
+        items, more = page_of(self._batches_since(since, first_read), limit, pick, open_batch)
         return Page(items, first_read[0] if first_read else self.dropped(), more)
 
     def _batches_since(self, since: int, first_read: list[int]) -> Iterator[Batch]:
@@ -253,14 +254,15 @@ def journal_entry(payload: bytes) -> Sequence[dict[str, Any]]:
 
 
 def sharing_batch(payload: bytes) -> SharingBatch:
-    """A batch as `batch_json` wrote it: only its first line (the emails) is parsed here."""
-    head, attributes, data, responses = payload.split(b"\n")
+    """A batch as `batch_json` wrote it: only its first line is parsed here."""
+    head, emails, attributes, data, responses = payload.split(b"\n")
     fields = orjson.loads(head)
     return SharingBatch(
         fields["campaign_id"],
         fields["request_id"],
         fields["accepted_at"],
-        tuple(fields["emails"]),
+        fields["recipients"],
+        emails,
         custom_attributes=attributes,
         transactional_data=data,
         built_in_responses=responses,
@@ -269,9 +271,9 @@ def sharing_batch(payload: bytes) -> SharingBatch:
 
 
 def batch_json(batch: SharingBatch) -> bytes:
-    """One line of JSON for the batch's fields, then one per held part, as held (JSON written by
-    orjson holds no newline): a reader parses the emails, not the parts, to filter a page."""
-    fields = ("campaign_id", "request_id", "accepted_at", "channel", "emails")
+    """One line of JSON for the batch's fields, then each held part as held, one per line (JSON
+    written by orjson holds no newline): a page reads a batch without parsing its parts."""
+    fields = ("campaign_id", "request_id", "accepted_at", "channel", "recipients")
     head = orjson.dumps({name: getattr(batch, name) for name in fields})
     return b"\n".join([head, *(getattr(batch, name) for name in HELD_PARTS)])
 
@@ -415,6 +417,7 @@ class RedisStore:
     def __init__(
         self, client: redis.Redis, bounds: Bounds, fixture: dict[str, Any], clock: RedisClock
     ) -> None:
+        give_back_big_blocks()  # big bodies pass through here too: their memory must leave
         self.client = client
         self._clock = clock
         self._bounds = bounds

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from .bodies import HeldBody
-from .bounded import BoundedLog
+from .bounded import BoundedLog, give_back_big_blocks
 from .clock import Clock
 from .faults import Fault, FaultBook
 from .settings import Bounds, ConfigError
@@ -43,20 +43,22 @@ class Campaign:
 
 
 EMPTY_OBJECT = b"{}"
-STR_COST = 57  # bytes a short ASCII str costs in CPython (its header), plus its slot in a tuple
 
 
 @dataclass(frozen=True)
 class SharingBatch(Sequence[dict[str, Any]]):
-    """The recipients one request delivered, held compactly: the emails as strings, the rest as
-    the JSON text of each part, parsed only when a page shows some of them (`opened`).
+    """The recipients one request delivered, held compactly: the emails and each part as JSON
+    text, parsed only when a page reads the batch.
 
-    Held parsed, a 5000-recipient batch costs ~4x its JSON text in Python objects (issue 9)."""
+    Held parsed, a 5000-recipient batch costs ~4x its JSON text in Python objects (issue 9); and
+    even its emails alone, kept as the very strings the request's parse made, would pin every
+    allocator arena that parse used (~5 MiB a request) long after the rest of it was freed."""
 
     campaign_id: str
     request_id: int
     accepted_at: float
-    emails: tuple[str, ...]
+    recipients: int
+    emails: bytes  # JSON: the list of emails
     custom_attributes: bytes  # JSON: email → attributes, as the request sent them
     transactional_data: bytes  # JSON: email → data
     built_in_responses: bytes  # JSON: one object, every recipient's
@@ -76,7 +78,8 @@ class SharingBatch(Sequence[dict[str, Any]]):
             campaign_id,
             request_id,
             accepted_at,
-            tuple(emails),
+            len(emails),
+            orjson.dumps(emails),
             custom_attributes=_json_or_empty(parts.get("custom_attributes")),
             transactional_data=_json_or_empty(parts.get("transactional_data")),
             built_in_responses=_json_or_empty(parts.get("built_in_responses")),
@@ -85,27 +88,29 @@ class SharingBatch(Sequence[dict[str, Any]]):
     @property
     def nbytes(self) -> int:
         """What holding it costs, near enough: the bounds are charged this."""
-        texts = sum(map(len, self.emails)) + STR_COST * len(self.emails)
-        return texts + sum(len(getattr(self, name)) for name in HELD_PARTS)
+        return sum(len(getattr(self, name)) for name in HELD_PARTS)
 
     def __len__(self) -> int:
-        return len(self.emails)
+        return self.recipients
 
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
         return self.opened()[index]  # one item parses every part: pages call `opened` once
 
-    def selects(self, index: int, campaign_id: str | None, email: str | None) -> bool:
-        """Whether the recipient at `index` passes a page's filters (`email` lowercased), read
-        without opening the batch."""
+    def picked(self, offset: int, campaign_id: str | None, email: str | None) -> Iterable[int]:
+        """The indexes from `offset` of the recipients a page's filters keep (`email` lowercased);
+        only the emails are parsed, and only for an `email` filter."""
         if campaign_id and self.campaign_id != campaign_id:
-            return False
-        return not email or self.emails[index].lower() == email
+            return ()
+        if not email:
+            return range(offset, self.recipients)
+        emails = orjson.loads(self.emails)
+        return (i for i in range(offset, self.recipients) if emails[i].lower() == email)
 
     def opened(self) -> OpenBatch:
         return OpenBatch(self, *(orjson.loads(getattr(self, name)) for name in HELD_PARTS))
 
 
-HELD_PARTS = ("custom_attributes", "transactional_data", "built_in_responses")
+HELD_PARTS = ("emails", "custom_attributes", "transactional_data", "built_in_responses")
 
 
 def _json_or_empty(value: Any) -> bytes:
@@ -114,19 +119,20 @@ def _json_or_empty(value: Any) -> bytes:
 
 @dataclass(frozen=True)
 class OpenBatch(Sequence[dict[str, Any]]):
-    """A batch's parts parsed, for one page: each recipient as the journal of sharings shows it."""
+    """A batch's parts parsed, for one page: each recipient as `GET /__mock/sharings` shows it."""
 
     held: SharingBatch
+    emails: list[str]
     custom_attributes: dict[str, Any]
     transactional_data: dict[str, Any]
     built_in_responses: dict[str, Any]
 
     def __len__(self) -> int:
-        return len(self.held)
+        return len(self.emails)
 
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
         held = self.held
-        email = held.emails[index]
+        email = self.emails[index]
         return {
             "campaign_id": held.campaign_id,
             "channel": held.channel,
@@ -210,6 +216,7 @@ class MemoryStore:
     """Everything in this process's memory, bounded by `Bounds`; one lock guards it all."""
 
     def __init__(self, bounds: Bounds, fixture: dict[str, Any] | None = None) -> None:
+        give_back_big_blocks()  # what the bounds let go of leaves the process too
         self._lock = threading.RLock()
         self._accounts: dict[str, Account] = {}
         self._tokens: dict[str, Token] = {}
@@ -275,10 +282,10 @@ class MemoryStore:
             return self._sharings.append(batch, nbytes)
 
     def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
-        select = sharing_filter(campaign_id, email)
+        pick = sharing_filter(campaign_id, email)
         with self._lock:
             batches = self._sharings.batches_since(since)
-            items, more = page_of(batches, limit, select, open_sharings)
+            items, more = page_of(batches, limit, pick, open_sharings)
             return Page(items, self._sharings.dropped, more)
 
     # -- faults ---------------------------------------------------------------------------------
@@ -315,13 +322,13 @@ class MemoryStore:
 
 
 Batch = tuple[int, int, Sequence[dict[str, Any]]]  # first id, first index wanted, items
-Select = Callable[[Any, int], bool]  # (a batch, an index in it) → whether the page shows it
+Pick = Callable[[Any, int], Iterable[int]]  # (a batch, first index wanted) → the indexes shown
 
 
 def page_of(
     batches: Iterable[Batch],
     limit: int,
-    select: Select | None = None,
+    pick: Pick | None = None,
     open_batch: Callable[[Any], Sequence[dict[str, Any]]] = lambda items: items,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Up to `limit` items, each with its id first, and whether more are held; a batch is opened
@@ -329,9 +336,7 @@ def page_of(
     items: list[dict[str, Any]] = []
     for first_id, offset, batch in batches:
         opened = None
-        for index in range(offset, len(batch)):
-            if select is not None and not select(batch, index):
-                continue
+        for index in range(offset, len(batch)) if pick is None else pick(batch, offset):
             if len(items) == limit:
                 return items, True
             opened = open_batch(batch) if opened is None else opened
@@ -339,12 +344,12 @@ def page_of(
     return items, False
 
 
-def sharing_filter(campaign_id: str | None, email: str | None) -> Select | None:
-    """The filters of `GET /__mock/sharings`, read on the held batch (nothing parsed)."""
+def sharing_filter(campaign_id: str | None, email: str | None) -> Pick | None:
+    """The filters of `GET /__mock/sharings`, read on the held batch."""
     if not campaign_id and not email:
         return None
     wanted_email = email.lower() if email else None
-    return lambda batch, index: batch.selects(index, campaign_id, wanted_email)  # type: ignore[no-any-return]
+    return lambda batch, offset: batch.picked(offset, campaign_id, wanted_email)  # type: ignore[no-any-return]
 
 
 def open_sharings(batch: SharingBatch) -> Sequence[dict[str, Any]]:

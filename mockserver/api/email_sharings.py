@@ -45,8 +45,8 @@ def create_email_sharings(campaign_id: str) -> Response:
         body,
     )
     first_id = emulator.store.record_sharings(batch, batch.nbytes)
-    state.recipients_accepted = len(batch.emails)  # for the metrics (lifecycle.finish_request)
-    return _accepted(campaign.id, first_id, batch.emails)
+    state.recipients_accepted = len(batch)  # for the metrics (lifecycle.finish_request)
+    return _accepted(campaign.id, first_id, body["emails"])
 
 
 def _accepted(campaign_id: str, first_id: int, emails: Sequence[str]) -> Response:
