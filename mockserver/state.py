@@ -43,6 +43,7 @@ class Campaign:
 
 
 EMPTY_OBJECT = b"{}"
+BATCH_OVERHEAD = 250  # bytes a batch costs whatever it holds: its objects, the log's (measured)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class SharingBatch(Sequence[dict[str, Any]]):
     @property
     def nbytes(self) -> int:
         """What holding it costs, near enough: the bounds are charged this."""
-        return sum(len(getattr(self, name)) for name in HELD_PARTS)
+        return BATCH_OVERHEAD + sum(len(getattr(self, name)) for name in HELD_PARTS)
 
     def __len__(self) -> int:
         return self.recipients

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -109,12 +110,19 @@ def test_a_sharing_batch_costs_what_the_bounds_are_charged():
     assert deep_size(batch) <= batch.nbytes * 1.1
 
 
-def test_the_journal_costs_what_its_bound_is_charged():
-    app = create_app(load_settings())
+def posted(body: dict[str, Any], times: int) -> Any:
+    """The store of an app (throttle off) after `body` was accepted `times` times."""
+    settings = load_settings()
+    app = create_app(settings.with_changes(throttle=replace(settings.throttle, enabled=False)))
     headers = {**AUTH, "Content-Type": "application/json"}
-    assert (
-        app.test_client().post(SHARINGS_PATH, data=orjson.dumps(BIG), headers=headers).status_code
-        == 200
-    )
-    journal = app.extensions[EXTENSION_KEY].store._journal
-    assert deep_size(journal._batches) <= journal.nbytes * 1.2
+    for _ in range(times):
+        answer = app.test_client().post(SHARINGS_PATH, data=orjson.dumps(body), headers=headers)
+        assert answer.status_code == 200
+    return app.extensions[EXTENSION_KEY].store
+
+
+@pytest.mark.parametrize(("body", "times"), [(BIG, 1), ({"emails": ["a@x.io", "b@x.io"]}, 100)])
+def test_the_journal_and_sharings_cost_what_their_bounds_are_charged(body, times):
+    store = posted(body, times)
+    for log in (store._journal, store._sharings):
+        assert deep_size(log._batches) <= log.nbytes * 1.2
