@@ -11,7 +11,7 @@ from typing import Any
 from flask import Request, Response, g, request
 
 from .auth import mask_headers
-from .bodies import BodyUnread, journal_body, read_body
+from .bodies import BodyUnread, hold_body, read_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .gate import drop_connection, guard, rate_limit_headers
@@ -20,7 +20,7 @@ from .metrics import UNMATCHED, Sample, route_template
 
 ADMIN_PREFIXES = ("/__mock/", "/openapi.json")
 RAW_PATH_KEY = "pisano_mock.raw_path"
-ENTRY_OVERHEAD = 200  # bytes an entry's fixed fields cost, charged on top of what it holds
+ENTRY_OVERHEAD = 1200  # bytes an entry costs whatever it holds: its dicts, strings (measured)
 
 
 def is_admin_path(path: str) -> bool:
@@ -75,8 +75,7 @@ def finish_request(response: Response) -> Response:
     raw = _body_if_read(state, emulator)
     if isinstance(state.body_error, BodyUnread):
         headers["Connection"] = "close"  # the rest of the body is still on the wire
-    if "body" not in updates:
-        updates["body"] = journal_body(raw)
+    held = updates["body"] = hold_body(raw, updates.get("body"))
     verdict = state.get("throttle_verdict")
     if verdict is not None and emulator.settings.throttle.profile == "rich":
         headers.update(rate_limit_headers(verdict, emulator.clock))
@@ -84,7 +83,8 @@ def finish_request(response: Response) -> Response:
     if dropped == "before":
         updates["status"] = None  # no answer was ever made
     said = sum(map(len, warnings)) + len(updates.get("reason") or "")
-    emulator.store.finish_request(request_id, updates, state.entry_bytes + len(raw) + said)
+    held_bytes = len(held.data) if held is not None else 0
+    emulator.store.finish_request(request_id, updates, state.entry_bytes + held_bytes + said)
     emulator.metrics.record(_metrics_sample(updates, state))
     if dropped:
         drop_connection()  # last: a client that sees the close finds the journal and metrics done

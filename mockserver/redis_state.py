@@ -19,10 +19,26 @@ import orjson
 import redis
 
 from . import redis_scripts as lua
+from .bodies import HeldBody
+from .bounded import give_back_big_blocks
 from .clock import READING_BOUND, Clock
 from .faults import Fault
 from .settings import Bounds, ConfigError, Settings, ThrottleSettings
-from .state import Account, Begun, Campaign, Page, SharingBatch, Token, build_entities
+from .state import (
+    HELD_PARTS,
+    Account,
+    Batch,
+    Begun,
+    Campaign,
+    Page,
+    Pick,
+    SharingBatch,
+    Token,
+    build_entities,
+    open_sharings,
+    page_of,
+    sharing_filter,
+)
 from .throttle import WINDOWS_KEPT, ThrottleRules, Tier, TierCount, Verdict, snapshot_row
 
 PREFIX = "pisano-mock:"
@@ -191,31 +207,31 @@ class RedisLog:
     def replace(self, first_id: int, payload: bytes, nbytes: int) -> None:
         self._replace(keys=self.keys, args=[first_id, nbytes, payload, *self.limits])
 
-    def page(self, since: int, limit: int, keep: Callable[[dict[str, Any]], bool] | None) -> Page:
-        items: list[dict[str, Any]] = []
-        dropped: int | None = None
-        for item_id, item, dropped_now in self._items_since(since):
-            dropped = dropped_now if dropped is None else dropped
-            if keep is not None and not keep(item):
-                continue
-            if len(items) == limit:
-                return Page(items=items, dropped=dropped, more=True)
-            items.append({"id": item_id, **item})
-        return Page(items=items, dropped=self.dropped() if dropped is None else dropped, more=False)
+    def page(
+        self,
+        since: int,
+        limit: int,
+        pick: Pick | None = None,
+        open_batch: Callable[[Any], Sequence[dict[str, Any]]] = lambda items: items,
+    ) -> Page:
+        first_read: list[int] = []  # the dropped count as the first read saw it
+        items, more = page_of(self._batches_since(since, first_read), limit, pick, open_batch)
+        return Page(items, first_read[0] if first_read else self.dropped(), more)
 
-    def _items_since(self, since: int) -> Iterator[tuple[int, dict[str, Any], int]]:
-        """(id, item, dropped) with id > since, oldest first, read a chunk of batches at a time."""
+    def _batches_since(self, since: int, first_read: list[int]) -> Iterator[Batch]:
+        """(first id, first index wanted, batch) with ids > since, oldest first, read a chunk of
+        batches at a time; the dropped count of the first read goes in `first_read`."""
         since = min(since, MAX_CURSOR)
         while True:
             dropped, start, oldest, *flat = self._read(keys=self.keys, args=[since, READ_BATCHES])
             if not flat:
                 return
+            if not first_read:
+                first_read.append(int(dropped))
             for at in range(0, len(flat), 3):
                 first_id, count = int(flat[at]), int(flat[at + 1])
                 held_from = int(start) if flat[at] == oldest else 0
-                batch = self.expand(flat[at + 2])
-                for index in range(max(held_from, since - first_id + 1), count):
-                    yield first_id + index, batch[index], int(dropped)
+                yield first_id, max(held_from, since - first_id + 1), self.expand(flat[at + 2])
                 since = first_id + count - 1
 
     def dropped(self) -> int:
@@ -237,22 +253,29 @@ def journal_entry(payload: bytes) -> Sequence[dict[str, Any]]:
     return [entry]
 
 
-def sharing_batch(payload: bytes) -> Sequence[dict[str, Any]]:
-    return SharingBatch(**orjson.loads(payload))
+def sharing_batch(payload: bytes) -> SharingBatch:
+    """A batch as `batch_json` wrote it: only its first line is parsed here."""
+    head, emails, attributes, data, responses = payload.split(b"\n")
+    fields = orjson.loads(head)
+    return SharingBatch(
+        fields["campaign_id"],
+        fields["request_id"],
+        fields["accepted_at"],
+        fields["recipients"],
+        emails,
+        custom_attributes=attributes,
+        transactional_data=data,
+        built_in_responses=responses,
+        channel=fields["channel"],
+    )
 
 
 def batch_json(batch: SharingBatch) -> bytes:
-    fields = (
-        "campaign_id",
-        "request_id",
-        "accepted_at",
-        "emails",
-        "custom_attributes",
-        "transactional_data",
-        "built_in_responses",
-        "channel",
-    )
-    return orjson.dumps({name: getattr(batch, name) for name in fields})
+    """One line of JSON for the batch's fields, then each held part as held, one per line (JSON
+    written by orjson holds no newline): a page reads a batch without parsing its parts."""
+    fields = ("campaign_id", "request_id", "accepted_at", "channel", "recipients")
+    head = orjson.dumps({name: getattr(batch, name) for name in fields})
+    return b"\n".join([head, *(getattr(batch, name) for name in HELD_PARTS)])
 
 
 # -- faults ---------------------------------------------------------------------------------------
@@ -394,6 +417,7 @@ class RedisStore:
     def __init__(
         self, client: redis.Redis, bounds: Bounds, fixture: dict[str, Any], clock: RedisClock
     ) -> None:
+        give_back_big_blocks()  # big bodies pass through here too: their memory must leave
         self.client = client
         self._clock = clock
         self._bounds = bounds
@@ -469,24 +493,18 @@ class RedisStore:
         entry = self._open_requests.pop(request_id, None)
         if entry is not None:
             entry.update(updates)
-            self._journal.replace(request_id, orjson.dumps(entry), nbytes)
+            payload = orjson.dumps(entry, default=HeldBody.as_json)  # the journal's body as shown
+            self._journal.replace(request_id, payload, nbytes)
 
     def requests(self, since: int, limit: int) -> Page:
-        return self._journal.page(since, limit, None)
+        return self._journal.page(since, limit)
 
     # -- sharings ---------------------------------------------------------------------------------
     def record_sharings(self, batch: SharingBatch, nbytes: int) -> int:
         return self._sharings.append(batch_json(batch), len(batch), nbytes)
 
     def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
-        wanted_email = email.lower() if email else None
-
-        def keep(sharing: dict[str, Any]) -> bool:
-            if campaign_id and sharing["campaign_id"] != campaign_id:
-                return False
-            return not wanted_email or sharing["email"].lower() == wanted_email
-
-        return self._sharings.page(since, limit, keep)
+        return self._sharings.page(since, limit, sharing_filter(campaign_id, email), open_sharings)
 
     # -- faults -----------------------------------------------------------------------------------
     def add_fault(self, spec: dict[str, Any]) -> Fault:

@@ -7,11 +7,14 @@ A store shared by several processes (Redis) implements the same methods and chan
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .bounded import BoundedLog
+import orjson
+
+from .bodies import HeldBody
+from .bounded import BoundedLog, give_back_big_blocks
 from .clock import Clock
 from .faults import Fault, FaultBook
 from .settings import Bounds, ConfigError
@@ -39,33 +42,106 @@ class Campaign:
     flow: bool = True
 
 
+EMPTY_OBJECT = b"{}"
+BATCH_OVERHEAD = 250  # bytes a batch costs whatever it holds: its objects, the log's (measured)
+
+
 @dataclass(frozen=True)
 class SharingBatch(Sequence[dict[str, Any]]):
-    """The recipients one request delivered, kept as the request sent them."""
+    """The recipients one request delivered, held compactly: the emails and each part as JSON
+    text, parsed only when a page reads the batch.
+
+    Held parsed, a 5000-recipient batch costs ~4x its JSON text in Python objects (issue 9); even
+    its emails alone, as 5000 `str` objects, would cost ~2.5x their text."""
 
     campaign_id: str
     request_id: int
     accepted_at: float
-    emails: Sequence[str]
+    recipients: int
+    emails: bytes  # JSON: the list of emails
+    custom_attributes: bytes  # JSON: email → attributes, as the request sent them
+    transactional_data: bytes  # JSON: email → data
+    built_in_responses: bytes  # JSON: one object, every recipient's
+    channel: str = "email"
+
+    @classmethod
+    def of(
+        cls,
+        campaign_id: str,
+        request_id: int,
+        accepted_at: float,
+        emails: Sequence[str],
+        parts: dict[str, Any],
+    ) -> SharingBatch:
+        """A batch from what a request sent: its emails and its (parsed) per-recipient parts."""
+        return cls(
+            campaign_id,
+            request_id,
+            accepted_at,
+            len(emails),
+            orjson.dumps(emails),
+            custom_attributes=_json_or_empty(parts.get("custom_attributes")),
+            transactional_data=_json_or_empty(parts.get("transactional_data")),
+            built_in_responses=_json_or_empty(parts.get("built_in_responses")),
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """What holding it costs, near enough: the bounds are charged this."""
+        return BATCH_OVERHEAD + sum(len(getattr(self, name)) for name in HELD_PARTS)
+
+    def __len__(self) -> int:
+        return self.recipients
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        return self.opened()[index]  # one item parses every part: pages call `opened` once
+
+    def picked(self, offset: int, campaign_id: str | None, email: str | None) -> Iterable[int]:
+        """The indexes from `offset` of the recipients a page's filters keep (`email` lowercased);
+        only the emails are parsed, and only for an `email` filter."""
+        if campaign_id and self.campaign_id != campaign_id:
+            return ()
+        if not email:
+            return range(offset, self.recipients)
+        emails = orjson.loads(self.emails)
+        return (i for i in range(offset, self.recipients) if emails[i].lower() == email)
+
+    def opened(self) -> OpenBatch:
+        return OpenBatch(self, *(orjson.loads(getattr(self, name)) for name in HELD_PARTS))
+
+
+HELD_PARTS = ("emails", "custom_attributes", "transactional_data", "built_in_responses")
+
+
+def _json_or_empty(value: Any) -> bytes:
+    return orjson.dumps(value) if value else EMPTY_OBJECT
+
+
+@dataclass(frozen=True)
+class OpenBatch(Sequence[dict[str, Any]]):
+    """A batch's parts parsed, for one page: each recipient as `GET /__mock/sharings` shows it."""
+
+    held: SharingBatch
+    emails: list[str]
     custom_attributes: dict[str, Any]
     transactional_data: dict[str, Any]
     built_in_responses: dict[str, Any]
-    channel: str = "email"
 
     def __len__(self) -> int:
         return len(self.emails)
 
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        held = self.held
         email = self.emails[index]
         return {
-            "campaign_id": self.campaign_id,
-            "channel": self.channel,
+            "campaign_id": held.campaign_id,
+            "channel": held.channel,
             "email": email,
             "custom_attributes": self.custom_attributes.get(email, {}),
             "transactional_data": self.transactional_data.get(email, {}),
             "built_in_responses": self.built_in_responses,
-            "accepted_at": self.accepted_at,
-            "request_id": self.request_id,
+            "accepted_at": held.accepted_at,
+            "request_id": held.request_id,
         }
 
 
@@ -140,6 +216,7 @@ class MemoryStore:
     """Everything in this process's memory, bounded by `Bounds`; one lock guards it all."""
 
     def __init__(self, bounds: Bounds, fixture: dict[str, Any] | None = None) -> None:
+        give_back_big_blocks()  # what the bounds let go of leaves the process too
         self._lock = threading.RLock()
         self._accounts: dict[str, Account] = {}
         self._tokens: dict[str, Token] = {}
@@ -194,7 +271,10 @@ class MemoryStore:
 
     def requests(self, since: int, limit: int) -> Page:
         with self._lock:
-            return _page(self._journal, since, limit)
+            items, more = page_of(
+                self._journal.batches_since(since), limit, open_batch=show_entries
+            )
+            return Page(items, self._journal.dropped, more)
 
     # -- sharings -------------------------------------------------------------------------------
     def record_sharings(self, batch: SharingBatch, nbytes: int) -> int:
@@ -202,15 +282,11 @@ class MemoryStore:
             return self._sharings.append(batch, nbytes)
 
     def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
-        wanted_email = email.lower() if email else None
-
-        def keep(sharing: dict[str, Any]) -> bool:
-            if campaign_id and sharing["campaign_id"] != campaign_id:
-                return False
-            return not wanted_email or sharing["email"].lower() == wanted_email
-
+        pick = sharing_filter(campaign_id, email)
         with self._lock:
-            return _page(self._sharings, since, limit, keep)
+            batches = self._sharings.batches_since(since)
+            items, more = page_of(batches, limit, pick, open_sharings)
+            return Page(items, self._sharings.dropped, more)
 
     # -- faults ---------------------------------------------------------------------------------
     def add_fault(self, spec: dict[str, Any]) -> Fault:
@@ -245,12 +321,46 @@ class MemoryStore:
             self.add_fixture(self._fixture)
 
 
-def _page(log: BoundedLog[dict[str, Any]], since: int, limit: int, keep: Any = None) -> Page:
+Batch = tuple[int, int, Sequence[dict[str, Any]]]  # first id, first index wanted, items
+Pick = Callable[[Any, int], Iterable[int]]  # (a batch, first index wanted) → the indexes shown
+
+
+def page_of(
+    batches: Iterable[Batch],
+    limit: int,
+    pick: Pick | None = None,
+    open_batch: Callable[[Any], Sequence[dict[str, Any]]] = lambda items: items,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` items, each with its id first, and whether more are held; a batch is opened
+    (its held form turned into the items shown) once, and only when one of its items is shown."""
     items: list[dict[str, Any]] = []
-    more = False
-    for item_id, item in log.items_since(since, keep):
-        if len(items) == limit:
-            more = True
-            break
-        items.append({"id": item_id, **item} if "id" not in item else dict(item))
-    return Page(items=items, dropped=log.dropped, more=more)
+    for first_id, offset, batch in batches:
+        opened = None
+        for index in range(offset, len(batch)) if pick is None else pick(batch, offset):
+            if len(items) == limit:
+                return items, True
+            opened = open_batch(batch) if opened is None else opened
+            items.append({"id": first_id + index, **opened[index]})
+    return items, False
+
+
+def sharing_filter(campaign_id: str | None, email: str | None) -> Pick | None:
+    """The filters of `GET /__mock/sharings`, read on the held batch."""
+    if not campaign_id and not email:
+        return None
+    wanted_email = email.lower() if email else None
+    return lambda batch, offset: batch.picked(offset, campaign_id, wanted_email)  # type: ignore[no-any-return]
+
+
+def open_sharings(batch: SharingBatch) -> Sequence[dict[str, Any]]:
+    return batch.opened()
+
+
+def show_entries(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Journal entries as answered: each held body turned into what the journal shows."""
+    return [_shown_entry(entry) for entry in entries]
+
+
+def _shown_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    body = entry.get("body")
+    return {**entry, "body": body.shown()} if isinstance(body, HeldBody) else entry

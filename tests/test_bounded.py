@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import platform
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.bounded import BoundedLog
+from mockserver.bounded import BoundedLog, give_back_big_blocks
 
 
 def test_batches_are_trimmed_from_the_front():
@@ -74,3 +77,9 @@ def test_an_item_resized_over_the_whole_bound_is_dropped_itself():
     item_id = log.append(["a"], 1)
     log.resize(item_id, 101)
     assert (log.count, log.nbytes, log.dropped) == (0, 0, 1)
+
+
+def test_the_allocator_gives_big_blocks_back_on_glibc():
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert give_back_big_blocks() is True

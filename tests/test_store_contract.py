@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
 from redis_server import free_port
 
+from mockserver.bodies import hold_body
 from mockserver.bounded import BoundedLog
 from mockserver.redis_state import PREFIX, RedisLog, connect
 from mockserver.settings import ConfigError, load_settings
@@ -68,7 +70,8 @@ def journal(parts: Parts, nbytes: int = 100, count: int = 1) -> list[int]:
 
 def batch(emails: list[str], campaign: str = CAMPAIGN, request_id: int = 1) -> SharingBatch:
     attributes = {email: {"n": index} for index, email in enumerate(emails)}
-    return SharingBatch(campaign, request_id, float(ALIGNED), emails, attributes, {}, {"a": 1})
+    parts = {"custom_attributes": attributes, "built_in_responses": {"a": 1}}
+    return SharingBatch.of(campaign, request_id, float(ALIGNED), emails, parts)
 
 
 # -- registry -------------------------------------------------------------------------------------
@@ -189,6 +192,42 @@ def test_sharings_drop_the_oldest_recipients_even_within_a_batch(opener):
     assert [s["email"] for s in page.items] == ["b@x.io", "c@x.io", "d@x.io", "e@x.io"]
     assert page.items[0]["id"] == first + 1 and page.dropped == 1
     assert parts.store.counts()["sharings_dropped"] == 1
+
+
+def test_a_batch_reads_back_as_the_request_sent_it(parts):
+    emails = ["a@x.io", "B@x.io", "a@x.io", "ç@x.io", "none@x.io"]
+    sent = {
+        "custom_attributes": {"a@x.io": {"n": 1.5, "t": "é\n"}, "B@x.io": {"k": [1, {"z": None}]}},
+        "transactional_data": {"ç@x.io": {"Amount": 149.9}, "b@x.io": {"lower": True}},
+        "built_in_responses": {"nps": 9},
+    }
+    first = parts.store.record_sharings(SharingBatch.of(CAMPAIGN, 7, 1.25, emails, sent), 100)
+    expected = [
+        {
+            "id": first + index,
+            "campaign_id": CAMPAIGN,
+            "channel": "email",
+            "email": email,
+            "custom_attributes": sent["custom_attributes"].get(email, {}),
+            "transactional_data": sent["transactional_data"].get(email, {}),
+            "built_in_responses": {"nps": 9},
+            "accepted_at": 1.25,
+            "request_id": 7,
+        }
+        for index, email in enumerate(emails)
+    ]
+    assert orjson.dumps(parts.store.sharings(0, 10, None, None).items) == orjson.dumps(expected)
+    assert parts.store.sharings(0, 10, None, "b@X.IO").items == [expected[1]]
+    assert parts.store.sharings(first, 2, CAMPAIGN, "A@x.io").items == [expected[2]]
+
+
+def test_a_journal_body_held_as_bytes_reads_back_as_shown(parts):
+    bodies = [({"emails": ["a@x.io"], "f": 1e300}, b""), (None, b"\xff not json"), (None, b"")]
+    for parsed, raw in bodies:
+        begun = parts.store.begin_request(entry(0), 100, parts.clock)
+        parts.store.finish_request(begun.id, {"body": hold_body(raw, parsed)}, 100)
+    shown = [item["body"] for item in parts.store.requests(0, 10).items]
+    assert shown == [bodies[0][0], "\ufffd not json", None]
 
 
 # -- faults ---------------------------------------------------------------------------------------
@@ -468,7 +507,7 @@ def test_the_redis_log_keeps_and_drops_exactly_what_bounded_log_does(
         items = [{"n": n} for n in range(size)]
         first = memory.append(items, nbytes)
         assert shared.append(_payload(size), size, nbytes) == first
-    held = shared.page(0, 10_000, None)
+    held = shared.page(0, 10_000)
     assert held.items == [{"id": i, **item} for i, item in memory.items_since()]
     assert held.dropped == memory.dropped
 

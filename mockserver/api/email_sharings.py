@@ -9,7 +9,6 @@ from flask import Blueprint, Response, g
 
 from ..catalogue import PisanoError
 from ..context import current_emulator
-from ..lifecycle import request_body
 from ..rules import RuleContext
 from ..state import SharingBatch
 from ..validation import email_sharing_loader
@@ -38,18 +37,16 @@ def create_email_sharings(campaign_id: str) -> Response:
     except PisanoError as error:
         raise with_hint(error, params) from None
     body = params.data
-    batch = SharingBatch(
-        campaign_id=campaign.id,
-        request_id=state.request_id,
-        accepted_at=state.now,  # the request's instant (lifecycle.begin_request)
-        emails=body["emails"],
-        custom_attributes=body.get("custom_attributes") or {},
-        transactional_data=body.get("transactional_data") or {},
-        built_in_responses=body.get("built_in_responses") or {},
+    batch = SharingBatch.of(
+        campaign.id,
+        state.request_id,
+        state.now,  # the request's instant (lifecycle.begin_request)
+        body["emails"],
+        body,
     )
-    first_id = emulator.store.record_sharings(batch, len(request_body()))
-    state.recipients_accepted = len(batch.emails)  # for the metrics (lifecycle.finish_request)
-    return _accepted(campaign.id, first_id, batch.emails)
+    first_id = emulator.store.record_sharings(batch, batch.nbytes)
+    state.recipients_accepted = len(batch)  # for the metrics (lifecycle.finish_request)
+    return _accepted(campaign.id, first_id, body["emails"])
 
 
 def _accepted(campaign_id: str, first_id: int, emails: Sequence[str]) -> Response:
