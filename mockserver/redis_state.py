@@ -485,6 +485,9 @@ class RedisStore:
         request_id, now, version, faults = self._begin(keys=keys, args=args)
         entry["id"], entry["time"] = int(request_id), float(now)
         self._open_requests[entry["id"]] = entry
+        if not version:  # no registry at all: Redis was emptied (restarted without persistence)
+            self.add_fixture(self._fixture)  # seeded again, as when this replica started
+            version = self.client.get(REGISTRY_VERSION) or b""
         self._registry.use(version.decode())
         return Begun(entry["id"], entry["time"], faults=int(faults) > 0)
 

@@ -39,3 +39,12 @@ def test_a_store_that_goes_away_is_a_503_on_the_admin_api_and_13000_on_the_emula
     assert stopped_at
     with running_redis(port), LiveServer(app) as server:  # back (empty): serving again
         assert requests.get(f"{server.base_url}/__mock/health", timeout=5).status_code == 200
+        # Redis came back empty (no persistence, as docker-compose runs it): the configured
+        # fixture is seeded again. Before, the default token was 401 until someone reset.
+        answer = requests.post(
+            server.base_url + SHARINGS_PATH,
+            json={"emails": ["b@example.com"]},
+            headers=AUTH,
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
