@@ -76,6 +76,7 @@ BODY_BUFFER_BYTES = 64 * 1024
 _CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\r\n]*)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\ntransfer-encoding:[^\n]*chunked", re.IGNORECASE)
 _EXPECT = re.compile(rb"\nexpect:", re.IGNORECASE)  # the client waits for 100 Continue
+GO, LENGTH, CHUNKED = "go", "length", "chunked"  # how a body is awaited in the poller
 _CHUNK_LINE_MAX = 1024  # a chunk-size line longer than this is the parser's to refuse
 _HEAD_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")  # bare LFs end it too: the parser refuses those
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -139,6 +140,17 @@ class Connection(TConn):
         super().__init__(*args)
         self.received = bytearray()
         self.head_end = -1  # where the head ends in `received`, once it has
+        self.framing: tuple[str, int] = (GO, 0)  # how its body is awaited (framing())
+        self.chunks_at = 0  # in `received`: the first chunk of a chunked body not yet whole
+
+    def body_in(self) -> bool:
+        """Whether the body is in, or is not the poller's to wait for."""
+        kind, length = self.framing
+        arrived = len(self.received) - self.head_end
+        if kind == CHUNKED and arrived < BODY_BUFFER_BYTES:
+            done, self.chunks_at = chunked_scan(self.received, self.chunks_at)
+            return done
+        return kind != LENGTH or arrived >= length
 
     def start_request(self, cfg: Any) -> None:
         """In the thread: a parser bounded by deadlines, fed what the poller read."""
@@ -256,12 +268,12 @@ class PisanoWorker(ThreadWorker):
         if not conn.received:  # its first bytes: the head's deadline starts now
             queue = self.move(conn, queue, self.reading_heads, HEAD_SECONDS)
         conn.received += data
-        self.advance(conn, queue)
+        self.advance(conn, queue, len(data))
 
-    def advance(self, conn: Connection, queue: deque[Any]) -> None:
+    def advance(self, conn: Connection, queue: deque[Any], new: int) -> None:
         """Hand the request to a thread once it is whole (or is the parser's to refuse)."""
         if conn.head_end < 0:
-            conn.head_end = head_end(conn.received)
+            conn.head_end = head_end(conn.received, len(conn.received) - new)
             if conn.head_end < 0:
                 if len(conn.received) > _HEAD_CAP:
                     self.hand_over(conn, queue)  # past every limit: the parser refuses it
@@ -269,8 +281,10 @@ class PisanoWorker(ThreadWorker):
             if header_bytes(conn.received, conn.head_end) > MAX_HEAD_BYTES:
                 self.refuse(conn, queue, 431, HEADER_LIMITS["max buffer headers"])
                 return
+            conn.framing = framing(bytes(conn.received[: conn.head_end]))
+            conn.chunks_at = conn.head_end
             queue = self.move(conn, queue, self.reading_bodies, BODY_SECONDS)
-        if body_complete(bytes(conn.received[: conn.head_end]), conn.received[conn.head_end :]):
+        if conn.body_in():
             self.hand_over(conn, queue)
 
     def move(self, conn: Connection, old: deque[Any], new: deque[Any], seconds: float) -> Any:
@@ -325,7 +339,7 @@ class PisanoWorker(ThreadWorker):
         conn.timeout = time.monotonic() + HEAD_SECONDS
         self.reading_heads.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.read_request, conn))
-        self.advance(conn, self.reading_heads)
+        self.advance(conn, self.reading_heads, len(leftover))
 
     def _cap_keepalive(self, deadline: float) -> None:
         # Called once, when the worker stops. What the backlog holds is taken (a request sent on
@@ -392,9 +406,11 @@ class PisanoWorker(ThreadWorker):
 
 
 # -- what the poller reads ------------------------------------------------------------------------
-def head_end(received: bytes | bytearray) -> int:
-    """Where the head ends in `received` (past its blank line), -1 while it has not."""
-    ends = [at + len(end) for end in _HEAD_ENDS if (at := received.find(end)) >= 0]
+def head_end(received: bytes | bytearray, new_from: int = 0) -> int:
+    """Where the head ends in `received` (past its blank line), -1 while it has not; bytes
+    before `new_from` were searched already (an end may straddle two reads)."""
+    start = max(new_from - 3, 0)
+    ends = [at + len(end) for end in _HEAD_ENDS if (at := received.find(end, start)) >= 0]
     return min(ends, default=-1)
 
 
@@ -403,15 +419,17 @@ def header_bytes(received: bytes | bytearray, end: int) -> int:
     return end - received.find(b"\n") - 1
 
 
-def body_complete(head: bytes, body: bytes | bytearray) -> bool:
-    """Whether a thread may take the request: its body is in, or it is not the poller's to wait
-    for (too large, a 100 Continue expected, framing the parser will refuse)."""
+def framing(head: bytes) -> tuple[str, int]:
+    """How the poller awaits a body: GO, it does not (none, too large, a 100 Continue expected,
+    framing the parser will refuse); (LENGTH, n) bytes; CHUNKED, up to its last chunk."""
     if _EXPECT.search(head):
-        return True
+        return GO, 0
     if _CHUNKED.search(head):
-        return len(body) >= BODY_BUFFER_BYTES or chunked_done(body)
+        return CHUNKED, 0
     length = content_length(head)
-    return length is None or length > BODY_BUFFER_BYTES or len(body) >= length
+    if length is None or length > BODY_BUFFER_BYTES:
+        return GO, 0
+    return LENGTH, length
 
 
 def content_length(head: bytes) -> int | None:
@@ -423,22 +441,22 @@ def content_length(head: bytes) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def chunked_done(body: bytes | bytearray) -> bool:
-    """Whether a chunked body's last chunk and trailers are all in; True as well for framing
-    the parser will refuse (it then says why)."""
-    at = 0
+def chunked_scan(received: bytes | bytearray, at: int) -> tuple[bool, int]:
+    """Whether a chunked body's last chunk and trailers are all in (or its framing is the
+    parser's to refuse), scanning from the chunk at `at`; and where the first chunk not yet
+    whole starts, for the next scan."""
     while True:
-        line_end = body.find(b"\r\n", at)
+        line_end = received.find(b"\r\n", at)
         if line_end < 0:
-            return len(body) - at > _CHUNK_LINE_MAX
-        size = chunk_size(bytes(body[at:line_end]))
+            return len(received) - at > _CHUNK_LINE_MAX, at
+        size = chunk_size(bytes(received[at:line_end]))
         if size is None:
-            return True
+            return True, at
         if size == 0:
-            return body.find(b"\r\n\r\n", line_end) >= 0
-        at = line_end + 2 + size + 2
-        if at > len(body):
-            return False
+            return received.find(b"\r\n\r\n", line_end) >= 0, at
+        if line_end + size + 4 > len(received):
+            return False, at
+        at = line_end + size + 4
 
 
 def chunk_size(line: bytes) -> int | None:
