@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import re
 import selectors
@@ -38,6 +39,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http.body import LengthReader
 from gunicorn.http.errors import (
     InvalidResponseHeader,
     InvalidResponseHeaderName,
@@ -96,6 +98,36 @@ class ClientTooSlow(ConnectionResetError):
 
     def __init__(self, what: str) -> None:
         super().__init__(errno.ECONNRESET, f"{what}: the client was too slow")
+
+    def __str__(self) -> str:  # said in a refusal's reason: no "[Errno 104]"
+        return str(self.strerror)
+
+
+class SlowBodyInput:
+    """A request body read in a thread (`wsgi.input`). When its deadline strikes in the middle
+    of a read, gunicorn's readers keep what did arrive and raise: that is given to the app first,
+    then ClientTooSlow, so the refusal says how much came (bodies.read_body). Chunked bytes are
+    held still framed: there only the error is passed on."""
+
+    def __init__(self, body: Any, unreader: Any) -> None:
+        self.body, self.unreader = body, unreader
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return bytes(self.body.read(size))
+        except ClientTooSlow:
+            if not isinstance(self.body.reader, LengthReader):
+                raise
+            stranded = self.body.buf.getvalue() + self.unreader.take_buffered()
+            if not stranded:
+                raise
+            size = len(stranded) if size is None or size < 0 else size
+            self.body.buf = io.BytesIO(stranded[size:])
+            self.body.buf.seek(0, io.SEEK_END)
+            return bytes(stranded[:size])
+
+    def __getattr__(self, name: str) -> Any:  # readline, iteration: gunicorn's own
+        return getattr(self.body, name)
 
 
 class DeadlineUnreader(SocketUnreader):
@@ -373,6 +405,7 @@ class PisanoWorker(ThreadWorker):
         if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             environ["wsgi.input_terminated"] = False
         request = self.current.request
+        environ["wsgi.input"] = SlowBodyInput(environ["wsgi.input"], request.unreader)
 
         def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):

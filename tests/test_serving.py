@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from gunicorn.http.body import Body, LengthReader
 
 from mockserver.app import create_app
+from mockserver.bodies import BodyUnread, read_body
 from mockserver.catalogue import ERROR_CONTENT_TYPE, render_body
 from mockserver.server import LiveServer
 from mockserver.worker import (
@@ -37,6 +39,7 @@ from mockserver.worker import (
     WRITE_SECONDS,
     ClientTooSlow,
     DeadlineUnreader,
+    SlowBodyInput,
     late_body_reason,
 )
 from tests.redis_server import free_port
@@ -578,3 +581,20 @@ def test_a_read_past_the_request_deadline_ends_the_request():
         with pytest.raises(ClientTooSlow):
             unreader.chunk()  # nothing more comes: the deadline passes
         assert ours.gettimeout() == WRITE_SECONDS  # what bounds writing the answer
+
+
+def test_a_large_body_past_its_deadline_in_a_thread_says_what_arrived_and_why():
+    # Over BODY_BUFFER_BYTES a thread reads the body: the deadline struck inside gunicorn's
+    # readers, which kept the 28 bytes, and the reason said "0 of the 100000" and not why.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        unreader = DeadlineUnreader(ours)
+        unreader.deadline = time.monotonic() + 0.2
+        body = SlowBodyInput(Body(LengthReader(unreader, 100_000)), unreader)
+        theirs.sendall(b"x" * 28)
+        with pytest.raises(BodyUnread) as refused:
+            read_body({"wsgi.input": body, "CONTENT_LENGTH": "100000"}, max_bytes=1_000_000)
+    assert refused.value.reason == (
+        "body: 28 of the 100000 bytes Content-Length announced arrived"
+        " (reading the request: the client was too slow)"
+    )
