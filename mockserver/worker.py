@@ -174,6 +174,7 @@ class Connection(TConn):
         self.head_end = -1  # where the head ends in `received`, once it has
         self.framing: tuple[str, int] = (GO, 0)  # how its body is awaited (framing())
         self.chunks_at = 0  # in `received`: the first chunk of a chunked body not yet whole
+        self.body_deadline: float | None = None  # from the head's end, in the poller or a thread
 
     def body_in(self) -> bool:
         """Whether the body is in, or is not the poller's to wait for."""
@@ -190,10 +191,11 @@ class Connection(TConn):
             self.initialized = True
             self.parser = BoundedParser(cfg, self.sock, self.client)
         self.sock.setblocking(True)
-        self.parser.unreader.deadline = time.monotonic() + BODY_SECONDS
+        deadline = self.body_deadline or time.monotonic() + BODY_SECONDS
+        self.parser.unreader.deadline = deadline
         if self.received:
             self.parser.unreader.unread(bytes(self.received))
-            self.received, self.head_end = bytearray(), -1
+        self.received, self.head_end, self.body_deadline = bytearray(), -1, None
 
     def close(self, graceful: bool = False) -> None:
         if self.sock.fileno() >= 0:  # a thread may have closed it already (close_in_thread)
@@ -316,6 +318,7 @@ class PisanoWorker(ThreadWorker):
             conn.framing = framing(bytes(conn.received[: conn.head_end]))
             conn.chunks_at = conn.head_end
             queue = self.move(conn, queue, self.reading_bodies, BODY_SECONDS)
+            conn.body_deadline = conn.timeout
         if conn.body_in():
             self.hand_over(conn, queue)
 
@@ -352,8 +355,9 @@ class PisanoWorker(ThreadWorker):
             late = f"request head not complete within {HEAD_SECONDS:g} s"
             self.refuse(self.reading_heads[0], self.reading_heads, 408, late)
         while self.reading_bodies and self.reading_bodies[0].timeout <= now:
-            conn = self.reading_bodies[0]
-            self.refuse(conn, self.reading_bodies, 408, late_body_reason(bytes(conn.received)))
+            # Past its deadline: a thread takes it at once, and the app refuses it (13000) saying
+            # what arrived, as for a body read in a thread (SlowBodyInput, bodies.read_body).
+            self.hand_over(self.reading_bodies[0], self.reading_bodies)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
         """Bytes the client sent behind the request just answered (pipelined, or left after a
@@ -497,19 +501,6 @@ def chunk_size(line: bytes) -> int | None:
     if not digits or any(c not in b"0123456789abcdefABCDEF" for c in digits):
         return None
     return int(digits, 16)
-
-
-def late_body_reason(received: bytes) -> str:
-    """Why a body read in the poller was refused at its deadline: what arrived of what."""
-    end = head_end(received)
-    head, arrived = received[:end], len(received) - end
-    if _CHUNKED.search(head):
-        what = f"body: {arrived} bytes of a chunked body arrived, not its end"
-    else:
-        what = (
-            f"body: {arrived} of the {content_length(head)} bytes Content-Length announced arrived"
-        )
-    return f"{what} within {BODY_SECONDS:g} s: the client was too slow"
 
 
 def request_line(received: bytes | bytearray) -> Any:

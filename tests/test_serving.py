@@ -32,7 +32,6 @@ from mockserver.bodies import BodyUnread, read_body
 from mockserver.catalogue import ERROR_CONTENT_TYPE, render_body
 from mockserver.server import LiveServer
 from mockserver.worker import (
-    BODY_SECONDS,
     HEAD_SECONDS,
     MAX_HEADER_FIELDS,
     MAX_REQUEST_LINE,
@@ -40,7 +39,6 @@ from mockserver.worker import (
     ClientTooSlow,
     DeadlineUnreader,
     SlowBodyInput,
-    late_body_reason,
 )
 from tests.redis_server import free_port
 
@@ -258,25 +256,6 @@ def test_a_slow_small_body_holds_no_thread(server):
 def test_a_slow_small_chunked_body_holds_no_thread(server):
     head = f"POST {SHARINGS} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n{{"
     assert health_beside(server, head.encode()) == 200
-
-
-@pytest.mark.parametrize(
-    ("buffered", "reason"),
-    [
-        (
-            b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 28,
-            "body: 28 of the 100 bytes Content-Length announced arrived",
-        ),
-        (
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"x" * 7,
-            "body: 7 bytes of a chunked body arrived, not its end",
-        ),
-    ],
-)
-def test_a_body_past_its_deadline_says_what_arrived_and_that_the_client_was_slow(buffered, reason):
-    said = late_body_reason(buffered)
-    assert said.startswith(reason)
-    assert said.endswith(f"within {BODY_SECONDS:g} s: the client was too slow")
 
 
 # -- SIGTERM --------------------------------------------------------------------------------------
