@@ -8,8 +8,11 @@ threads. Here the main poller does all the waiting, without a thread:
   poller, non-blocking, within HEAD_SECONDS; so are bytes a client pipelined behind an answered
   request, and bytes left after a short Content-Length: a thread never waits on a head;
 - a body up to BODY_BUFFER_BYTES is read in the poller too, within BODY_SECONDS of its head's end,
-  so only a whole small request takes a thread; a larger body is read in the thread within
-  BODY_SECONDS, and any answer is written within WRITE_SECONDS;
+  so only a whole small request takes a thread; a larger body (or one after 100 Continue) is read
+  in the thread by the same deadline; a body that misses it is refused by the app, saying what
+  arrived (SlowBodyInput);
+- an answer is written by its thread within WRITE_SECONDS: a client that stops reading an answer
+  larger than the socket buffers holds that thread that long (not yet moved to the poller);
 - at the connection bound the connection idle longest (nothing sent yet, or kept alive between
   requests) is closed to admit the new one, never one with a request in progress; running out of
   descriptors on accept does the same, or pauses accepting, never crashes or spins the worker;
