@@ -99,10 +99,12 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
         raise BodyTooLarge(
             13000, f"body: Content-Length {declared} is over max_body_bytes ({max_bytes})"
         )
-    data, _ = _read_up_to(stream, declared)
+    data, broken = _read_up_to(stream, declared)
     if len(data) < declared:
+        why = f" ({broken})" if broken else ""  # e.g. the client too slow (worker.ClientTooSlow)
         raise BodyUnread(
-            13000, f"body: {len(data)} of the {declared} bytes Content-Length announced arrived"
+            13000,
+            f"body: {len(data)} of the {declared} bytes Content-Length announced arrived{why}",
         )
     return data
 

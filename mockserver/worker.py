@@ -5,8 +5,14 @@ bytes and then reads its head for as long as the client trickles it: 16 slow cli
 threads. Here the main poller does all the waiting, without a thread:
 
 - a connection's first bytes and its whole request head (request line and headers) are read in the
-  poller, non-blocking, within HEAD_SECONDS; only a complete head takes a thread;
-- the body is read in the thread within BODY_SECONDS, the answer written within WRITE_SECONDS;
+  poller, non-blocking, within HEAD_SECONDS; so are bytes a client pipelined behind an answered
+  request, and bytes left after a short Content-Length: a thread never waits on a head;
+- a body up to BODY_BUFFER_BYTES is read in the poller too, within BODY_SECONDS of its head's end,
+  so only a whole small request takes a thread; a larger body (or one after 100 Continue) is read
+  in the thread by the same deadline; a body that misses it is refused by the app, saying what
+  arrived (SlowBodyInput);
+- an answer is written by its thread within WRITE_SECONDS: a client that stops reading an answer
+  larger than the socket buffers holds that thread that long (not yet moved to the poller);
 - at the connection bound the connection idle longest (nothing sent yet, or kept alive between
   requests) is closed to admit the new one, never one with a request in progress; running out of
   descriptors on accept does the same, or pauses accepting, never crashes or spins the worker;
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
+import re
 import selectors
 import socket
 import threading
@@ -30,9 +38,11 @@ from collections import deque
 from datetime import UTC, datetime
 from functools import partial
 from http import HTTPStatus
+from types import SimpleNamespace
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http.body import LengthReader
 from gunicorn.http.errors import (
     InvalidResponseHeader,
     InvalidResponseHeaderName,
@@ -63,6 +73,16 @@ MAX_FIELD_BYTES = 8190
 MAX_HEAD_BYTES = 64 * 1024  # all header lines together
 _HEAD_CAP = MAX_REQUEST_LINE + MAX_HEAD_BYTES + 4  # past this the parser refuses: stop buffering
 _HEAD_READ = 16 * 1024
+# A body this size or less is read in the poller before a thread takes its request, so clients
+# trickling small bodies hold no thread. The everyday request is under 1 KiB, a few hundred
+# recipients a few tens of KiB; past this (a 5,000-recipient body is 1.6 MB) the thread reads the
+# rest within BODY_SECONDS, so the poller never holds more than this per connection.
+BODY_BUFFER_BYTES = 64 * 1024
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\r\n]*)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\ntransfer-encoding:[^\n]*chunked", re.IGNORECASE)
+_EXPECT = re.compile(rb"\nexpect:", re.IGNORECASE)  # the client waits for 100 Continue
+GO, LENGTH, CHUNKED = "go", "length", "chunked"  # how a body is awaited in the poller
+_CHUNK_LINE_MAX = 1024  # a chunk-size line longer than this is the parser's to refuse
 _HEAD_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")  # bare LFs end it too: the parser refuses those
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _NOTHING_TO_ACCEPT = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED, errno.EINTR)
@@ -81,6 +101,36 @@ class ClientTooSlow(ConnectionResetError):
 
     def __init__(self, what: str) -> None:
         super().__init__(errno.ECONNRESET, f"{what}: the client was too slow")
+
+    def __str__(self) -> str:  # said in a refusal's reason: no "[Errno 104]"
+        return str(self.strerror)
+
+
+class SlowBodyInput:
+    """A request body read in a thread (`wsgi.input`). When its deadline strikes in the middle
+    of a read, gunicorn's readers keep what did arrive and raise: that is given to the app first,
+    then ClientTooSlow, so the refusal says how much came (bodies.read_body). Chunked bytes are
+    held still framed: there only the error is passed on."""
+
+    def __init__(self, body: Any, unreader: Any) -> None:
+        self.body, self.unreader = body, unreader
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return bytes(self.body.read(size))
+        except ClientTooSlow:
+            if not isinstance(self.body.reader, LengthReader):
+                raise
+            stranded = self.body.buf.getvalue() + self.unreader.take_buffered()
+            if not stranded:
+                raise
+            size = len(stranded) if size is None or size < 0 else size
+            self.body.buf = io.BytesIO(stranded[size:])
+            self.body.buf.seek(0, io.SEEK_END)
+            return bytes(stranded[:size])
+
+    def __getattr__(self, name: str) -> Any:  # readline, iteration: gunicorn's own
+        return getattr(self.body, name)
 
 
 class DeadlineUnreader(SocketUnreader):
@@ -117,17 +167,26 @@ class BoundedParser(RequestParser):
 
 
 class Connection(TConn):
-    """A client connection: the head read so far in the poller, until a thread takes it."""
+    """A client connection: the request read so far in the poller, until a thread takes it."""
 
     initialized: bool
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.head = bytearray()
+        self.received = bytearray()
+        self.head_end = -1  # where the head ends in `received`, once it has
+        self.framing: tuple[str, int] = (GO, 0)  # how its body is awaited (framing())
+        self.chunks_at = 0  # in `received`: the first chunk of a chunked body not yet whole
+        self.body_deadline: float | None = None  # from the head's end, in the poller or a thread
 
-    def head_complete(self, new: int) -> bool:
-        start = max(len(self.head) - new - 2, 0)  # an end may straddle two reads
-        return len(self.head) > _HEAD_CAP or any(self.head.find(e, start) >= 0 for e in _HEAD_ENDS)
+    def body_in(self) -> bool:
+        """Whether the body is in, or is not the poller's to wait for."""
+        kind, length = self.framing
+        arrived = len(self.received) - self.head_end
+        if kind == CHUNKED and arrived < BODY_BUFFER_BYTES:
+            done, self.chunks_at = chunked_scan(self.received, self.chunks_at)
+            return done
+        return kind != LENGTH or arrived >= length
 
     def start_request(self, cfg: Any) -> None:
         """In the thread: a parser bounded by deadlines, fed what the poller read."""
@@ -135,10 +194,11 @@ class Connection(TConn):
             self.initialized = True
             self.parser = BoundedParser(cfg, self.sock, self.client)
         self.sock.setblocking(True)
-        self.parser.unreader.deadline = time.monotonic() + BODY_SECONDS
-        if self.head:
-            self.parser.unreader.unread(bytes(self.head))
-            self.head = bytearray()
+        deadline = self.body_deadline or time.monotonic() + BODY_SECONDS
+        self.parser.unreader.deadline = deadline
+        if self.received:
+            self.parser.unreader.unread(bytes(self.received))
+        self.received, self.head_end, self.body_deadline = bytearray(), -1, None
 
     def close(self, graceful: bool = False) -> None:
         if self.sock.fileno() >= 0:  # a thread may have closed it already (close_in_thread)
@@ -159,7 +219,8 @@ class PisanoWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.max_connections = self.cfg.worker_connections
         self.worker_connections = 2**62  # gunicorn's loop never stops accepting: accept() does
-        self.reading_conns: deque[Connection] = deque()
+        self.reading_heads: deque[Connection] = deque()  # timeouts: first byte + HEAD_SECONDS
+        self.reading_bodies: deque[Connection] = deque()  # timeouts: head's end + BODY_SECONDS
         self.accept_resumes_at = 0.0
 
     # -- accepting ------------------------------------------------------------------------------
@@ -180,7 +241,7 @@ class PisanoWorker(ThreadWorker):
         conn = Connection(self.cfg, client, address, listener.getsockname())
         conn.timeout = time.monotonic() + IDLE_SECONDS
         self.pending_conns.append(conn)
-        self.poller.register(client, selectors.EVENT_READ, partial(self.read_head, conn))
+        self.poller.register(client, selectors.EVENT_READ, partial(self.read_request, conn))
         return True
 
     def accept_failed(self, error: OSError) -> None:
@@ -223,11 +284,11 @@ class PisanoWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
-    # -- reading a head in the poller -----------------------------------------------------------
+    # -- reading a request in the poller --------------------------------------------------------
     def on_client_socket_readable(self, conn: Any, client: Any) -> None:
-        self.read_head(conn, client)  # a kept-alive connection's next request
+        self.read_request(conn, client)  # a kept-alive connection's next request
 
-    def read_head(self, conn: Connection, _: Any = None) -> None:
+    def read_request(self, conn: Connection, _: Any = None) -> None:
         queue = self.queue_of(conn)
         try:
             data = conn.sock.recv(_HEAD_READ)
@@ -235,34 +296,89 @@ class PisanoWorker(ThreadWorker):
             return
         except OSError:
             data = b""
-        if not data:  # the client closed or reset the connection
-            self.forget(conn, queue)
+        if not data:  # the client closed: a thread answers a whole head with what arrived
+            if conn.head_end >= 0:
+                self.hand_over(conn, queue)
+            else:
+                self.forget(conn, queue)
             return
-        if queue is not self.reading_conns:  # its first bytes: the head's deadline starts now
-            queue.remove(conn)
-            conn.timeout = time.monotonic() + HEAD_SECONDS
-            self.reading_conns.append(conn)
-        conn.head += data
-        if conn.head_complete(len(data)):
-            self.reading_conns.remove(conn)
-            self.poller.unregister(conn.sock)
-            conn.data_ready = True
-            self.enqueue_req(conn)
+        if not conn.received:  # its first bytes: the head's deadline starts now
+            queue = self.move(conn, queue, self.reading_heads, HEAD_SECONDS)
+        conn.received += data
+        self.advance(conn, queue, len(data))
+
+    def advance(self, conn: Connection, queue: deque[Any], new: int) -> None:
+        """Hand the request to a thread once it is whole (or is the parser's to refuse)."""
+        if conn.head_end < 0:
+            conn.head_end = head_end(conn.received, len(conn.received) - new)
+            if conn.head_end < 0:
+                if len(conn.received) > _HEAD_CAP:
+                    self.hand_over(conn, queue)  # past every limit: the parser refuses it
+                return
+            if header_bytes(conn.received, conn.head_end) > MAX_HEAD_BYTES:
+                self.refuse(conn, queue, 431, HEADER_LIMITS["max buffer headers"])
+                return
+            conn.framing = framing(bytes(conn.received[: conn.head_end]))
+            conn.chunks_at = conn.head_end
+            queue = self.move(conn, queue, self.reading_bodies, BODY_SECONDS)
+            conn.body_deadline = conn.timeout
+        if conn.body_in():
+            self.hand_over(conn, queue)
+
+    def move(self, conn: Connection, old: deque[Any], new: deque[Any], seconds: float) -> Any:
+        old.remove(conn)
+        conn.timeout = time.monotonic() + seconds
+        new.append(conn)
+        return new
+
+    def hand_over(self, conn: Connection, queue: deque[Any]) -> None:
+        queue.remove(conn)
+        self.poller.unregister(conn.sock)
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def refuse(self, conn: Connection, queue: deque[Any], status: int, reason: str) -> None:
+        with contextlib.suppress(OSError):  # best effort: the client may be gone
+            conn.sock.send(refusal(status, reason))
+        if conn.head_end >= 0:  # a request, which the access log tells of
+            log_refusal(request_line(conn.received), status)
+        self.forget(conn, queue)
 
     def queue_of(self, conn: Connection) -> deque[Any]:
-        if conn.head:
-            return self.reading_conns
+        if conn.head_end >= 0:
+            return self.reading_bodies
+        if conn.received:
+            return self.reading_heads
         return self.pending_conns if not conn.initialized else self.keepalived_conns
 
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
-        while self.reading_conns and self.reading_conns[0].timeout <= now:
-            conn = self.reading_conns[0]
-            late = refusal(408, f"request head not complete within {HEAD_SECONDS:g} s")
-            with contextlib.suppress(OSError):  # best effort: it never finished its request
-                conn.sock.send(late)
-            self.forget(conn, self.reading_conns)
+        while self.reading_heads and self.reading_heads[0].timeout <= now:
+            late = f"request head not complete within {HEAD_SECONDS:g} s"
+            self.refuse(self.reading_heads[0], self.reading_heads, 408, late)
+        while self.reading_bodies and self.reading_bodies[0].timeout <= now:
+            # Past its deadline: a thread takes it at once, and the app refuses it (13000) saying
+            # what arrived, as for a body read in a thread (SlowBodyInput, bodies.read_body).
+            self.hand_over(self.reading_bodies[0], self.reading_bodies)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """Bytes the client sent behind the request just answered (pipelined, or left after a
+        short Content-Length) go back to the poller like a new request's: gunicorn gave them to
+        a thread, which then waited on the rest of the head."""
+        if fs.cancelled() or fs.exception() or fs.result() is not True or not self.alive:
+            super().finish_request(conn, fs)
+            return
+        leftover = conn.parser.unreader.take_buffered()
+        if not leftover:
+            super().finish_request(conn, fs)
+            return
+        conn.sock.setblocking(False)
+        conn.received = bytearray(leftover)
+        conn.timeout = time.monotonic() + HEAD_SECONDS
+        self.reading_heads.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.read_request, conn))
+        self.advance(conn, self.reading_heads, len(leftover))
 
     def _cap_keepalive(self, deadline: float) -> None:
         # Called once, when the worker stops. What the backlog holds is taken (a request sent on
@@ -274,7 +390,7 @@ class PisanoWorker(ThreadWorker):
             while self.accept(listener):
                 pass
             listener.close()
-        for queue in (self.pending_conns, self.reading_conns):
+        for queue in (self.pending_conns, self.reading_heads, self.reading_bodies):
             for conn in queue:
                 conn.timeout = min(conn.timeout, deadline)
 
@@ -296,6 +412,7 @@ class PisanoWorker(ThreadWorker):
         if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             environ["wsgi.input_terminated"] = False
         request = self.current.request
+        environ["wsgi.input"] = SlowBodyInput(environ["wsgi.input"], request.unreader)
 
         def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):
@@ -326,6 +443,74 @@ class PisanoWorker(ThreadWorker):
         with contextlib.suppress(OSError):  # the client is gone or not reading its answer
             client.sendall(refusal(status, reason))
         log_refusal(req, status)
+
+
+# -- what the poller reads ------------------------------------------------------------------------
+def head_end(received: bytes | bytearray, new_from: int = 0) -> int:
+    """Where the head ends in `received` (past its blank line), -1 while it has not; bytes
+    before `new_from` were searched already (an end may straddle two reads)."""
+    start = max(new_from - 3, 0)
+    ends = [at + len(end) for end in _HEAD_ENDS if (at := received.find(end, start)) >= 0]
+    return min(ends, default=-1)
+
+
+def header_bytes(received: bytes | bytearray, end: int) -> int:
+    """The header lines' bytes (request line excluded) of a head ending at `end`."""
+    return end - received.find(b"\n") - 1
+
+
+def framing(head: bytes) -> tuple[str, int]:
+    """How the poller awaits a body: GO, it does not (none, too large, a 100 Continue expected,
+    framing the parser will refuse); (LENGTH, n) bytes; CHUNKED, up to its last chunk."""
+    if _EXPECT.search(head):
+        return GO, 0
+    if _CHUNKED.search(head):
+        return CHUNKED, 0
+    length = content_length(head)
+    if length is None or length > BODY_BUFFER_BYTES:
+        return GO, 0
+    return LENGTH, length
+
+
+def content_length(head: bytes) -> int | None:
+    """Content-Length as a number (0 when absent), None when it is not digits only."""
+    match = _CONTENT_LENGTH.search(head)
+    if match is None:
+        return 0
+    value = match.group(1).strip(b" \t")
+    return int(value) if value.isdigit() else None
+
+
+def chunked_scan(received: bytes | bytearray, at: int) -> tuple[bool, int]:
+    """Whether a chunked body's last chunk and trailers are all in (or its framing is the
+    parser's to refuse), scanning from the chunk at `at`; and where the first chunk not yet
+    whole starts, for the next scan."""
+    while True:
+        line_end = received.find(b"\r\n", at)
+        if line_end < 0:
+            return len(received) - at > _CHUNK_LINE_MAX, at
+        size = chunk_size(bytes(received[at:line_end]))
+        if size is None:
+            return True, at
+        if size == 0:
+            return received.find(b"\r\n\r\n", line_end) >= 0, at
+        if line_end + size + 4 > len(received):
+            return False, at
+        at = line_end + size + 4
+
+
+def chunk_size(line: bytes) -> int | None:
+    digits = line.split(b";", 1)[0].strip(b" \t")
+    if not digits or any(c not in b"0123456789abcdefABCDEF" for c in digits):
+        return None
+    return int(digits, 16)
+
+
+def request_line(received: bytes | bytearray) -> Any:
+    """Method and path of a head the poller refused, for its access-log line."""
+    words = bytes(received[: received.find(b"\n")]).decode("latin-1").split(" ")
+    path = words[1].split("?", 1)[0] if len(words) > 1 else None
+    return SimpleNamespace(method=words[0], path=path)
 
 
 def is_client_error(exc: BaseException) -> bool:

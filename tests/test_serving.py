@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from gunicorn.http.body import Body, LengthReader
 
 from mockserver.app import create_app
+from mockserver.bodies import BodyUnread, read_body
 from mockserver.catalogue import ERROR_CONTENT_TYPE, render_body
 from mockserver.server import LiveServer
 from mockserver.worker import (
@@ -36,6 +38,7 @@ from mockserver.worker import (
     WRITE_SECONDS,
     ClientTooSlow,
     DeadlineUnreader,
+    SlowBodyInput,
 )
 from tests.redis_server import free_port
 
@@ -191,6 +194,70 @@ def test_a_slowloris_on_200_connections_neither_slows_a_request_nor_outlives_the
         close_all(slow)
 
 
+@contextmanager
+def trickling(socks: list[socket.socket]) -> Iterator[None]:
+    """One byte to each socket every 0.2 s while the block runs (a slow client's pace)."""
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.2):
+            for sock in socks:
+                with suppress(OSError):
+                    sock.send(b"a")
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        trickler.join()
+
+
+def health_beside(served: Served, slow_start: bytes, count: int = 40) -> int:
+    """/__mock/health's status while `count` connections sent `slow_start` and trickle on."""
+    slow = [served.connect() for _ in range(count)]
+    try:
+        for sock in slow:
+            sock.sendall(slow_start)
+        with trickling(slow):
+            threading.Event().wait(0.5)  # the server has read what they sent
+            return requests.get(f"{served.url}/__mock/health", timeout=2).status_code
+    finally:
+        close_all(slow)
+
+
+def test_a_pipelined_partial_head_holds_no_thread(server):
+    # After the first answer the second head is already buffered, not on the socket: it went to a
+    # thread, which waited on the rest of the head; 16 such connections held every thread.
+    answered_then_partial = request_with() + b"GET /__mock/health HTTP/1.1\r\nX-Slow: "
+    assert health_beside(server, answered_then_partial) == 200
+
+
+def test_bytes_left_after_a_short_content_length_hold_no_thread(server):
+    # The first 10 bytes are answered (13000, not JSON) and the connection kept: the other 18
+    # are the start of a next head.
+    body = b'{"emails": ["h@example.com"]}'
+    short = (
+        f"POST {SHARINGS} HTTP/1.1\r\nHost: x\r\nAuthorization: Token token=test-token\r\n"
+        "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n"
+    )
+    assert health_beside(server, short.encode() + body) == 200
+
+
+def test_a_slow_small_body_holds_no_thread(server):
+    head = (
+        f"POST {SHARINGS} HTTP/1.1\r\nHost: x\r\nAuthorization: Token token=test-token\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    assert health_beside(server, head.encode()) == 200
+
+
+def test_a_slow_small_chunked_body_holds_no_thread(server):
+    head = f"POST {SHARINGS} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n{{"
+    assert health_beside(server, head.encode()) == 200
+
+
 # -- SIGTERM --------------------------------------------------------------------------------------
 def wait_for_journal_entry(served: Served) -> None:
     deadline = time.monotonic() + 5
@@ -274,6 +341,12 @@ HEAD_LIMITS = [
     (
         "total bytes",
         request_with(headers=[f"X-T{i}: " + "t" * 4000 for i in range(50)]),
+        431,
+        "bytes in all",
+    ),
+    (
+        "total bytes in the first read",  # 80 KB: the head ends within the poller's first buffer
+        request_with(headers=[f"X-F{i}: " + "f" * 8000 for i in range(10)]),
         431,
         "bytes in all",
     ),
@@ -487,3 +560,20 @@ def test_a_read_past_the_request_deadline_ends_the_request():
         with pytest.raises(ClientTooSlow):
             unreader.chunk()  # nothing more comes: the deadline passes
         assert ours.gettimeout() == WRITE_SECONDS  # what bounds writing the answer
+
+
+def test_a_large_body_past_its_deadline_in_a_thread_says_what_arrived_and_why():
+    # Over BODY_BUFFER_BYTES a thread reads the body: the deadline struck inside gunicorn's
+    # readers, which kept the 28 bytes, and the reason said "0 of the 100000" and not why.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        unreader = DeadlineUnreader(ours)
+        unreader.deadline = time.monotonic() + 0.2
+        body = SlowBodyInput(Body(LengthReader(unreader, 100_000)), unreader)
+        theirs.sendall(b"x" * 28)
+        with pytest.raises(BodyUnread) as refused:
+            read_body({"wsgi.input": body, "CONTENT_LENGTH": "100000"}, max_bytes=1_000_000)
+    assert refused.value.reason == (
+        "body: 28 of the 100000 bytes Content-Length announced arrived"
+        " (reading the request: the client was too slow)"
+    )
