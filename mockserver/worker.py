@@ -57,6 +57,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from . import access_log
 from .catalogue import ERROR_CONTENT_TYPE, render_body
+from .faults import end_delays
 from .headers import REASON, ascii_header
 
 THREADS = 16
@@ -222,6 +223,12 @@ class PisanoWorker(ThreadWorker):
         self.reading_heads: deque[Connection] = deque()  # timeouts: first byte + HEAD_SECONDS
         self.reading_bodies: deque[Connection] = deque()  # timeouts: head's end + BODY_SECONDS
         self.accept_resumes_at = 0.0
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: a graceful stop. Delays under way end now, so that the requests they hold are
+        answered within the grace period (SPEC 2.5), then gunicorn's own stop."""
+        end_delays()
+        super().handle_exit(sig, frame)
 
     # -- accepting ------------------------------------------------------------------------------
     def accept(self, listener: Any) -> bool:

@@ -291,6 +291,32 @@ def test_a_request_in_flight_at_sigterm_is_answered_and_the_server_exits_0():
         assert late in ("refused", 200)
 
 
+def test_a_request_held_by_a_long_delay_at_sigterm_is_answered_within_the_grace():
+    # A 60 s `delay_ms` at SIGTERM: the worker was killed at the 8 s grace and the request never
+    # answered, while the master exited 0. A graceful stop now ends the delay.
+    with serving() as served:
+        fault = {"match": {"path": "/v1/"}, "times": 1, "delay_ms": 60000}
+        requests.post(f"{served.url}/__mock/faults", json=fault, timeout=5).raise_for_status()
+        answers: list[int] = []
+
+        def in_flight() -> None:
+            response = requests.post(
+                f"{served.url}{SHARINGS}",
+                json={"emails": ["e@example.com"]},
+                headers=AUTH,
+                timeout=30,
+            )
+            answers.append(response.status_code)
+
+        client = threading.Thread(target=in_flight)
+        client.start()
+        wait_for_journal_entry(served)
+        served.process.send_signal(signal.SIGTERM)
+        client.join(timeout=15)
+        assert answers == [200]
+        assert served.process.wait(timeout=10) == 0
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_asked_for_right_after_the_start_line_is_graceful(stop):
     # A tool that reads the start line and gives up at once got 143 (-15): the signal came before
