@@ -10,7 +10,11 @@ from typing import Any
 
 
 class AdminError(RuntimeError):
-    """The admin API answered with an error, or not at all."""
+    """The admin API answered with an error (`status`), or not at all (`status` None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 ADMIN_TOKEN_HEADER = "X-Pisano-Mock-Admin-Token"
@@ -36,7 +40,9 @@ class AdminClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
-            raise AdminError(f"{method} {path}: {error.code} {error.read()[:300]!r}") from None
+            raise AdminError(
+                f"{method} {path}: {error.code} {error.read()[:300]!r}", error.code
+            ) from None
         except (urllib.error.URLError, OSError) as error:
             raise AdminError(f"{method} {path}: {error}") from None
 

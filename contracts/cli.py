@@ -9,7 +9,7 @@ import sys
 import urllib.parse
 from typing import Any
 
-from .admin_client import AdminClient
+from .admin_client import AdminClient, AdminError
 from .client_suite import run_client_suite
 from .model import KitError
 from .report import server_text_report, text_report, write_junit, write_server_junit
@@ -150,8 +150,26 @@ def _add_server_suite(suites: Any) -> None:
         help=f"with --live, the pause between requests ({LIVE_PACE_SECONDS:g}: within every tier; "
         "shorter only against a server of your own)",
     )
+    server.add_argument(
+        "--admin-token",
+        metavar="T",
+        help="the emulator's admin token, when it was started with one (default: "
+        "$PISANO_MOCK_ADMIN_TOKEN)",
+    )
     server.add_argument("--junit-xml", metavar="PATH", help="also write a JUnit XML report")
     server.set_defaults(handler=server_command)
+
+
+ADMIN_TOKEN_VARIABLE = "PISANO_MOCK_ADMIN_TOKEN"  # as the emulator reads it (README)
+
+
+def admin_refusal(admin: AdminClient) -> int | None:
+    """401 or 403 when an emulator's admin API is there but refuses this caller, else None."""
+    try:
+        admin.call("GET", "/__mock/health")
+    except AdminError as error:
+        return error.status if error.status in (401, 403) else None
+    return None
 
 
 def client_command(args: argparse.Namespace) -> int:
@@ -201,7 +219,17 @@ def server_command(args: argparse.Namespace) -> int:
     if not listening(base_url):
         _say(f"nothing listens at {base_url} (connection refused or no such host)")
         return 2
-    admin = AdminClient(base_url)
+    admin = AdminClient(
+        base_url, admin_token=args.admin_token or os.environ.get(ADMIN_TOKEN_VARIABLE)
+    )
+    refused = admin_refusal(admin)
+    if refused and not args.live:
+        _say(
+            f"{base_url}: the emulator's admin API refused the kit ({refused}): pass its admin "
+            f"token with --admin-token T or ${ADMIN_TOKEN_VARIABLE} (or --live to check it as a "
+            "real Pisano environment)"
+        )
+        return 2
     emulator = admin.available() and not args.live
     if not emulator and not args.live:
         _say(

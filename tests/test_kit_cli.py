@@ -218,3 +218,25 @@ def test_the_server_suite_gives_the_emulators_clock_back_running(live):
     clock = mock.call("GET", "/__mock/clock")
     assert clock["rate"] == 1
     assert abs(clock["now"] - time.time()) < 60
+
+
+def test_the_server_suite_reaches_an_emulator_with_an_admin_token():
+    # An emulator started with --admin-token (a CI service container, the Docker image) looked like
+    # "another server" to `contract server`: exit 2 suggesting --live, and no way to pass the token.
+    from dataclasses import replace
+
+    from conftest import running
+
+    from mockserver.settings import load_settings
+
+    settings = load_settings()
+    token = "kit-admin-token-for-this-test"
+    guarded = settings.with_changes(access=replace(settings.access, admin_token=token))
+    with running(guarded) as (_api, mock):
+        given = ("--base-url", mock.base_url, "--token", "test-token")
+        given += ("--campaign-id", "735c19a7-ee54-4b03-a84a-93dfe2a94a56")
+        refused = kit("server", *given, timeout=60)
+        assert refused.returncode == 2
+        assert "--admin-token" in refused.stderr and "401" in refused.stderr
+        run = kit("server", *given, "--admin-token", token, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
