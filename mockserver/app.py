@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import MapAdapter
 
 from . import access, admin, lifecycle, openapi
 from .access_log import init_app as init_access_log
@@ -42,10 +43,22 @@ class NormalisePath:
         return self.app(environ, start_response)
 
 
+class PlainHttpFlask(Flask):
+    """Flask, routing every request as plain HTTP: Werkzeug takes `Connection: Upgrade` with
+    `Upgrade: websocket` for a websocket handshake and matches no rule (13002 for a route that
+    exists), where Rails ignores the header."""
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        adapter = super().create_url_adapter(request)
+        if adapter is not None:
+            adapter.websocket = False
+        return adapter
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """A Flask app emulating Pisano with `settings` (the default fixture when None)."""
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = PlainHttpFlask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = settings.bounds.max_body_bytes
     # Rails answers OPTIONS on a POST-only route with 404 (SPEC 1.4 row 1); Flask would say 200.

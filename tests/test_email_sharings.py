@@ -329,3 +329,15 @@ def test_integer_beyond_64_bits_is_read_as_a_float_not_a_500(api, pisano_mock):
 def test_lone_surrogate_is_13000(api):
     response = api.post(data=rb"""{"emails": ["a@example.com"], "x": "\ud800"}""")
     assert response.json()["code"] == 13000
+
+
+@pytest.mark.parametrize("path", ["endpoint", "/__mock/health"])
+def test_a_websocket_upgrade_header_is_routed_as_any_request(api, path):
+    # Werkzeug took `Connection: Upgrade` + `Upgrade: websocket` for a websocket handshake and
+    # matched no rule: 13002 "no route" for a route that exists. Rails ignores the header.
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket"}
+    if path == "endpoint":
+        answer = api.post({"emails": ["w@example.com"]}, headers=upgrade)
+    else:
+        answer = api.request("GET", path, headers=upgrade)
+    assert answer.status_code == 200, answer.text
