@@ -9,6 +9,7 @@ a reset deletes only ours. Starting a replica never wipes state: its configured 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -357,6 +358,7 @@ ENTITY_TYPES: dict[str, tuple[type, str]] = {
 # A new random value each time accounts, tokens or campaigns change (never a counter: a value
 # once seen cannot come back, even after the database was flushed and filled again).
 REGISTRY_VERSION = key("registry:version")
+LINK_SECRET = key("links:secret")
 
 
 class Registry:
@@ -536,6 +538,13 @@ class RedisStore:
             "sharings": int(sharings or 0),
             "sharings_dropped": int(sharings_dropped or 0),
         }
+
+    def link_secret(self) -> bytes:
+        """One secret for every worker and replica: the first to ask sets it (links.py)."""
+        self.client.set(LINK_SECRET, os.urandom(32), nx=True)
+        secret = self.client.get(LINK_SECRET)
+        assert isinstance(secret, bytes)  # the client answers bytes (no decode_responses)
+        return secret
 
     def reset(self) -> None:
         """Journal, sharings and faults emptied; entities back to this replica's fixture."""

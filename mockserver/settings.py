@@ -17,10 +17,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
 
 AUTH_FORMS = ("token", "token_space", "token_quoted", "bearer", "bare")
-SCHEMA_TYPES = ("boolean", "integer", "float", "string", "list", "date", "datetime")
+SCHEMA_TYPES = ("boolean", "integer", "float", "string", "list", "date", "datetime", "option")
+PROVIDER_TYPES = ("outbox", "smtp", "http")  # SPEC 1.7: where a campaign's messages go
+DEFAULT_SENDER = "surveys@pisano-mock.test"
 THROTTLE_PROFILES = ("rack_attack", "rich")
 THROTTLE_KEYS = ("token", "ip", "token_and_ip")
 PISANO_TIERS = "20/5 seconds; 40/25 seconds; 80/125 seconds; 160/625 seconds"
@@ -53,6 +63,25 @@ class Bounds:
     max_body_bytes: int = 64 << 20  # a larger request body is refused with 13000
     max_json_depth: int = 64  # JSON nested deeper is refused with 13000 (SPEC 2.5)
     max_form_depth: int = 100  # form keys nested deeper (a[b][c]...) are 13000, as Rack's limit
+    outbox_max_messages: int = 1_000_000  # SPEC 1.7: the oldest sent/failed/captured dropped
+    outbox_max_bytes: int = 128 << 20
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How messages leave (SPEC 1.7): off the request path, retried with backoff in real time."""
+
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0  # the first retry's wait; each next one doubles it
+    attempt_timeout_seconds: float = 10.0  # one SMTP transaction or HTTP POST, connect included
+    senders: int = 4  # threads per process delivering messages
+
+
+@dataclass(frozen=True)
+class Links:
+    """Survey links (SPEC 1.7): `<public_url>/s/<token>`; empty = the URL the emulator serves."""
+
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,8 +165,38 @@ class CampaignSchema(Schema):
         unknown = RAISE
 
     account = fields.String(required=True)
-    subject = fields.String(load_default="")
+    subject = fields.String(load_default=None, allow_none=True)  # None: left to the provider
     flow = StrictBoolean(load_default=True)
+    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER)
+    text_template = fields.String(load_default=None, allow_none=True)  # None: the default's
+    html_template = fields.String(load_default=None, allow_none=True)
+    provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
+
+
+class ProviderSchema(Schema):
+    """A campaign's provider (SPEC 1.7): `type` names it; the other keys are its own."""
+
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(required=True, validate=validate.OneOf(PROVIDER_TYPES))
+    host = fields.String()
+    port = fields.Integer(validate=validate.Range(min=1, max=65535))
+    starttls = StrictBoolean()
+    username = fields.String()
+    password = fields.String()
+    url = fields.Url(require_tld=False, schemes={"http", "https"})
+    headers = fields.Dict(keys=fields.String(), values=fields.String())
+
+    @validates_schema
+    def check_needed(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for name in PROVIDER_NEEDS[data.get("type", "outbox")]:
+            if name not in data:
+                raise ValidationError(f"type {data['type']!r} needs {name!r}", name)
+
+
+# What each provider type cannot do without (the rest have defaults: port 25, no STARTTLS).
+PROVIDER_NEEDS: dict[str, tuple[str, ...]] = {"outbox": (), "smtp": ("host",), "http": ("url",)}
 
 
 class FixtureSchema(Schema):
@@ -188,6 +247,36 @@ class BoundsSchema(Schema):
     max_form_depth = fields.Integer(
         load_default=Bounds.max_form_depth, validate=validate.Range(min=1, max=1000)
     )
+    outbox_max_messages = fields.Integer(
+        load_default=Bounds.outbox_max_messages, validate=validate.Range(min=1)
+    )
+    outbox_max_bytes = fields.Integer(
+        load_default=Bounds.outbox_max_bytes, validate=validate.Range(min=1)
+    )
+
+
+class DeliverySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    max_attempts = fields.Integer(
+        load_default=Delivery.max_attempts, validate=validate.Range(min=1, max=100)
+    )
+    backoff_seconds = fields.Float(
+        load_default=Delivery.backoff_seconds, validate=validate.Range(min=0, max=3600)
+    )
+    attempt_timeout_seconds = fields.Float(
+        load_default=Delivery.attempt_timeout_seconds,
+        validate=validate.Range(min=0.01, max=600, min_inclusive=True),
+    )
+    senders = fields.Integer(load_default=Delivery.senders, validate=validate.Range(min=1, max=64))
+
+
+class LinksSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    public_url = fields.String(load_default="")
 
 
 class AccessSchema(Schema):
@@ -233,6 +322,8 @@ class ConfigSchema(FixtureSchema):
     bounds = fields.Nested(BoundsSchema, load_default=lambda: BoundsSchema().load({}))
     throttle = fields.Nested(ThrottleSchema, load_default=lambda: ThrottleSchema().load({}))
     access = fields.Nested(AccessSchema, load_default=lambda: AccessSchema().load({}))
+    delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    links = fields.Nested(LinksSchema, load_default=lambda: LinksSchema().load({}))
 
 
 @dataclass(frozen=True)
@@ -243,6 +334,8 @@ class Settings:
     bounds: Bounds = field(default_factory=Bounds)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     access: Access = field(default_factory=Access)
+    delivery: Delivery = field(default_factory=Delivery)
+    links: Links = field(default_factory=Links)
     fixture: dict[str, Any] = field(default_factory=dict)
     time_scale: float = 1.0
     storage: str = "memory://"  # SPEC 2.5: memory:// or redis://HOST:PORT/DB (see check_storage)
@@ -370,6 +463,8 @@ def settings_from_document(
         bounds=Bounds(**loaded["bounds"]),
         throttle=ThrottleSettings(**throttle),
         access=Access(**access),
+        delivery=Delivery(**loaded["delivery"]),
+        links=Links(**loaded["links"]),
         fixture=fixture,
     )
 

@@ -6,6 +6,7 @@ A store shared by several processes (Redis) implements the same methods and chan
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from .bodies import HeldBody
 from .bounded import BoundedLog, give_back_big_blocks
 from .clock import Clock
 from .faults import Fault, FaultBook
-from .settings import Bounds, ConfigError
+from .settings import DEFAULT_SENDER, Bounds, ConfigError
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,12 @@ class Token:
 class Campaign:
     id: str
     account: str
-    subject: str = ""
+    subject: str | None = None  # None: left to the provider (SPEC 1.7)
     flow: bool = True
+    sender: str = DEFAULT_SENDER
+    text_template: str | None = None  # None: the default template
+    html_template: str | None = None
+    provider: dict[str, Any] = field(default_factory=lambda: {"type": "outbox"})
 
 
 EMPTY_OBJECT = b"{}"
@@ -210,6 +215,7 @@ class Store(Protocol):
     def clear_faults(self) -> None: ...
     def counts(self) -> dict[str, int]: ...
     def reset(self) -> None: ...
+    def link_secret(self) -> bytes: ...
 
 
 class MemoryStore:
@@ -231,6 +237,10 @@ class MemoryStore:
         self._faults = FaultBook()
         self._fixture = fixture or {}  # what reset returns to (issue 8, item 12)
         self.add_fixture(self._fixture)
+        self._link_secret = os.urandom(32)  # survey links' MACs (links.py); kept by reset
+
+    def link_secret(self) -> bytes:
+        return self._link_secret
 
     # -- registry -------------------------------------------------------------------------------
     def token(self, token: str) -> Token | None:

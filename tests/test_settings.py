@@ -54,7 +54,17 @@ def test_a_whole_fixture_of_ones_own(tmp_path):
     assert settings.fixture == {
         "accounts": {"initech": {"locked": False, "customer_schema": {}}},
         "tokens": {"tok": {"account": "initech", "active": True}},
-        "campaigns": {"c-1": {"account": "initech", "subject": "", "flow": True}},
+        "campaigns": {
+            "c-1": {
+                "account": "initech",
+                "subject": None,  # left to the provider (SPEC 1.7)
+                "flow": True,
+                "sender": "surveys@pisano-mock.test",
+                "text_template": None,
+                "html_template": None,
+                "provider": {"type": "outbox"},
+            }
+        },
     }
 
 
@@ -130,3 +140,17 @@ def test_a_time_scale_outside_the_clocks_rates_is_refused(scale):
 @pytest.mark.parametrize("scale", [0.0, 1.0, 100.0])
 def test_a_time_scale_the_admin_api_accepts_is_accepted(scale):
     assert load_settings(time_scale=scale).time_scale == scale
+
+
+def test_a_provider_names_what_its_type_needs(tmp_path):
+    with pytest.raises(ConfigError, match=r"campaigns\.c-1\.provider\.url: type 'http' needs 'url'"):
+        load(tmp_path, '[campaigns.c-1]\naccount = "acme"\nprovider = { type = "http" }\n')
+
+
+def test_delivery_and_links_are_settings_tables(tmp_path):
+    settings = load(
+        tmp_path, '[delivery]\nmax_attempts = 2\n[links]\npublic_url = "http://x.test"\n'
+    )
+    assert settings.delivery.max_attempts == 2
+    assert settings.delivery.backoff_seconds == 1.0  # not given: the default's
+    assert settings.links.public_url == "http://x.test"
