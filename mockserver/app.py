@@ -19,6 +19,7 @@ from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator, current_emulator
 from .headers import REASON, ascii_header
+from .links import LinkMaker
 from .metrics import open_metrics
 from .settings import Settings, load_settings
 from .storage import STORE_UNAVAILABLE, open_parts, unavailable_reason
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=parts.store,
         clock=parts.clock,
         throttle=parts.throttle,
+        links=LinkMaker(public_url(settings), parts.store.link_secret()),
         metrics=open_metrics(settings.storage),  # where the state is: shared by workers on Redis
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
@@ -84,6 +86,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     init_access_log(app)  # silent unless the CLI configured it (serve without --quiet)
     return app
+
+
+def public_url(settings: Settings) -> str:
+    """Where survey links point (SPEC 1.7): the setting, else where the emulator serves."""
+    return (settings.links.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
+
+
+DEFAULT_PUBLIC_URL = "http://localhost:8080"  # until `serve` says where it listens (issue 10)
 
 
 def _render_refusal(error: PisanoError) -> Response:

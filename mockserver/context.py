@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from .clock import Clock
+from .links import LinkMaker
 from .metrics import MemoryMetrics, Metrics
 from .settings import Settings
 from .state import Store
@@ -21,6 +22,7 @@ class Emulator:
     store: Store
     clock: Clock
     throttle: Throttle
+    links: LinkMaker
     metrics: Metrics = field(default_factory=MemoryMetrics)
 
     def reset(self) -> None:

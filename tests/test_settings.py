@@ -143,7 +143,8 @@ def test_a_time_scale_the_admin_api_accepts_is_accepted(scale):
 
 
 def test_a_provider_names_what_its_type_needs(tmp_path):
-    with pytest.raises(ConfigError, match=r"campaigns\.c-1\.provider\.url: type 'http' needs 'url'"):
+    needs_url = r"campaigns\.c-1\.provider\.url: type 'http' needs 'url'"
+    with pytest.raises(ConfigError, match=needs_url):
         load(tmp_path, '[campaigns.c-1]\naccount = "acme"\nprovider = { type = "http" }\n')
 
 
