@@ -357,3 +357,234 @@ local id = redis.call('HINCRBY', KEYS[2], 'next', 1)
 redis.call('HSET', KEYS[1], id, ARGV[1])
 return id
 """
+
+# -- the outbox (outbox.py's semantics, redis_outbox.py) ------------------------------------------
+
+# An outbox is ten keys: meta (hash: count, bytes, dropped, and a count per status), ids (zset:
+# each batch's first id), batches (hash: first id → the MailBatch as stored), sizes (hash: first
+# id → "messages bytes delivers stamp start": `start` counts its messages dropped already, the
+# stamp tells one batch from another of the same id after Redis was emptied), unsent (hash: first
+# id → its messages queued or sending), fresh (zset: batches with messages never claimed), cursor
+# (hash: first id → the next index never claimed), states (hash: message id → JSON {s: status,
+# a: attempts, c: claimant, f: first id, t: sent_at, e: last_error}), leases (zset: message id →
+# when its lease ends), due (zset: message id → when its retry is due). A message with no state
+# is captured (a batch for the outbox provider) or queued (never claimed). Times are Redis' TIME.
+_OUTBOX = r"""
+local meta, ids, batches, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local unsent, fresh, cursor, states = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local leases, due = KEYS[9], KEYS[10]
+
+local function size_of(id)  -- messages, bytes, delivers, stamp, start
+  local s = redis.call('HGET', sizes, id)
+  if not s then return nil end
+  local n, nbytes, delivers, stamp, start = string.match(s, '(%d+) (%d+) (%d) (%w+) (%d+)')
+  return tonumber(n), tonumber(nbytes), delivers == '1', stamp, tonumber(start)
+end
+
+local function set_start(id, start)
+  local n, nbytes, delivers, stamp = size_of(id)
+  local flag = delivers and '1' or '0'
+  redis.call('HSET', sizes, id, int(n) .. ' ' .. int(nbytes) .. ' ' .. flag .. ' ' .. stamp ..
+             ' ' .. int(start))
+end
+
+local function kept_bytes(nbytes, n, start)
+  return math.floor(nbytes * (n - start) / math.max(n, 1))
+end
+
+local function state_of(mid)
+  local text = redis.call('HGET', states, mid)
+  if not text then return nil end
+  return cjson.decode(text)
+end
+
+-- Messages `from` to `to` - 1 of batch `id` leave the counts by status (and their states go).
+local function forget(id, from, to, delivers)
+  if not delivers then
+    redis.call('HINCRBY', meta, 'captured', from - to)
+    return
+  end
+  for index = from, to - 1 do
+    local mid = int(tonumber(id) + index)
+    local state = state_of(mid)
+    redis.call('HINCRBY', meta, state and state.s or 'queued', -1)
+    redis.call('HDEL', states, mid)
+  end
+end
+
+local function drop_batch(id)
+  redis.call('ZREM', ids, id)
+  redis.call('ZREM', fresh, id)
+  redis.call('HDEL', batches, id)
+  redis.call('HDEL', sizes, id)
+  redis.call('HDEL', unsent, id)
+  redis.call('HDEL', cursor, id)
+end
+
+-- Over a bound: the oldest batch's messages go, counted, but never while one of them is unsent.
+local function trim(max_messages, max_bytes)
+  local m = redis.call('HMGET', meta, 'count', 'bytes', 'dropped')
+  local count, bytes, dropped = num(m[1]), num(m[2]), num(m[3])
+  while count > max_messages or bytes > max_bytes do
+    local id = redis.call('ZRANGE', ids, 0, 0)[1]
+    if not id or num(redis.call('HGET', unsent, id)) > 0 then break end
+    local n, nbytes, delivers, _, start = size_of(id)
+    local per_message = nbytes / math.max(n, 1)
+    local excess, for_bytes = bytes - max_bytes, 0
+    if excess > 0 and per_message > 0 then for_bytes = math.ceil(excess / per_message) end
+    local drop = math.min(math.max(count - max_messages, for_bytes, 1), n - start)
+    forget(id, start, start + drop, delivers)
+    count, dropped = count - drop, dropped + drop
+    bytes = bytes - (kept_bytes(nbytes, n, start) - kept_bytes(nbytes, n, start + drop))
+    if start + drop >= n then drop_batch(id) else set_start(id, start + drop) end
+  end
+  redis.call('HSET', meta, 'count', int(count), 'bytes', int(bytes), 'dropped', int(dropped))
+end
+
+-- One batch's fields as the reads answer them: id, messages, start, delivers, stamp.
+local function batch_row(out, id)
+  local n, _, delivers, stamp, start = size_of(id)
+  out[#out + 1] = id
+  out[#out + 1] = int(n)
+  out[#out + 1] = int(start)
+  out[#out + 1] = delivers and '1' or '0'
+  out[#out + 1] = stamp
+end
+
+-- The batch holding message `mid` from its `start` on, or nil.
+local function batch_holding(mid)
+  local id = redis.call('ZREVRANGEBYSCORE', ids, mid, '-inf', 'LIMIT', 0, 1)[1]
+  if not id then return nil end
+  local n, _, _, _, start = size_of(id)
+  local index = tonumber(mid) - tonumber(id)
+  if index >= n or index < start then return nil end
+  return id
+end
+"""
+
+# ARGV: first id, messages, bytes, delivers ("1"/"0"), stamp, stored batch, max messages, max
+# bytes. Adding a batch held already (same first id) changes nothing. → 1
+OUTBOX_ADD = (
+    _NUMBERS
+    + _OUTBOX
+    + r"""
+local id, n, nbytes, delivers = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+if n == 0 or redis.call('HEXISTS', sizes, id) == 1 then return 0 end
+redis.call('ZADD', ids, id, id)
+redis.call('HSET', batches, id, ARGV[6])
+redis.call('HSET', sizes, id, int(n) .. ' ' .. int(nbytes) .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] ..
+           ' 0')
+if delivers then
+  redis.call('HSET', unsent, id, n)
+  redis.call('ZADD', fresh, id, id)
+  redis.call('HSET', cursor, id, 0)
+  redis.call('HINCRBY', meta, 'queued', n)
+else
+  redis.call('HINCRBY', meta, 'captured', n)
+end
+redis.call('HINCRBY', meta, 'count', n)
+redis.call('HINCRBY', meta, 'bytes', nbytes)
+trim(tonumber(ARGV[7]), tonumber(ARGV[8]))
+return 1
+"""
+)
+
+# ARGV: claimant, lease seconds. → false, or {message id, first id, stamp, attempts, last error
+# or nil}: a message whose lease ran out (its sender died: taken again), else a retry now due,
+# else the next message never claimed of the oldest batch with one; now `sending`, leased.
+OUTBOX_CLAIM = (
+    _NUMBERS
+    + _CLOCK
+    + _OUTBOX
+    + r"""
+local now = real_time()
+
+local function take(mid, first)
+  local state = state_of(mid) or {s = 'queued', a = 0, f = first}
+  redis.call('HINCRBY', meta, state.s, -1)
+  redis.call('HINCRBY', meta, 'sending', 1)
+  state.s, state.a, state.c = 'sending', state.a + 1, ARGV[1]
+  redis.call('HSET', states, mid, cjson.encode(state))
+  redis.call('ZADD', leases, fmt(now + tonumber(ARGV[2])), mid)
+  redis.call('ZREM', due, mid)
+  local _, _, _, stamp = size_of(state.f)
+  return {mid, state.f, stamp, state.a, state.e or false}
+end
+
+local lapsed = redis.call('ZRANGEBYSCORE', leases, '-inf', fmt(now), 'LIMIT', 0, 1)[1]
+if lapsed then return take(lapsed) end
+local retry = redis.call('ZRANGEBYSCORE', due, '-inf', fmt(now), 'LIMIT', 0, 1)[1]
+if retry then return take(retry) end
+local id = redis.call('ZRANGE', fresh, 0, 0)[1]
+if not id then return false end
+local n = size_of(id)
+local index = redis.call('HINCRBY', cursor, id, 1) - 1
+if index + 1 >= n then
+  redis.call('ZREM', fresh, id)
+  redis.call('HDEL', cursor, id)
+end
+return take(int(tonumber(id) + index), id)
+"""
+)
+
+# ARGV: message id, claimant, attempts, status (sent, failed or queued), sent_at, last error,
+# retry in (seconds), max messages, max bytes. Settles only the claim it names: a claim whose
+# lease was lost to another claimant (or reset) is ignored. → 1 settled, 0 ignored
+OUTBOX_SETTLE = (
+    _NUMBERS
+    + _CLOCK
+    + _OUTBOX
+    + r"""
+local mid, status = ARGV[1], ARGV[4]
+local state = state_of(mid)
+if not state or state.s ~= 'sending' or state.c ~= ARGV[2] or state.a ~= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZREM', leases, mid)
+redis.call('HINCRBY', meta, 'sending', -1)
+redis.call('HINCRBY', meta, status, 1)
+state.s, state.c = status, nil
+if status == 'sent' then state.t = ARGV[5] else state.e = ARGV[6] end
+redis.call('HSET', states, mid, cjson.encode(state))
+if status == 'queued' then
+  redis.call('ZADD', due, fmt(real_time() + tonumber(ARGV[7])), mid)
+else
+  redis.call('HINCRBY', unsent, state.f, -1)
+  trim(tonumber(ARGV[8]), tonumber(ARGV[9]))
+end
+return 1
+"""
+)
+
+# ARGV: since, batches wanted. → {dropped, then id, messages, start, delivers, stamp per batch}:
+# the batches holding a message with an id above `since`, oldest first, as one reading.
+OUTBOX_READ = (
+    _NUMBERS
+    + _OUTBOX
+    + r"""
+local since, wanted = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {int(num(redis.call('HGET', meta, 'dropped')))}
+local before = redis.call('ZREVRANGEBYSCORE', ids, int(since + 1), '-inf', 'LIMIT', 0, 1)[1]
+if before and tonumber(before) + size_of(before) - 1 > since then
+  batch_row(out, before)
+  wanted = wanted - 1
+end
+local after = redis.call('ZRANGEBYSCORE', ids, '(' .. int(since + 1), '+inf', 'LIMIT', 0, wanted)
+for _, id in ipairs(after) do batch_row(out, id) end
+return out
+"""
+)
+
+# ARGV: message id. → false, or {id, messages, start, delivers, stamp, state JSON or ""}
+OUTBOX_FIND = (
+    _NUMBERS
+    + _OUTBOX
+    + r"""
+local id = batch_holding(ARGV[1])
+if not id then return false end
+local out = {}
+batch_row(out, id)
+out[#out + 1] = redis.call('HGET', states, ARGV[1]) or ''
+return out
+"""
+)
