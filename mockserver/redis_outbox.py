@@ -10,6 +10,7 @@ once claimed; before that it is `queued` (a cursor per batch, never a member per
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -116,7 +117,7 @@ class RedisOutbox:
         self.client = client
         self.keys = [key(f"outbox:{part}") for part in PARTS]
         self.limits = (bounds.outbox_max_messages, bounds.outbox_max_bytes)
-        self.claimant = uuid.uuid4().hex  # whose claims a settle may settle
+        self._token = uuid.uuid4().hex
         self._claims: dict[int, int] = {}  # message id → attempt number, claimed by us
         self._cache = BatchCache()
         self._add = client.register_script(lua.OUTBOX_ADD)
@@ -124,6 +125,12 @@ class RedisOutbox:
         self._settle = client.register_script(lua.OUTBOX_SETTLE)
         self._read = client.register_script(lua.OUTBOX_READ)
         self._find = client.register_script(lua.OUTBOX_FIND)
+
+    @property
+    def claimant(self) -> str:
+        """Whose claims a settle may settle: this outbox in this process (the app is built
+        before gunicorn forks its workers: each worker is a claimant of its own)."""
+        return f"{self._token}-{os.getpid()}"
 
     # -- the request path and the senders -------------------------------------------------------
     def add(self, mail: MailBatch) -> None:

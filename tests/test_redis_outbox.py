@@ -8,6 +8,7 @@ a retry due in 0 s is due at once, so nothing here sleeps; one of an hour never 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -261,6 +262,17 @@ def test_a_settle_within_the_lease_counts_from_another_instance_too(
     RedisOutbox(client, Bounds()).settle(1, Settled(error="not mine"))  # never claimed there
     held = outbox.get(1)
     assert held is not None and held.state.status == "sent"
+
+
+def test_each_forked_worker_claims_as_its_own_claimant(client: redis.Redis) -> None:
+    outbox = RedisOutbox(client, Bounds())  # built before the fork, as `serve` builds the app
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write_end, outbox.claimant.encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read_end, 100).decode() not in ("", outbox.claimant)
 
 
 # -- several claimers -----------------------------------------------------------------------------
