@@ -10,7 +10,8 @@ the same run:
   connections: a script or a pipeline is one);
 - the senders: claim + settle of one message, by 1 and by 4 threads of one process and by 2
   processes, against PING (one round trip, nothing done);
-- the admin page: 100 messages of a delivering batch.
+- the admin page: 100 messages of a delivering batch;
+- Redis memory per message held, against the sharings log's per recipient.
 """
 
 from __future__ import annotations
@@ -186,6 +187,30 @@ def page_row(url: str, recipients: int, repeat: int) -> tuple[str, str, str, str
     return ("page of 100 (half sent)", f"{ms:.2f}", "", f"{trips:.1f}")
 
 
+def held_bytes(client: redis.Redis, keys: list[str]) -> int:
+    """What Redis says these keys take (MEMORY USAGE, every element counted)."""
+    return sum(int(client.memory_usage(name, samples=0) or 0) for name in keys)
+
+
+def memory_rows(url: str, recipients: int) -> list[tuple[str, float]]:
+    """Redis bytes per message held: captured, and delivered (each with its state), against
+    the sharings log's bytes per recipient for the same batch."""
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    store = RedisStore(client, Bounds(), {}, RedisClock(client))
+    mail = batch(1, recipients, "http")
+    store.record_sharings(mail.sharings, mail.nbytes)
+    rows = [("sharings log (baseline)", held_bytes(client, store._sharings.keys) / recipients)]
+    for label, provider in (("outbox, captured", "outbox"), ("outbox, delivered (sent)", "http")):
+        client.flushdb()
+        outbox = RedisOutbox(client, Bounds())
+        outbox.add(batch(1, recipients, provider))
+        while (claimed := outbox.claim(HOUR)) is not None:
+            outbox.settle(claimed.message.id, Settled(sent_at=1.0))
+        rows.append((label, held_bytes(client, outbox.keys) / recipients))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=5000)
@@ -198,6 +223,11 @@ def main() -> None:
             print(f"{row[0]:<34} {row[1]:>9} {row[2]:>7} {row[3]:>6}")
         name, ms, _, trips = page_row(url, options.recipients, options.repeat)
         print(f"{name:<34} {ms:>9} {'':>7} {trips:>6}")
+        print()
+        print(f"{'Redis memory':<34} {'B/msg':>9} {'ratio':>7}")
+        memory = memory_rows(url, options.recipients)
+        for label, per_message in memory:
+            print(f"{label:<34} {per_message:>9.0f} {per_message / memory[0][1]:>7.2f}")
         print()
         ping = ping_rate(url, options.messages)
         print(f"{'senders':<34} {'msg/s':>9} {'ratio':>7}")

@@ -404,12 +404,15 @@ local function forget(id, from, to, delivers)
     redis.call('HINCRBY', meta, 'captured', from - to)
     return
   end
+  local gone = {}  -- status → how many: one HINCRBY each
   for index = from, to - 1 do
     local mid = int(tonumber(id) + index)
     local state = state_of(mid)
-    redis.call('HINCRBY', meta, state and state.s or 'queued', -1)
+    local status = state and state.s or 'queued'
+    gone[status] = (gone[status] or 0) + 1
     redis.call('HDEL', states, mid)
   end
+  for status, n in pairs(gone) do redis.call('HINCRBY', meta, status, -n) end
 end
 
 local function drop_batch(id)
