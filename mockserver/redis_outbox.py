@@ -118,7 +118,9 @@ class RedisOutbox:
         self.keys = [key(f"outbox:{part}") for part in PARTS]
         self.limits = (bounds.outbox_max_messages, bounds.outbox_max_bytes)
         self._token = uuid.uuid4().hex
-        self._claims: dict[int, int] = {}  # message id → attempt number, claimed by us
+        # (message id, thread) → the attempt it claimed: a sender thread claims and settles, and
+        # a thread whose lease was lost to another thread of ours must not settle that one's.
+        self._claims: dict[tuple[int, int], int] = {}
         self._cache = BatchCache()
         self._add = client.register_script(lua.OUTBOX_ADD)
         self._claim = client.register_script(lua.OUTBOX_CLAIM)
@@ -153,15 +155,15 @@ class RedisOutbox:
         mail = self._mail(first_id, stamp.decode())
         if mail is None:  # emptied (reset) between the two reads
             return None
-        self._claims[message_id] = attempts
+        self._claims[message_id, threading.get_ident()] = attempts
         error = None if last_error is None else last_error.decode()
         state = DeliveryState("sending", attempts, error)
         return Claimed(HeldMessage(message_id, mail, message_id - first_id, state))
 
     def settle(self, message_id: int, outcome: Settled) -> None:
-        """Our claim of `message_id` ends: ignored when the claim is no longer ours (its lease
-        ran out and another sender claimed it, or the outbox was reset)."""
-        attempts = self._claims.pop(message_id, None)
+        """This thread's claim of `message_id` ends: ignored when the claim is no longer its own
+        (its lease ran out and another sender claimed it, or the outbox was reset)."""
+        attempts = self._claimed_attempt(message_id)
         if attempts is None:
             return
         status = settled_status(outcome)
@@ -176,6 +178,15 @@ class RedisOutbox:
             *self.limits,
         ]
         self._settle(keys=self.keys, args=args)
+
+    def _claimed_attempt(self, message_id: int) -> int | None:
+        """The attempt this thread claimed; else (settled from a thread that did not claim it)
+        the latest of our threads' claims of it."""
+        mine = self._claims.pop((message_id, threading.get_ident()), None)
+        if mine is not None:
+            return mine
+        ours = [(n, held) for held, n in list(self._claims.items()) if held[0] == message_id]
+        return self._claims.pop(max(ours)[1], None) if ours else None
 
     # -- reads ------------------------------------------------------------------------------------
     def page(self, since: int, limit: int, wanted: OutboxFilter) -> OutboxPage:

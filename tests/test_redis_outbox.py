@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,31 @@ def test_a_settle_after_the_lease_was_lost_is_ignored(client: redis.Redis, redis
     second.settle(1, Settled(sent_at=2.0))
     assert second.statuses()["sent"] == 1
     assert second.statuses()["failed"] == 0
+
+
+def test_a_settle_after_the_lease_was_lost_to_a_thread_of_the_same_process_is_ignored(
+    outbox: Outbox,
+) -> None:
+    first, second = ThreadPoolExecutor(1), ThreadPoolExecutor(1)  # two sender threads
+    outbox.add(mail(1, 1))
+    assert first.submit(claimed_id, outbox, 0).result() == 1  # stalls past its lease...
+    assert second.submit(claimed_id, outbox).result() == 1  # ...and the other takes it over
+    first.submit(outbox.settle, 1, Settled(error="timed out")).result()
+    held = outbox.get(1)
+    assert held is not None
+    assert (held.state.status, held.state.attempts) == ("sending", 2)
+    second.submit(outbox.settle, 1, Settled(sent_at=2.0)).result()
+    assert outbox.statuses()["sent"] == 1
+    first.shutdown()
+    second.shutdown()
+
+
+def test_a_settle_from_a_thread_that_did_not_claim_counts(outbox: Outbox) -> None:
+    outbox.add(mail(1, 1))
+    with ThreadPoolExecutor(1) as sender:
+        assert sender.submit(claimed_id, outbox).result() == 1
+    outbox.settle(1, Settled(sent_at=2.0))
+    assert outbox.statuses()["sent"] == 1
 
 
 def test_a_settle_within_the_lease_counts_from_another_instance_too(
