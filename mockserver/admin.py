@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError
 from .auth import mask_token
 from .bodies import BodyTooLarge
 from .catalogue import PisanoError
+from .contacts import ContactFilter, contacts_page
 from .context import Emulator, current_emulator
 from .faults import FaultSchema
 from .lifecycle import request_body
@@ -26,6 +27,7 @@ from .metrics import exposition
 from .schemas import (
     CLOCK_BOUND,
     ClockChangeSchema,
+    ContactsQuerySchema,
     NoQuerySchema,
     PageQuerySchema,
     SharingsQuerySchema,
@@ -330,3 +332,12 @@ def masked_bucket(key: str) -> str:
     if not sep:
         token, address = address, ""
     return f"token:{mask_token(token)}{sep}{address}"
+
+
+@blueprint.get("/contacts")
+def contacts() -> Response:
+    """Contacts matched or created from the sharings held (SPEC 1.2), derived as read."""
+    page = contacts_page(
+        current_emulator().store, ContactFilter(**load_query(ContactsQuerySchema()))
+    )
+    return admin_json({"contacts": page.items, "dropped": page.dropped, "more": page.more})

@@ -259,6 +259,11 @@ class SharingsQuerySchema(PageQuerySchema):
     email = fields.String(load_default=None)
 
 
+class ContactsQuerySchema(PageQuerySchema):
+    email = fields.String(load_default=None)
+    external_id = fields.String(load_default=None)
+
+
 class ClockChangeSchema(Schema):
     """`POST /__mock/clock`: set or advance, frozen there unless a rate is given (SPEC 2.2)."""
 
