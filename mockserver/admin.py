@@ -23,6 +23,7 @@ from .contacts import ContactFilter, contacts_page
 from .context import Emulator, current_emulator
 from .faults import FaultSchema
 from .lifecycle import request_body
+from .links import responses_query
 from .metrics import exposition
 from .schemas import (
     CLOCK_BOUND,
@@ -178,15 +179,18 @@ def with_links(items: list[dict[str, Any]], emulator: Emulator) -> list[dict[str
     """Each sharing with its survey link (SPEC 1.7), made as the page is shown: a link is a MAC
     of the id, so the request path holds nothing for it."""
     schema_of = CustomerSchemas(emulator.store)
-    return [
-        {
-            **item,
-            "link": emulator.links.survey_link(
-                item["id"], item["built_in_responses"], schema_of(item["campaign_id"])
-            ),
-        }
-        for item in items
-    ]
+    queries: dict[tuple[int, str], str] = {}  # a batch's recipients share one responses object
+
+    def query(item: dict[str, Any]) -> str:
+        key = (id(item["built_in_responses"]), item["campaign_id"])
+        if key not in queries:
+            schema = schema_of(item["campaign_id"])
+            queries[key] = responses_query(item["built_in_responses"], schema)
+        return queries[key]
+
+    for item in items:  # each item a dict made for this page: no copy needed
+        item["link"] = emulator.links.link(item["id"], query(item))
+    return items
 
 
 class CustomerSchemas:
