@@ -138,11 +138,23 @@ class LiveServer:
         self.stop()
 
 
+# A wildcard address is where the server listens, not where a browser can go (`serve --host
+# 0.0.0.0`, as in the container): a survey link names this machine instead.
+WILDCARD_HOSTS = {"//0.0.0.0:": "//localhost:", "//[::]:": "//localhost:"}
+
+
+def browsable(url: str) -> str:
+    for wildcard, name in WILDCARD_HOSTS.items():
+        url = url.replace(wildcard, name, 1)
+    return url
+
+
 def serve_links_at(app: Flask, url: str) -> None:
     """Survey links point where the app is served (SPEC 1.7), unless `[links] public_url` says
     otherwise: only the server knows its URL, after the app is built (`--port 0`)."""
     emulator = app.extensions[EXTENSION_KEY]
     if emulator.settings.links.public_url:
         return
+    url = browsable(url)
     emulator.settings = emulator.settings.with_changes(links=Links(public_url=url))
     emulator.links = replace(emulator.links, public_url=url.rstrip("/"))

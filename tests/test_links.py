@@ -19,7 +19,7 @@ from mockserver.catalogue import PisanoError
 from mockserver.links import decode_responses
 from mockserver.rules import RuleContext
 from mockserver.schemas import EmailSharingSchema
-from mockserver.server import LiveServer
+from mockserver.server import LiveServer, serve_links_at
 from mockserver.settings import Links, load_settings
 from mockserver.validation import email_sharing_loader, reference_load
 
@@ -144,6 +144,21 @@ def test_the_public_url_setting_wins_over_the_serving_url():
     settings = load_settings().with_changes(links=Links(public_url="https://x.test/p"))
     with LiveServer(create_app(settings)) as server:
         assert server.app.extensions["pisano_mock"].links.public_url == "https://x.test/p"
+
+
+@pytest.mark.parametrize(
+    ("served", "linked"),
+    [
+        ("http://0.0.0.0:8080", "http://localhost:8080"),
+        ("http://[::]:8080", "http://localhost:8080"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://[::1]:9", "http://[::1]:9"),
+    ],
+)
+def test_links_from_a_wildcard_address_name_localhost(served, linked):
+    app = create_app(load_settings())
+    serve_links_at(app, served)
+    assert app.extensions["pisano_mock"].links.public_url == linked
 
 
 START_LINE = re.compile(r"pisano-mock serving (\S+) token=(\S+) campaign=(\S+)")
