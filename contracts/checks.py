@@ -6,14 +6,22 @@ hold. Checks are written to be independent: a client with one defect fails one c
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from .expectations import AUTH_FORMS, BATCH_LIMIT, DOCUMENTED_PATH, IDENTITY_KEYS
+from .expectations import (
+    AUTH_FORMS,
+    BATCH_LIMIT,
+    DEFAULT_CUSTOMER_SCHEMA,
+    DOCUMENTED_PATH,
+    IDENTITY_KEYS,
+)
 from .model import ContractFailure, Example, Observation, as_json, exit_words
 
 Check = Callable[[Example, Observation], None]
@@ -382,6 +390,71 @@ def exit_status_zero_when_every_customer_arrived(
         )
 
 
+def link_items(responses: dict[str, Any]) -> list[dict[str, Any]]:
+    """`built_in_responses` as SPEC 1.7's link carries them: in the client's key order, an
+    `option` question's value as its `option_key`, any other's as its `body`."""
+    return [
+        {"question_key": key, ("option_key" if kind == "option" else "body"): value}
+        for key, value in responses.items()
+        for kind in [DEFAULT_CUSTOMER_SCHEMA.get(key)]
+    ]
+
+
+def link_responses(link: str) -> Any:
+    """A survey link's `responses`, decoded again here (the kit never imports the emulator):
+    standard base64 of a UTF-8 JSON array, percent-encoded; no parameter is no responses.
+    Raises ValueError when it does not decode."""
+    values = parse_qs(urlsplit(link).query).get("responses")
+    return json.loads(base64.b64decode(values[0], validate=True)) if values else []
+
+
+def _arrived_in_link(sharing: dict[str, Any]) -> Any:
+    try:
+        return link_responses(sharing["link"])
+    except ValueError as error:
+        return f"a link whose responses do not decode ({error}): {sharing['link']}"
+
+
+def _sent_responses(entry: dict[str, Any]) -> Any:
+    """What one request sent as `built_in_responses`, as the link would carry it."""
+    sent = entry["body"].get("built_in_responses", {})
+    return link_items(sent) if isinstance(sent, dict) else sent
+
+
+def built_in_responses_arrive_in_the_link(example: Example, observation: Observation) -> None:
+    if not _sends_built_in_responses(example, observation):
+        return  # nothing to judge: the client never sends them (reported as skipped)
+    expected = link_items(example.built_in_responses)
+    wanted = {c["email"] for c in example.customers}
+    for sharing in observation.sharings:
+        arrived = _arrived_in_link(sharing)
+        if sharing["email"] in wanted and not json_equal(arrived, expected):
+            raise ContractFailure(
+                "built in responses arrive in the link",
+                f"{sharing['email']}'s link: {as_json(expected)}",
+                as_json(arrived),
+            )
+    for entry in observation.requests:  # refused ones too: a wrong type is refused (13028)
+        body = entry.get("body")
+        if entry["status"] != 200 and isinstance(body, dict) and body.get("emails"):
+            sent = _sent_responses(entry)
+            if not json_equal(sent, expected):
+                raise ContractFailure(
+                    "built in responses arrive in the link",
+                    f"request #{entry['id']} to send {as_json(expected)}",
+                    f"{as_json(sent)} (answered {entry['status']}, code {entry['code']})",
+                )
+
+
+def _sends_built_in_responses(_example: Example, observation: Observation) -> bool:
+    """The client sent `built_in_responses` at all, and the server shows survey links."""
+    sent = any(
+        isinstance(entry.get("body"), dict) and "built_in_responses" in entry["body"]
+        for entry in observation.requests
+    )
+    return sent and all("link" in sharing for sharing in observation.sharings)
+
+
 CHECKS: tuple[Check, ...] = (
     client_finishes_in_time,
     every_customer_delivered,
@@ -394,6 +467,7 @@ CHECKS: tuple[Check, ...] = (
     non_retryable_errors_not_retried,
     transient_errors_retried,
     exit_status_zero_when_every_customer_arrived,
+    built_in_responses_arrive_in_the_link,
 )
 
 
@@ -483,6 +557,12 @@ ABOUT: dict[Check, About] = {
         ),
         "every customer delivered",
         "Exit 0 when every batch was accepted.",
+    ),
+    built_in_responses_arrive_in_the_link: About(
+        _sends_built_in_responses,
+        "a client sending built_in_responses (from PISANO_BUILT_IN_RESPONSES_FILE)",
+        "Send the file's built_in_responses object as it is, every key, in its order, each value "
+        "with its JSON type (9 stays a number, true a boolean), in every request.",
     ),
 }
 HOW_TO_FIX: dict[Check, str] = {check: about.fix for check, about in ABOUT.items()}

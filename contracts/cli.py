@@ -33,6 +33,10 @@ Your command is run through `sh -c` with these environment variables:
   PISANO_CAMPAIGN_ID     the campaign to send to
   PISANO_CUSTOMERS_FILE  a JSON array of customers: {"email", "name", "external_id",
                          "phone_number", "transactional_data"} (only email is always there)
+  PISANO_BUILT_IN_RESPONSES_FILE
+                         a JSON object of built_in_responses typed by the emulator's customer
+                         schema (NPS integer, Satisfied boolean, Comment string, ...); a client
+                         that sends built_in_responses sends this object with every batch
 It must deliver every customer to POST /v1/email_campaigns/<id>/email_sharings and exit 0
 exactly when every customer arrived.
 
@@ -48,6 +52,8 @@ What is checked, one check each (the names the report uses):
   non retryable errors not retried      catalogue errors (4xx), then a non-zero exit
   transient errors retried              5xx, 429, dropped connections
   exit status zero when every customer arrived
+  built in responses arrive in the link in every survey link, in order, JSON types kept
+                                        (skipped for a client that never sends them)
 A check with nothing to judge in any example (no 429 met, say) is reported as skipped, not ok.
 Each failed check says how to fix it.
 

@@ -11,6 +11,18 @@ DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
 ALIGNED = 1_000_000_000.0  # a multiple of every tier's period (5, 25, 125, 625 s)
 BATCH_LIMIT = 5000
 IDENTITY_KEYS = ("name", "external_id", "phone_number")
+# The default fixture's customer schema (account acme): what types `built_in_responses` (SPEC 1.1),
+# and where a question is an `option`, its link says `option_key` instead of `body` (SPEC 1.7).
+DEFAULT_CUSTOMER_SCHEMA = {
+    "NPS": "integer",
+    "Satisfied": "boolean",
+    "Score": "float",
+    "Comment": "string",
+    "Tags": "list",
+    "VisitDate": "date",
+    "VisitTime": "datetime",
+    "Channel": "option",
+}
 DOCUMENTED_PATH = re.compile(r"/v1/email_campaigns/(?P<campaign_id>[^/]+)/email_sharings/?\Z")
 # SPEC 1.1: the Authorization forms Pisano accepts (checked on the journal's masked header, whose
 # masking keeps a token's characters non-blank).

@@ -44,6 +44,9 @@ class Example:
     scenario: str
     customers: list[dict[str, Any]]
     server: ServerBehaviour = field(default_factory=ServerBehaviour)
+    # Handed to the client in PISANO_BUILT_IN_RESPONSES_FILE; a client that sends them must get
+    # them into every customer's survey link (SPEC 1.7).
+    built_in_responses: dict[str, Any] = field(default_factory=dict)
 
     def describe(self, limit: int = 3) -> str:
         """The example in JSON notation (the client may be written in any language)."""
@@ -54,6 +57,8 @@ class Example:
             server.append(f"faults {as_json(list(self.server.faults))}")
         if self.server.preload_tiers:
             server.append(f"throttle: {self.server.preload_tiers} tier(s) exhausted before start")
+        if self.built_in_responses:
+            server.append(f"built_in_responses {as_json(self.built_in_responses)}")
         return f"scenario {self.scenario}: customers [{shown}{more}]; " + (
             "; ".join(server) or "the server behaves"
         )

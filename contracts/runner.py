@@ -90,7 +90,9 @@ class ClientRun:
 class Client(Protocol):
     """Anything that delivers a customers file to Pisano and says how it went."""
 
-    def run(self, target: Target, customers_file: Path, timeout: float) -> ClientRun: ...
+    def run(
+        self, target: Target, customers_file: Path, timeout: float, responses_file: Path | None
+    ) -> ClientRun: ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,14 @@ class CommandClient:
 
     command: str
 
-    def run(self, target: Target, customers_file: Path, timeout: float) -> ClientRun:
-        env = {**os.environ, **client_environment(target, customers_file)}
+    def run(
+        self,
+        target: Target,
+        customers_file: Path,
+        timeout: float,
+        responses_file: Path | None = None,
+    ) -> ClientRun:
+        env = {**os.environ, **client_environment(target, customers_file, responses_file)}
         began = time.perf_counter()
         process = subprocess.Popen(
             ["sh", "-c", self.command],
@@ -132,7 +140,13 @@ class CallableClient:
 
     deliver: Callable[[str, str, str, list[dict[str, Any]]], int | None]
 
-    def run(self, target: Target, customers_file: Path, timeout: float) -> ClientRun:
+    def run(
+        self,
+        target: Target,
+        customers_file: Path,
+        timeout: float,
+        responses_file: Path | None = None,  # a callable is given only the customers
+    ) -> ClientRun:
         customers = json.loads(customers_file.read_text(encoding="utf-8"))
         began = time.perf_counter()
         try:
@@ -143,13 +157,21 @@ class CallableClient:
         return ClientRun(status or 0, "", error, time.perf_counter() - began)
 
 
-def client_environment(target: Target, customers_file: Path) -> dict[str, str]:
-    return {
+RESPONSES_VARIABLE = "PISANO_BUILT_IN_RESPONSES_FILE"
+
+
+def client_environment(
+    target: Target, customers_file: Path, responses_file: Path | None = None
+) -> dict[str, str]:
+    env = {
         "PISANO_BASE_URL": target.base_url,
         "PISANO_API_TOKEN": target.token,
         "PISANO_CAMPAIGN_ID": target.campaign_id,
         "PISANO_CUSTOMERS_FILE": str(customers_file),
     }
+    if responses_file is not None:
+        env[RESPONSES_VARIABLE] = str(responses_file)
+    return env
 
 
 class ExampleRunner:
@@ -171,8 +193,12 @@ class ExampleRunner:
         customers_file.write_text(
             json.dumps(example.customers, ensure_ascii=False), encoding="utf-8"
         )
+        responses_file = self.workdir / "built_in_responses.json"
+        responses_file.write_text(
+            json.dumps(example.built_in_responses, ensure_ascii=False), encoding="utf-8"
+        )
         with self._clock_starter(example, start_id):
-            run = self.client.run(self.target, customers_file, self.timeout)
+            run = self.client.run(self.target, customers_file, self.timeout, responses_file)
         return Observation(
             exit_status=run.exit_status,
             requests=self.admin.requests(since=start_id),

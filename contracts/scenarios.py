@@ -7,13 +7,14 @@ run, however few examples are asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
 
-from .expectations import NON_RETRYABLE
+from .expectations import DEFAULT_CUSTOMER_SCHEMA, NON_RETRYABLE
 from .model import Example, ServerBehaviour
-from .strategies import customer_batches, expand_customers
+from .strategies import built_in_responses, customer_batches, expand_customers
 
 SAMPLE_CUSTOMERS: list[dict[str, Any]] = [
     {
@@ -39,6 +40,19 @@ SAMPLE_CUSTOMERS: list[dict[str, Any]] = [
         "transactional_data": {},
     },
 ]
+
+
+# One of each schema type, in an order that is not the schema's: the link must keep the client's.
+SAMPLE_RESPONSES: dict[str, Any] = {
+    "Comment": 'Çok iyi, "great" 👍',
+    "NPS": 9,
+    "Channel": "web",
+    "Satisfied": True,
+    "Score": 4.5,
+    "Tags": ["a", 1, None],
+    "VisitDate": "2024-02-29",
+    "VisitTime": "2024-02-29 10:00:00",
+}
 
 
 def _ordinary() -> st.SearchStrategy[list[dict[str, Any]]]:
@@ -124,7 +138,7 @@ SCENARIOS: dict[str, Callable[[str], st.SearchStrategy[Example]]] = {
     ),
 }
 
-EXPLICIT: list[Example] = [
+_EXPLICIT: list[Example] = [
     Example("ordinary", SAMPLE_CUSTOMERS),
     Example("empty", []),
     Example("above 5000", expand_customers(SAMPLE_CUSTOMERS, 5001)),
@@ -169,13 +183,23 @@ EXPLICIT: list[Example] = [
 ]
 
 
+EXPLICIT = [replace(example, built_in_responses=SAMPLE_RESPONSES) for example in _EXPLICIT]
+
+
+def _with_responses(example: st.SearchStrategy[Example]) -> st.SearchStrategy[Example]:
+    responses = built_in_responses(customer_schema=DEFAULT_CUSTOMER_SCHEMA)
+    return st.builds(
+        lambda drawn, values: replace(drawn, built_in_responses=values), example, responses
+    )
+
+
 def examples(*, scenarios: tuple[str, ...] | None = None) -> st.SearchStrategy[Example]:
     """Examples of the named scenarios (all by default), each scenario equally likely."""
     names = scenarios or tuple(SCENARIOS)
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         raise ValueError(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    return st.sampled_from(names).flatmap(lambda name: SCENARIOS[name](name))
+    return _with_responses(st.sampled_from(names).flatmap(lambda name: SCENARIOS[name](name)))
 
 
 def explicit_examples(*, scenarios: tuple[str, ...] | None = None) -> list[Example]:

@@ -162,6 +162,7 @@ SCHEMA_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "list": st.lists(scalars(), max_size=4),
     "date": st.dates().map(_date_text),
     "datetime": st.datetimes().map(_datetime_text),
+    "option": st.one_of(texts(max_size=12), st.integers(0, 1000)),  # an option key (SPEC 1.7)
 }
 
 

@@ -19,19 +19,23 @@ from marshmallow import Schema, ValidationError
 from .auth import mask_token
 from .bodies import BodyTooLarge
 from .catalogue import PisanoError
-from .context import current_emulator
+from .contacts import ContactFilter, contacts_page
+from .context import Emulator, current_emulator
 from .faults import FaultSchema
 from .lifecycle import request_body
+from .links import responses_query
 from .metrics import exposition
 from .schemas import (
     CLOCK_BOUND,
     ClockChangeSchema,
+    ContactsQuerySchema,
     NoQuerySchema,
     PageQuerySchema,
     SharingsQuerySchema,
     ThrottleQuerySchema,
 )
 from .settings import ConfigError, FixtureSchema, load_fixture
+from .state import Store
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
 
@@ -163,10 +167,50 @@ def requests() -> Response:
 @blueprint.get("/sharings")
 def sharings() -> Response:
     query = load_query(SharingsQuerySchema())
-    page = current_emulator().store.sharings(
+    emulator = current_emulator()
+    page = emulator.store.sharings(
         query["since"], query["limit"], query["campaign_id"], query["email"]
     )
-    return admin_json({"sharings": page.items, "dropped": page.dropped, "more": page.more})
+    shown = with_links(page.items, emulator)
+    return admin_json({"sharings": shown, "dropped": page.dropped, "more": page.more})
+
+
+def with_links(items: list[dict[str, Any]], emulator: Emulator) -> list[dict[str, Any]]:
+    """Each sharing with its survey link (SPEC 1.7), made as the page is shown: a link is a MAC
+    of the id, so the request path holds nothing for it."""
+    schema_of = CustomerSchemas(emulator.store)
+    queries: dict[tuple[int, str], str] = {}  # a batch's recipients share one responses object
+
+    def query(item: dict[str, Any]) -> str:
+        key = (id(item["built_in_responses"]), item["campaign_id"])
+        if key not in queries:
+            schema = schema_of(item["campaign_id"])
+            queries[key] = responses_query(item["built_in_responses"], schema)
+        return queries[key]
+
+    for item in items:  # each item a dict made for this page: no copy needed
+        item["link"] = emulator.links.link(item["id"], query(item))
+    return items
+
+
+class CustomerSchemas:
+    """The customer schema of a campaign's account, looked up once per campaign per page."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.known: dict[str, dict[str, str]] = {}
+
+    def __call__(self, campaign_id: str) -> dict[str, str]:
+        if campaign_id not in self.known:
+            self.known[campaign_id] = customer_schema(self.store, campaign_id)
+        return self.known[campaign_id]
+
+
+def customer_schema(store: Store, campaign_id: str) -> dict[str, str]:
+    """The schema typing a campaign's links; empty when the campaign or account is gone."""
+    campaign = store.campaign(campaign_id)
+    account = store.account(campaign.account) if campaign else None
+    return account.customer_schema if account else {}
 
 
 @blueprint.post("/fixtures")
@@ -292,3 +336,12 @@ def masked_bucket(key: str) -> str:
     if not sep:
         token, address = address, ""
     return f"token:{mask_token(token)}{sep}{address}"
+
+
+@blueprint.get("/contacts")
+def contacts() -> Response:
+    """Contacts matched or created from the sharings held (SPEC 1.2), derived as read."""
+    page = contacts_page(
+        current_emulator().store, ContactFilter(**load_query(ContactsQuerySchema()))
+    )
+    return admin_json({"contacts": page.items, "dropped": page.dropped, "more": page.more})

@@ -14,7 +14,7 @@ from werkzeug.routing import MapAdapter
 from . import access, admin, lifecycle, openapi
 from .access_log import init_app as init_access_log
 from .admin import AdminError, render_admin_error
-from .api import email_sharings
+from .api import email_sharings, survey
 from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator, current_emulator
@@ -82,7 +82,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     for unavailable in STORE_UNAVAILABLE:
         app.register_error_handler(unavailable, _render_store_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
-    for blueprint in (email_sharings.blueprint, admin.blueprint, openapi.blueprint):
+    for blueprint in (
+        email_sharings.blueprint,
+        survey.blueprint,
+        admin.blueprint,
+        openapi.blueprint,
+    ):
         app.register_blueprint(blueprint)
     init_access_log(app)  # silent unless the CLI configured it (serve without --quiet)
     return app

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 from . import access_log
 from .access import startup_refusal
 from .app import create_app
+from .server import serve_links_at
 from .serving import base_url, hold_stop_signals, listen, serve
 from .settings import (
     STORAGE_VARIABLE,
@@ -146,6 +147,7 @@ def serve_command(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
+    serve_links_at(app, base_url(listener))
     token, campaign = sample_credentials(settings)
     if not args.quiet:
         access_log.configure(sys.stderr, args.log_format)

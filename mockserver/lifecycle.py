@@ -27,6 +27,13 @@ def is_admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PREFIXES) or path == "/__mock"
 
 
+SURVEY_PREFIX = "/s/"  # survey pages (api/survey.py): the customer's browser, not the API
+
+
+def is_survey_path(path: str) -> bool:
+    return path.startswith(SURVEY_PREFIX)
+
+
 def begin_request() -> Response | None:
     """Open the journal entry, then SPEC 1.4 rows 1-4: unknown routes, forced entries, faults,
     throttle. A response returned here replaces the endpoint's."""
@@ -35,6 +42,8 @@ def begin_request() -> Response | None:
         if req.routing_exception is not None:
             raise PisanoError(13002, f"no admin route for {req.method} {req.path}")
         return None
+    if is_survey_path(req.path):
+        return None  # neither journaled nor throttled; an unknown path still answers 13002
     emulator = current_emulator()
     state = g._get_current_object()  # type: ignore[attr-defined]
     state.started = time.perf_counter()

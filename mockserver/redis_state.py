@@ -36,6 +36,7 @@ from .state import (
     SharingBatch,
     Token,
     build_entities,
+    only_sharing,
     open_sharings,
     page_of,
     sharing_filter,
@@ -510,6 +511,10 @@ class RedisStore:
 
     def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
         return self._sharings.page(since, limit, sharing_filter(campaign_id, email), open_sharings)
+
+    def sharing(self, sharing_id: int) -> dict[str, Any] | None:
+        page = self._sharings.page(max(sharing_id - 1, 0), 1, None, open_sharings)
+        return only_sharing(page.items, sharing_id)
 
     # -- faults -----------------------------------------------------------------------------------
     def add_fault(self, spec: dict[str, Any]) -> Fault:

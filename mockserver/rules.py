@@ -117,12 +117,16 @@ JSON_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "list": lambda v: isinstance(v, list),
     "date": _valid_date,
     "datetime": _valid_datetime,
+    # An option question's answer is an option key (SPEC 1.7 `option_key`): Pisano's keys are
+    # strings or integers; a boolean or a float names no option.
+    "option": lambda v: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
 }
 FORM_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     **JSON_TYPE_CHECKS,
     "boolean": lambda v: v in ("true", "false"),
     "integer": lambda v: isinstance(v, str) and bool(_INTEGER.match(v)),
     "float": lambda v: isinstance(v, str) and _float_text(v),
+    "option": lambda v: isinstance(v, str),  # a form's value is text: any key reads as one
 }
 
 

@@ -191,6 +191,9 @@ class SharingSchema(Answer):
     built_in_responses = fields.Dict()
     accepted_at = fields.Float()
     request_id = fields.Integer()
+    link = fields.String(
+        metadata={"description": "The survey link (SPEC 1.7), `?responses=` when it has any."}
+    )
 
 
 class SharingsPageSchema(Answer):
@@ -257,6 +260,11 @@ class ThrottleQuerySchema(Schema):
 class SharingsQuerySchema(PageQuerySchema):
     campaign_id = fields.String(load_default=None)
     email = fields.String(load_default=None)
+
+
+class ContactsQuerySchema(PageQuerySchema):
+    email = fields.String(load_default=None)
+    external_id = fields.String(load_default=None)
 
 
 class ClockChangeSchema(Schema):

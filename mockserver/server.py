@@ -10,11 +10,15 @@ from __future__ import annotations
 import io
 import socket
 import threading
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
+
+from .context import EXTENSION_KEY
+from .settings import Links
 
 IDLE_SECONDS = 30  # a kept-alive connection's thread ends after this long without a request
 
@@ -102,6 +106,7 @@ class LiveServer:
             host, port, app, threaded=True, request_handler=QuietHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        serve_links_at(app, self.base_url)
 
     @property
     def host(self) -> str:
@@ -131,3 +136,25 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# A wildcard address is where the server listens, not where a browser can go (`serve --host
+# 0.0.0.0`, as in the container): a survey link names this machine instead.
+WILDCARD_HOSTS = {"//0.0.0.0:": "//localhost:", "//[::]:": "//localhost:"}
+
+
+def browsable(url: str) -> str:
+    for wildcard, name in WILDCARD_HOSTS.items():
+        url = url.replace(wildcard, name, 1)
+    return url
+
+
+def serve_links_at(app: Flask, url: str) -> None:
+    """Survey links point where the app is served (SPEC 1.7), unless `[links] public_url` says
+    otherwise: only the server knows its URL, after the app is built (`--port 0`)."""
+    emulator = app.extensions[EXTENSION_KEY]
+    if emulator.settings.links.public_url:
+        return
+    url = browsable(url)
+    emulator.settings = emulator.settings.with_changes(links=Links(public_url=url))
+    emulator.links = replace(emulator.links, public_url=url.rstrip("/"))

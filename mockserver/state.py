@@ -209,6 +209,7 @@ class Store(Protocol):
     def sharings(
         self, since: int, limit: int, campaign_id: str | None, email: str | None
     ) -> Page: ...
+    def sharing(self, sharing_id: int) -> dict[str, Any] | None: ...
     def add_fault(self, spec: dict[str, Any]) -> Fault: ...
     def take_fault(self, path: str, token: str | None, campaign_id: str | None) -> Fault | None: ...
     def faults(self) -> list[dict[str, Any]]: ...
@@ -298,6 +299,13 @@ class MemoryStore:
             items, more = page_of(batches, limit, pick, open_sharings)
             return Page(items, self._sharings.dropped, more)
 
+    def sharing(self, sharing_id: int) -> dict[str, Any] | None:
+        """One sharing as the page shows it, or None when it is not held (never made, dropped
+        by the bounds, or emptied by a reset)."""
+        with self._lock:
+            items, _ = page_of(self._sharings.batches_since(sharing_id - 1), 1, None, open_sharings)
+            return only_sharing(items, sharing_id)
+
     # -- faults ---------------------------------------------------------------------------------
     def add_fault(self, spec: dict[str, Any]) -> Fault:
         return self._faults.add(spec)
@@ -360,6 +368,12 @@ def sharing_filter(campaign_id: str | None, email: str | None) -> Pick | None:
         return None
     wanted_email = email.lower() if email else None
     return lambda batch, offset: batch.picked(offset, campaign_id, wanted_email)  # type: ignore[no-any-return]
+
+
+def only_sharing(items: list[dict[str, Any]], sharing_id: int) -> dict[str, Any] | None:
+    """The first item of a page read from `sharing_id - 1`, when it is that sharing: a later one
+    means the sharing itself was dropped."""
+    return items[0] if items and items[0]["id"] == sharing_id else None
 
 
 def open_sharings(batch: SharingBatch) -> Sequence[dict[str, Any]]:

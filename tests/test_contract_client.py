@@ -39,6 +39,7 @@ BROKEN: dict[str, tuple[str, tuple[str, ...]]] = {
     "retries_everything": ("non retryable errors not retried", QUICK),
     "gives_up_on_5xx": ("transient errors retried", QUICK),
     "exits_1_on_success": ("exit status zero when every customer arrived", QUICK),
+    "drops_a_built_in_response": ("built in responses arrive in the link", QUICK),
 }
 
 

@@ -53,22 +53,23 @@ def test_any_single_corruption_gets_the_named_entry(live, body, corruption):
 
 
 # Which schema types accept each value, written from SPEC 1.1 (not from the code's checks): a float
-# is any JSON number; a date is `YYYY-MM-DD` and a date time `YYYY-MM-DD HH:MM:SS`, real days only.
+# is any JSON number; a date is `YYYY-MM-DD` and a date time `YYYY-MM-DD HH:MM:SS`, real days only;
+# an option key (SPEC 1.7) a string or an integer.
 ACCEPTED_BY = [
     (None, set()),
     ({"a": 1}, set()),
-    ("x", {"string"}),
-    ("7", {"string"}),
+    ("x", {"string", "option"}),
+    ("7", {"string", "option"}),
     (1.5, {"float"}),
-    (3, {"integer", "float"}),
+    (3, {"integer", "float", "option"}),
     (-0.0, {"float"}),
     (True, {"boolean"}),
     ([1], {"list"}),
-    ("2024-02-29", {"string", "date"}),
-    ("2023-02-29", {"string"}),
-    ("2024-01-02 10:00:00", {"string", "datetime"}),
-    ("2024-01-02T10:00:00", {"string"}),
-    ("2024-13-02 10:00:00", {"string"}),
+    ("2024-02-29", {"string", "date", "option"}),
+    ("2023-02-29", {"string", "option"}),
+    ("2024-01-02 10:00:00", {"string", "datetime", "option"}),
+    ("2024-01-02T10:00:00", {"string", "option"}),
+    ("2024-13-02 10:00:00", {"string", "option"}),
 ]
 
 
