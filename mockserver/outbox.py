@@ -275,8 +275,7 @@ class MemoryOutbox:
             self._messages -= len(held.mail)
             self._bytes -= held.mail.nbytes
             self._dropped += len(held.mail)
-            for status, count in Counter(held.state(i).status for i in held_indexes(held)).items():
-                self._counts[status] -= count
+            self._counts -= _held_statuses(held)
 
     def _over(self) -> bool:
         return self._messages > self.max_messages or self._bytes > self.max_bytes
@@ -312,8 +311,11 @@ class MemoryOutbox:
         return self._dropped
 
 
-def held_indexes(held: _Held) -> range:
-    return range(len(held.mail))
+def _held_statuses(held: _Held) -> Counter[str]:
+    """A settled batch's messages by status: all captured, or each with a state of its own."""
+    if held.captured:
+        return Counter({"captured": len(held.mail)})
+    return Counter(state.status for state in held.states.values())
 
 
 def settled_state(before: DeliveryState, outcome: Settled) -> DeliveryState:
