@@ -294,9 +294,9 @@ class MemoryOutbox:
             start = max(bisect.bisect(self._firsts, since) - 1, 0)
             batches = self._batches[start:]
             dropped = self._dropped
-            states = [(held, dict(held.states)) for held in batches]  # read outside the lock
+        # Read outside the lock: a state is replaced whole, and one `dict.get` is atomic (GIL).
         found: list[HeldMessage] = []
-        for held, index, state in _matching(states, since, wanted):
+        for held, index, state in _matching(batches, since, wanted):
             if len(found) == limit:
                 return OutboxPage(found, dropped, more=True)
             found.append(HeldMessage(held.mail.first_id + index, held.mail, index, state))
@@ -305,10 +305,6 @@ class MemoryOutbox:
     def statuses(self) -> dict[str, int]:
         with self._lock:
             return {status: self._counts[status] for status in STATUSES}
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
 
 
 def _held_statuses(held: _Held) -> Counter[str]:
@@ -327,14 +323,14 @@ def settled_state(before: DeliveryState, outcome: Settled) -> DeliveryState:
 
 
 def _matching(
-    states: list[tuple[_Held, dict[int, DeliveryState]]], since: int, wanted: OutboxFilter
+    batches: list[_Held], since: int, wanted: OutboxFilter
 ) -> Iterator[tuple[_Held, int, DeliveryState]]:
     """(batch, index, state) of each message a page's filter keeps, in id order."""
-    for held, claimed in states:
+    for held in batches:
         if not _batch_wanted(held, wanted):
             continue
         for index in _indexes(held, since, wanted.to):
-            state = claimed.get(index, CAPTURED if held.captured else QUEUED)
+            state = held.state(index)
             if wanted.status is None or state.status == wanted.status:
                 yield held, index, state
 
