@@ -52,6 +52,7 @@ class Postman:
         self._senders: set[threading.Thread] = set()
         self._woken = False  # a wake no sender has seen yet: none may stop idle before it does
         self._stopping = False
+        self._unreadable = False  # the last claim failed: logged once, not at every poll
 
     def wake(self) -> None:
         """There is work: start the missing senders, and rouse an idle one."""
@@ -108,10 +109,14 @@ class Postman:
 
     def _deliver_safely(self) -> bool:
         try:
-            return self.deliver_one()
-        except Exception:  # the storage went away (Redis): log it, look again later
-            log.exception("sender: the outbox could not be read")
+            delivered = self.deliver_one()
+        except Exception as error:  # the storage went away (Redis): say so once, look again later
+            if not self._unreadable:
+                log.error("sender: the outbox cannot be read: %s: %s", type(error).__name__, error)
+            self._unreadable = True
             return False
+        self._unreadable = False
+        return delivered
 
     def _wait_for_work(self, idle_since: float) -> bool:
         """Wait for a wake or the next poll; False when this sender should stop: stopping, or

@@ -227,3 +227,21 @@ def test_five_recipients_are_five_posts_to_the_http_provider(server_with, receiv
     assert sorted(post["to"] for post in received) == emails
     assert {post["sharing_id"] for post in received} == set(answer.json()["sharings"].values())
     assert {m["status"] for m in shown} == {"sent"}
+
+
+def test_a_sender_outlives_an_outbox_it_cannot_read_for_a_while(outbox, make_postman, caplog):
+    claim = outbox.claim
+    failures = iter(range(3))
+
+    def flaky(lease_seconds: float) -> Any:
+        if next(failures, None) is not None:
+            raise ConnectionError("redis went away")
+        return claim(lease_seconds)
+
+    outbox.claim = flaky  # type: ignore[method-assign]
+    postman = make_postman(Recorder(), Delivery(senders=1))
+    outbox.add(mail(1, 1))
+    postman.wake()
+    assert postman.flush(10)["sent"] == 1
+    logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert logged == ["sender: the outbox cannot be read: ConnectionError: redis went away"]
