@@ -161,23 +161,6 @@ class TokenSchema(Schema):
     active = StrictBoolean(load_default=True)
 
 
-class CampaignSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    account = fields.String(required=True)
-    subject = fields.String(load_default=None, allow_none=True)  # None: left to the provider
-    flow = StrictBoolean(load_default=True)
-    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER)
-    text_template = fields.String(  # None: the default's
-        load_default=None, allow_none=True, validate=lambda source: check_template(source)
-    )
-    html_template = fields.String(
-        load_default=None, allow_none=True, validate=lambda source: check_template(source)
-    )
-    provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
-
-
 # Only parsed here (the syntax is the sandbox's too): a syntax error is named when the config or
 # fixture is loaded, never first met by a request (messages.py renders).
 _TEMPLATE_SYNTAX = jinja2.Environment()
@@ -190,6 +173,19 @@ def check_template(source: str | None) -> None:
         _TEMPLATE_SYNTAX.parse(source)
     except jinja2.TemplateSyntaxError as error:
         raise ValidationError(f"line {error.lineno}: {error.message}") from None
+
+
+class CampaignSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    account = fields.String(required=True)
+    subject = fields.String(load_default=None, allow_none=True)  # None: left to the provider
+    flow = StrictBoolean(load_default=True)
+    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER)
+    text_template = fields.String(load_default=None, allow_none=True, validate=check_template)
+    html_template = fields.String(load_default=None, allow_none=True, validate=check_template)
+    provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
 
 
 class ProviderSchema(Schema):
