@@ -124,7 +124,7 @@ def main() -> None:
         check=True,
     ).stdout.strip()
     rows = {
-        f"before issue 10 ({ref})": serve_command(baseline_tree(ref)),
+        f"baseline {ref}": serve_command(baseline_tree(ref)),
         "this tree": serve_command(None),
     }
     runs: dict[str, list[Figures]] = {name: [] for name in rows}
