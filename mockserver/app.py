@@ -11,7 +11,7 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
-from . import access, admin, lifecycle, openapi
+from . import access, admin, lifecycle, openapi, outbox_admin
 from .access_log import init_app as init_access_log
 from .admin import AdminError, render_admin_error
 from .api import email_sharings, survey
@@ -21,6 +21,7 @@ from .context import EXTENSION_KEY, Emulator, current_emulator
 from .headers import REASON, ascii_header
 from .links import LinkMaker
 from .metrics import open_metrics
+from .postman import Postman
 from .settings import Settings, load_settings
 from .storage import STORE_UNAVAILABLE, open_parts, unavailable_reason
 
@@ -65,14 +66,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Rails answers OPTIONS on a POST-only route with 404 (SPEC 1.4 row 1); Flask would say 200.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     parts = open_parts(settings)
+    links = LinkMaker(public_url(settings), parts.store.link_secret())
+    postman = Postman(parts.outbox, links, settings.delivery, parts.clock)
     app.extensions[EXTENSION_KEY] = Emulator(
         settings=settings,
         store=parts.store,
         clock=parts.clock,
         throttle=parts.throttle,
-        links=LinkMaker(public_url(settings), parts.store.link_secret()),
+        links=links,
+        outbox=parts.outbox,
+        postman=postman,
         metrics=open_metrics(settings.storage),  # where the state is: shared by workers on Redis
     )
+    if parts.shared:
+        postman.start()  # what other workers queued, or a restart left in flight (SPEC 1.7)
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)
     app.before_request(lifecycle.begin_request)
@@ -82,12 +89,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     for unavailable in STORE_UNAVAILABLE:
         app.register_error_handler(unavailable, _render_store_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
-    for blueprint in (
+    blueprints = (
         email_sharings.blueprint,
         survey.blueprint,
         admin.blueprint,
+        outbox_admin.blueprint,
         openapi.blueprint,
-    ):
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     init_access_log(app)  # silent unless the CLI configured it (serve without --quiet)
     return app

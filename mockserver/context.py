@@ -9,6 +9,8 @@ from flask import current_app
 from .clock import Clock
 from .links import LinkMaker
 from .metrics import MemoryMetrics, Metrics
+from .outbox import Outbox
+from .postman import Postman
 from .settings import Settings
 from .state import Store
 from .throttle import Throttle
@@ -23,13 +25,16 @@ class Emulator:
     clock: Clock
     throttle: Throttle
     links: LinkMaker
+    outbox: Outbox
+    postman: Postman
     metrics: Metrics = field(default_factory=MemoryMetrics)
 
     def reset(self) -> None:
-        """SPEC 2.2 reset: journal, sharings, counters and faults emptied; clock back to real;
-        accounts, tokens and campaigns back to the configuration's (issue 8, item 12).
+        """SPEC 2.2 reset: journal, sharings, outbox, counters and faults emptied; clock back to
+        real; accounts, tokens and campaigns back to the configuration's (issue 8, item 12).
         The metrics' counters stay: Prometheus counters only go up (metrics.py)."""
         self.store.reset()
+        self.outbox.reset()  # a message being sent when it empties is settled into nothing
         self.throttle.reset()
         self.clock.reset()
 

@@ -8,10 +8,18 @@ process, `redis_outbox.RedisOutbox` in Redis, shared by every worker and replica
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import bisect
+import heapq
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
+from .settings import Bounds
 from .state import Account, Campaign, SharingBatch
 
 STATUSES = ("queued", "sending", "sent", "failed", "captured")
@@ -124,3 +132,221 @@ class Outbox(Protocol):
     def get(self, message_id: int) -> HeldMessage | None: ...
     def statuses(self) -> dict[str, int]: ...
     def reset(self) -> None: ...
+
+
+CAPTURED = DeliveryState("captured")
+QUEUED = DeliveryState("queued")
+
+
+@dataclass
+class _Held:
+    """One batch in the memory outbox. Only messages once claimed have a state of their own: the
+    others are `captured` (provider outbox) or `queued` (from `cursor` on): an add is O(1)."""
+
+    mail: MailBatch
+    captured: bool
+    unsent: int  # queued or sending: while any, the bounds never drop this batch
+    cursor: int = 0  # messages from here on were never claimed
+    states: dict[int, DeliveryState] = field(default_factory=dict)  # by index
+
+    def state(self, index: int) -> DeliveryState:
+        if self.captured:
+            return CAPTURED
+        return self.states.get(index, QUEUED)
+
+    @property
+    def last_id(self) -> int:
+        return self.mail.first_id + len(self.mail) - 1
+
+
+class MemoryOutbox:
+    """The outbox in this process's memory (one lock); see `Outbox`."""
+
+    def __init__(self, bounds: Bounds) -> None:
+        self.max_messages = bounds.outbox_max_messages
+        self.max_bytes = bounds.outbox_max_bytes
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._batches: list[_Held] = []  # by first id (ids are sharing ids: nearly always
+            self._firsts: list[int] = []  # appended in order; insorted when two requests race)
+            self._fresh: deque[_Held] = deque()  # batches with messages never claimed
+            self._due: list[tuple[float, int]] = []  # (monotonic due time, id): retries
+            self._leases: dict[int, float] = {}  # id → monotonic expiry, while sending
+            self._counts: Counter[str] = Counter()
+            self._messages = 0
+            self._bytes = 0
+            self._dropped = 0
+
+    def add(self, mail: MailBatch) -> None:
+        captured = mail.letterhead.provider_type == "outbox"
+        held = _Held(mail, captured, unsent=0 if captured else len(mail))
+        with self._lock:
+            at = bisect.bisect(self._firsts, mail.first_id)
+            self._firsts.insert(at, mail.first_id)
+            self._batches.insert(at, held)
+            self._counts["captured" if captured else "queued"] += len(mail)
+            self._messages += len(mail)
+            self._bytes += mail.nbytes
+            if not captured:
+                self._fresh.append(held)
+            self._trim()
+
+    def claim(self, lease_seconds: float) -> Claimed | None:
+        """The next message due, now `sending`: a retry whose time came, one whose sender's lease
+        ran out, else the oldest never claimed."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._next_due(now)
+            if found is None:
+                return None
+            held, index = found
+            before = held.state(index)
+            state = DeliveryState("sending", before.attempts + 1, before.last_error)
+            self._change(held, index, state)
+            self._leases[held.mail.first_id + index] = now + lease_seconds
+            return Claimed(HeldMessage(held.mail.first_id + index, held.mail, index, state))
+
+    def _next_due(self, now: float) -> tuple[_Held, int] | None:
+        for found in (self._retry_due(now), self._lease_expired(now), self._never_claimed()):
+            if found is not None:
+                return found
+        return None
+
+    def _retry_due(self, now: float) -> tuple[_Held, int] | None:
+        while self._due and self._due[0][0] <= now:
+            _, message_id = heapq.heappop(self._due)
+            found = self._locate(message_id)
+            if found is not None and found[0].state(found[1]).status == "queued":
+                return found
+        return None
+
+    def _lease_expired(self, now: float) -> tuple[_Held, int] | None:
+        # As many leases as senders at work: a scan is cheap.
+        expired = next((i for i, until in self._leases.items() if until <= now), None)
+        if expired is None:
+            return None
+        del self._leases[expired]
+        return self._locate(expired)
+
+    def _never_claimed(self) -> tuple[_Held, int] | None:
+        while self._fresh:
+            held = self._fresh[0]
+            if held.cursor < len(held.mail):
+                held.cursor += 1
+                return held, held.cursor - 1
+            self._fresh.popleft()
+        return None
+
+    def settle(self, message_id: int, outcome: Settled) -> None:
+        with self._lock:
+            self._leases.pop(message_id, None)
+            found = self._locate(message_id)
+            if found is None or found[0].state(found[1]).status != "sending":
+                return  # reset, or settled already by a sender whose lease had run out
+            held, index = found
+            before = held.state(index)
+            self._change(held, index, settled_state(before, outcome))
+            if outcome.retry_in is not None and outcome.sent_at is None:
+                heapq.heappush(self._due, (time.monotonic() + outcome.retry_in, message_id))
+            self._trim()
+
+    def _change(self, held: _Held, index: int, state: DeliveryState) -> None:
+        before = held.state(index).status
+        held.states[index] = state
+        self._counts[before] -= 1
+        self._counts[state.status] += 1
+        held.unsent += (state.status in UNSENT) - (before in UNSENT)
+
+    def _locate(self, message_id: int) -> tuple[_Held, int] | None:
+        at = bisect.bisect(self._firsts, message_id) - 1
+        if at < 0 or self._batches[at].last_id < message_id:
+            return None
+        return self._batches[at], message_id - self._firsts[at]
+
+    def _trim(self) -> None:
+        """Drop the oldest batches while over a bound, never one with a message unsent, never the
+        newest (the last request stays readable, whatever its size)."""
+        while len(self._batches) > 1 and self._over() and self._batches[0].unsent == 0:
+            held = self._batches.pop(0)
+            self._firsts.pop(0)
+            self._messages -= len(held.mail)
+            self._bytes -= held.mail.nbytes
+            self._dropped += len(held.mail)
+            self._counts -= _held_statuses(held)
+
+    def _over(self) -> bool:
+        return self._messages > self.max_messages or self._bytes > self.max_bytes
+
+    def get(self, message_id: int) -> HeldMessage | None:
+        with self._lock:
+            found = self._locate(message_id)
+            if found is None:
+                return None
+            held, index = found
+            return HeldMessage(message_id, held.mail, index, held.state(index))
+
+    def page(self, since: int, limit: int, wanted: OutboxFilter) -> OutboxPage:
+        """Messages with ids over `since`, oldest first, that `wanted` keeps; at most `limit`."""
+        with self._lock:
+            start = max(bisect.bisect(self._firsts, since) - 1, 0)
+            batches = self._batches[start:]
+            dropped = self._dropped
+        # Read outside the lock: a state is replaced whole, and one `dict.get` is atomic (GIL).
+        found: list[HeldMessage] = []
+        for held, index, state in _matching(batches, since, wanted):
+            if len(found) == limit:
+                return OutboxPage(found, dropped, more=True)
+            found.append(HeldMessage(held.mail.first_id + index, held.mail, index, state))
+        return OutboxPage(found, dropped, more=False)
+
+    def statuses(self) -> dict[str, int]:
+        with self._lock:
+            return {status: self._counts[status] for status in STATUSES}
+
+
+def _held_statuses(held: _Held) -> Counter[str]:
+    """A settled batch's messages by status: all captured, or each with a state of its own."""
+    if held.captured:
+        return Counter({"captured": len(held.mail)})
+    return Counter(state.status for state in held.states.values())
+
+
+def settled_state(before: DeliveryState, outcome: Settled) -> DeliveryState:
+    """A sending message's state once its attempt ended (`Settled`)."""
+    if outcome.sent_at is not None:
+        return DeliveryState("sent", before.attempts, None, outcome.sent_at)
+    status = "queued" if outcome.retry_in is not None else "failed"
+    return DeliveryState(status, before.attempts, outcome.error)
+
+
+def _matching(
+    batches: list[_Held], since: int, wanted: OutboxFilter
+) -> Iterator[tuple[_Held, int, DeliveryState]]:
+    """(batch, index, state) of each message a page's filter keeps, in id order."""
+    for held in batches:
+        if not _batch_wanted(held, wanted):
+            continue
+        for index in _indexes(held, since, wanted.to):
+            state = held.state(index)
+            if wanted.status is None or state.status == wanted.status:
+                yield held, index, state
+
+
+def _batch_wanted(held: _Held, wanted: OutboxFilter) -> bool:
+    head = held.mail.letterhead
+    if wanted.campaign_id is not None and head.campaign_id != wanted.campaign_id:
+        return False
+    return wanted.channel is None or held.mail.sharings.channel == wanted.channel
+
+
+def _indexes(held: _Held, since: int, to: str | None) -> Iterator[int]:
+    start = max(since + 1 - held.mail.first_id, 0)
+    if to is None:
+        yield from range(start, len(held.mail))
+        return
+    emails = orjson.loads(held.mail.sharings.emails)  # parsed only for a `to` filter
+    wanted = to.lower()
+    yield from (i for i in range(start, len(emails)) if emails[i].lower() == wanted)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jinja2
 from limits import parse_many
 from marshmallow import (
     EXCLUDE,
@@ -160,6 +161,20 @@ class TokenSchema(Schema):
     active = StrictBoolean(load_default=True)
 
 
+# Only parsed here (the syntax is the sandbox's too): a syntax error is named when the config or
+# fixture is loaded, never first met by a request (messages.py renders).
+_TEMPLATE_SYNTAX = jinja2.Environment()
+
+
+def check_template(source: str | None) -> None:
+    if source is None:
+        return
+    try:
+        _TEMPLATE_SYNTAX.parse(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise ValidationError(f"line {error.lineno}: {error.message}") from None
+
+
 class CampaignSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -168,8 +183,8 @@ class CampaignSchema(Schema):
     subject = fields.String(load_default=None, allow_none=True)  # None: left to the provider
     flow = StrictBoolean(load_default=True)
     sender = fields.String(data_key="from", load_default=DEFAULT_SENDER)
-    text_template = fields.String(load_default=None, allow_none=True)  # None: the default's
-    html_template = fields.String(load_default=None, allow_none=True)
+    text_template = fields.String(load_default=None, allow_none=True, validate=check_template)
+    html_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
 
 

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g
 
 from ..catalogue import PisanoError
 from ..context import current_emulator
+from ..outbox import Letterhead, MailBatch
 from ..rules import RuleContext
 from ..state import SharingBatch
 from ..validation import email_sharing_loader
@@ -45,6 +46,10 @@ def create_email_sharings(campaign_id: str) -> Response:
         body,
     )
     first_id = emulator.store.record_sharings(batch, batch.nbytes)
+    mail = MailBatch(first_id, batch, Letterhead.of(campaign, account))
+    emulator.outbox.add(mail)  # one object: nothing is rendered on the request path (SPEC 1.7)
+    if mail.letterhead.provider_type != "outbox":
+        emulator.postman.wake()
     state.recipients_accepted = len(batch)  # for the metrics (lifecycle.finish_request)
     return _accepted(campaign.id, first_id, body["emails"])
 

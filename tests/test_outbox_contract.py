@@ -1,0 +1,217 @@
+"""The `Outbox` protocol's contract: every implementation passes the same tests.
+
+Each test gets its outbox from `outbox_factory(bounds)`; a new implementation (Redis) is one more
+parameter of that fixture."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from mockserver.outbox import (
+    Letterhead,
+    MailBatch,
+    MemoryOutbox,
+    Outbox,
+    OutboxFilter,
+    Settled,
+)
+from mockserver.redis_outbox import RedisOutbox
+from mockserver.settings import Bounds
+from mockserver.state import SharingBatch
+
+CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+OTHER = "00000000-0000-4000-8000-000000013005"
+LONG = 3600.0  # a lease or retry that does not run out during a test
+
+
+def memory_outbox(bounds: Bounds) -> Outbox:
+    return MemoryOutbox(bounds)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def outbox_factory(request: pytest.FixtureRequest) -> Callable[..., Outbox]:
+    """One outbox per implementation: this process's memory, or a real redis-server's."""
+    build: Callable[[Bounds], Outbox] = memory_outbox
+    if request.param == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        request.addfinalizer(client.close)
+        build = lambda bounds: RedisOutbox(client, bounds)  # noqa: E731
+
+    def make(**bounds: int) -> Outbox:
+        return build(Bounds(**bounds))
+
+    return make
+
+
+@pytest.fixture
+def outbox(outbox_factory: Callable[..., Outbox]) -> Outbox:
+    return outbox_factory()
+
+
+def mail(
+    first_id: int, count: int, provider: str = "smtp", campaign: str = CAMPAIGN, **parts: Any
+) -> MailBatch:
+    emails = [f"r{first_id + i}@example.com" for i in range(count)]
+    sharings = SharingBatch.of(campaign, first_id, 1_700_000_000.0, emails, parts)
+    head = Letterhead(campaign, "s@x.test", "Hi", None, None, {"type": provider}, {})
+    return MailBatch(first_id, sharings, head)
+
+
+def ids(outbox: Outbox, since: int = 0, limit: int = 100, **wanted: Any) -> list[int]:
+    return [m.id for m in outbox.page(since, limit, OutboxFilter(**wanted)).messages]
+
+
+def test_outbox_messages_are_captured_at_once_and_never_claimed(outbox):
+    outbox.add(mail(1, 3, provider="outbox"))
+    assert outbox.claim(LONG) is None
+    assert outbox.statuses()["captured"] == 3
+    assert [m.state.status for m in outbox.page(0, 10, OutboxFilter()).messages] == ["captured"] * 3
+
+
+def test_a_claim_takes_the_oldest_queued_message_as_sending(outbox):
+    outbox.add(mail(1, 2))
+    claimed = outbox.claim(LONG)
+    assert claimed is not None
+    assert (claimed.message.id, claimed.message.index) == (1, 0)
+    assert (claimed.message.state.status, claimed.message.state.attempts) == ("sending", 1)
+    assert outbox.get(1).state.status == "sending"
+    assert outbox.statuses() | {} == {
+        "queued": 1,
+        "sending": 1,
+        "sent": 0,
+        "failed": 0,
+        "captured": 0,
+    }
+
+
+def test_each_message_is_claimed_once(outbox):
+    outbox.add(mail(1, 3))
+    outbox.add(mail(4, 2))
+    claimed = [outbox.claim(LONG) for _ in range(6)]
+    assert [c.message.id for c in claimed if c] == [1, 2, 3, 4, 5]
+    assert claimed[-1] is None
+
+
+def test_settle_sent_keeps_the_time_and_the_attempts(outbox):
+    outbox.add(mail(1, 1))
+    outbox.claim(LONG)
+    outbox.settle(1, Settled(sent_at=123.0))
+    state = outbox.get(1).state
+    assert (state.status, state.sent_at, state.attempts, state.last_error) == (
+        "sent",
+        123.0,
+        1,
+        None,
+    )
+    assert outbox.statuses()["sent"] == 1
+
+
+def test_settle_failed_keeps_the_error(outbox):
+    outbox.add(mail(1, 1))
+    outbox.claim(LONG)
+    outbox.settle(1, Settled(error="smtp: 550 no such user"))
+    state = outbox.get(1).state
+    assert (state.status, state.last_error) == ("failed", "smtp: 550 no such user")
+    assert outbox.claim(LONG) is None
+
+
+def test_a_retry_is_claimable_when_due_and_counts_its_attempts(outbox):
+    outbox.add(mail(1, 1))
+    outbox.claim(LONG)
+    outbox.settle(1, Settled(error="down", retry_in=0.0))
+    assert outbox.get(1).state.status == "queued"
+    assert outbox.get(1).state.last_error == "down"
+    again = outbox.claim(LONG)
+    assert again is not None
+    assert (again.message.id, again.message.state.attempts) == (1, 2)
+
+
+def test_a_retry_not_yet_due_is_not_claimed(outbox):
+    outbox.add(mail(1, 1))
+    outbox.claim(LONG)
+    outbox.settle(1, Settled(error="down", retry_in=LONG))
+    assert outbox.claim(LONG) is None
+    assert outbox.statuses()["queued"] == 1
+
+
+def test_a_lease_that_ran_out_makes_the_message_claimable_again(outbox):
+    outbox.add(mail(1, 1))
+    outbox.claim(0.0)  # its sender died at once
+    again = outbox.claim(LONG)
+    assert again is not None
+    assert (again.message.id, again.message.state.attempts) == (1, 2)
+    assert outbox.claim(LONG) is None  # held by a live lease now
+
+
+def test_page_is_oldest_first_after_since_with_more(outbox):
+    outbox.add(mail(1, 3, provider="outbox"))
+    outbox.add(mail(4, 3, provider="outbox"))
+    assert ids(outbox) == [1, 2, 3, 4, 5, 6]
+    assert ids(outbox, since=2) == [3, 4, 5, 6]
+    page = outbox.page(2, 2, OutboxFilter())
+    assert ([m.id for m in page.messages], page.more) == ([3, 4], True)
+    assert outbox.page(4, 2, OutboxFilter()).more is False
+
+
+def test_page_filters(outbox):
+    outbox.add(mail(1, 2, provider="outbox"))
+    outbox.add(mail(3, 2, campaign=OTHER))
+    outbox.claim(LONG)
+    assert ids(outbox, campaign_id=OTHER) == [3, 4]
+    assert ids(outbox, to="R2@EXAMPLE.com") == [2]
+    assert ids(outbox, status="sending") == [3]
+    assert ids(outbox, status="queued") == [4]
+    assert ids(outbox, channel="email") == [1, 2, 3, 4]
+    assert ids(outbox, channel="sms") == []
+
+
+def test_get_unknown_is_none(outbox):
+    outbox.add(mail(5, 2, provider="outbox"))
+    assert outbox.get(4) is None
+    assert outbox.get(7) is None
+    assert outbox.get(6).index == 1
+
+
+def test_the_oldest_settled_batch_is_dropped_and_counted(outbox_factory):
+    outbox = outbox_factory(outbox_max_messages=4)
+    outbox.add(mail(1, 3, provider="outbox"))
+    outbox.add(mail(4, 3, provider="outbox"))
+    page = outbox.page(0, 100, OutboxFilter())
+    assert ([m.id for m in page.messages], page.dropped) == ([4, 5, 6], 3)
+    assert outbox.statuses()["captured"] == 3
+
+
+def test_the_byte_bound_drops_too(outbox_factory):
+    small = mail(1, 2, provider="outbox")
+    outbox = outbox_factory(outbox_max_bytes=small.nbytes + 1)
+    outbox.add(small)
+    outbox.add(mail(3, 2, provider="outbox"))
+    assert ids(outbox) == [3, 4]
+
+
+def test_a_batch_with_unsent_messages_is_never_dropped(outbox_factory):
+    outbox = outbox_factory(outbox_max_messages=2)
+    outbox.add(mail(1, 2))  # queued
+    outbox.add(mail(3, 2, provider="outbox"))
+    assert ids(outbox) == [1, 2, 3, 4]  # over the bound while the oldest waits
+    for message_id in (1, 2):
+        outbox.claim(LONG)
+        outbox.settle(message_id, Settled(sent_at=1.0))
+    outbox.add(mail(5, 1, provider="outbox"))
+    assert ids(outbox) == [5]
+    assert outbox.page(0, 10, OutboxFilter()).dropped == 4
+
+
+def test_reset_empties_everything(outbox):
+    outbox.add(mail(1, 2))
+    outbox.claim(LONG)
+    outbox.reset()
+    assert ids(outbox) == []
+    assert outbox.claim(LONG) is None
+    assert set(outbox.statuses().values()) == {0}
+    outbox.add(mail(10, 1))
+    assert ids(outbox) == [10]
