@@ -78,8 +78,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         postman=postman,
         metrics=open_metrics(settings.storage),  # where the state is: shared by workers on Redis
     )
-    if parts.shared:
-        postman.start()  # what other workers queued, or a restart left in flight (SPEC 1.7)
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)
     app.before_request(lifecycle.begin_request)

@@ -9,8 +9,10 @@ Retries wait in real time (the outbox's clock), `sent_at` reads the emulator's c
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +29,7 @@ Send = Callable[[Message, Mapping[str, Any], float], None]  # providers.deliver'
 IDLE_POLL_SECONDS = 0.2  # an idle sender looks again this often: work another worker added (Redis)
 IDLE_EXIT_SECONDS = 10.0  # then, idle this long, it stops (started again by the next `wake`)
 LEASE_MARGIN_SECONDS = 30.0  # a claim outlives one attempt by this: after it, a sender is dead
+_RUNNING: weakref.WeakSet[Postman] = weakref.WeakSet()  # every postman of this process: stop_all
 
 
 class Postman:
@@ -53,9 +56,12 @@ class Postman:
         self._woken = False  # a wake no sender has seen yet: none may stop idle before it does
         self._stopping = False
         self._unreadable = False  # the last claim failed: logged once, not at every poll
+        self._pid = os.getpid()
+        _RUNNING.add(self)
 
     def wake(self) -> None:
         """There is work: start the missing senders, and rouse an idle one."""
+        self._after_fork()
         with self._lock:
             if self._stopping:
                 return
@@ -66,19 +72,39 @@ class Postman:
 
     start = wake  # shared storage: work other workers queued, or a restart left in flight
 
+    def _after_fork(self) -> None:
+        """A worker forked from the process that built the app has none of its threads: forget
+        them (and their locks), or the senders would never start here."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._settled = threading.Condition(threading.Lock())
+        self._senders = set()
+
     def _start_sender(self) -> None:
         sender = threading.Thread(target=self._run, name="pisano-mock-sender", daemon=True)
         self._senders.add(sender)
         sender.start()
 
+    @staticmethod
+    def stop_all(timeout: float = 5.0) -> None:
+        """Stop every postman of this process: a worker exiting, or a test ending."""
+        for postman in list(_RUNNING):
+            postman.stop(timeout)
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop every sender (a message being sent is finished first)."""
+        """Stop every sender (a message being sent is finished first); a later wake starts
+        them again."""
         with self._lock:
             self._stopping = True
             senders = list(self._senders)
             self._work.notify_all()
         for sender in senders:
             sender.join(timeout)
+        with self._lock:
+            self._stopping = False
 
     @property
     def senders(self) -> int:
@@ -125,12 +151,22 @@ class Postman:
             if self._woken:
                 self._woken = False
                 return True
-            if self._stopping or time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
+            if self._stopping or self._idle_for_good(idle_since):
                 # Gone from the set under the same lock: a wake from now on starts a new sender.
                 self._senders.discard(threading.current_thread())
                 return False
             self._work.wait(IDLE_POLL_SECONDS)
             return not self._stopping
+
+    def _idle_for_good(self, idle_since: float) -> bool:
+        """Idle long enough to stop, and nothing anywhere left to deliver: a message still
+        `sending` may be another worker's that died, claimable when its lease runs out."""
+        if time.monotonic() - idle_since <= IDLE_EXIT_SECONDS:
+            return False
+        try:
+            return not pending(self.outbox.statuses())
+        except Exception:  # unreadable now (Redis away): keep looking, as a claim would
+            return False
 
     def deliver_one(self) -> bool:
         """Claim one message and make one attempt; False when none was due."""

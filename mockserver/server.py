@@ -122,6 +122,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self._thread.start()
+        self.app.extensions[EXTENSION_KEY].postman.start()  # what a restart left (SPEC 1.7)
         return self
 
     def serve_forever(self) -> None:
@@ -130,6 +131,7 @@ class LiveServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.app.extensions[EXTENSION_KEY].postman.stop()  # no sender outlives its server
 
     def __enter__(self) -> LiveServer:
         return self.start()
@@ -158,3 +160,4 @@ def serve_links_at(app: Flask, url: str) -> None:
     url = browsable(url)
     emulator.settings = emulator.settings.with_changes(links=Links(public_url=url))
     emulator.links = replace(emulator.links, public_url=url.rstrip("/"))
+    emulator.postman.links = emulator.links  # its messages carry the same links

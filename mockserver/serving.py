@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.sock import TCP6Socket, TCPSocket
 
+from .context import EXTENSION_KEY
 from .worker import (
     IDLE_SECONDS,
     MAX_FIELD_BYTES,
@@ -89,7 +90,15 @@ def gunicorn_options(workers: int) -> dict[str, Any]:
         "control_socket_disable": True,  # no ~/.gunicorn/gunicorn.ctl
         "proc_name": "pisano-mock",
         "when_ready": _replay_held_stops,
+        "post_worker_init": _start_senders,
     }
+
+
+def _start_senders(worker: Any) -> None:
+    """Each worker delivers (SPEC 1.7), from its start: what other workers queued, or what a
+    restart left in flight. Never in the process that forks: a thread holding a Redis
+    connection's lock at the fork would leave the child deadlocked."""
+    worker.app.load().extensions[EXTENSION_KEY].postman.start()  # app: our EmbeddedServer
 
 
 class EmbeddedServer(BaseApplication):  # type: ignore[misc]

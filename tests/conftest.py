@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from contracts.pytest_plugin import DEFAULT_CAMPAIGN, DEFAULT_TOKEN, PisanoMock
 from mockserver.app import create_app
+from mockserver.postman import Postman
 from mockserver.server import LiveServer
 from mockserver.settings import Settings, load_settings
 
@@ -29,6 +30,15 @@ settings.register_profile(
     "dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def no_sender_outlives_its_test() -> Iterator[None]:
+    """Senders of an app a test built must not claim the next test's messages from a shared
+    Redis (they would deliver them with that app's settings)."""
+    yield
+    Postman.stop_all(timeout=2.0)
+
 
 AUTH = {"Authorization": f"Token token={DEFAULT_TOKEN}"}
 SHARINGS_PATH = f"/v1/email_campaigns/{DEFAULT_CAMPAIGN}/email_sharings"
