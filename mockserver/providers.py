@@ -80,6 +80,9 @@ class Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+        with self._lock:  # the attempt is over, however it ended: nothing stays open
+            for sock in self._sockets:
+                sock.close()
 
     def watch(self, sock: socket.socket) -> socket.socket:
         """Shut `sock` when the time is up (at once if it is already)."""
@@ -111,14 +114,14 @@ def shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def connection_cause(error: BaseException, deadline: Deadline) -> str | None:
-    """The cause of a failure to reach or hear a server, or None when it is not one of these."""
+def connection_cause(error: BaseException, deadline: Deadline) -> str:
+    """The cause of a failure to reach or hear a server."""
     if deadline.ran_out(error):
         return deadline.said()
     for kind, cause in CONNECTION_CAUSES:
         if isinstance(error, kind):
             return cause(error)
-    return None
+    return f"{type(error).__name__}: {error}"
 
 
 CONNECTION_CAUSES: tuple[tuple[type[BaseException], Callable[[Any], str]], ...] = (
@@ -183,9 +186,9 @@ class SmtpServer:
 class WatchedSMTP(smtplib.SMTP):
     """smtplib's client whose socket the attempt's deadline can shut."""
 
-    def __init__(self, deadline: Deadline) -> None:
-        super().__init__(local_hostname=EHLO_NAME, timeout=deadline.seconds)
-        self.deadline = deadline
+    def __init__(self, server: SmtpServer, deadline: Deadline) -> None:
+        self.deadline = deadline  # before connecting: _get_socket needs it
+        super().__init__(server.host, server.port, EHLO_NAME, timeout=deadline.seconds)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # smtplib's own hook for the socket (SMTP_SSL and LMTP override it too); not in typeshed.
@@ -223,10 +226,9 @@ def email_of(message: Message) -> EmailMessage:
 def transaction(
     server: SmtpServer, message: Message, email: EmailMessage, deadline: Deadline
 ) -> None:
-    smtp = WatchedSMTP(deadline)
     sender = envelope_address(message.sender)
+    smtp = WatchedSMTP(server, deadline)  # connected, greeted (the host is STARTTLS's SNI)
     try:
-        smtp.connect(server.host, server.port)
         smtp.ehlo_or_helo_if_needed()
         if server.starttls:
             start_tls(smtp, server)
@@ -302,13 +304,11 @@ def failing_as(prefix: str) -> Iterator[None]:
 def smtp_cause(error: BaseException, server: SmtpServer, deadline: Deadline) -> str:
     if isinstance(error, DeliveryError):
         return str(error)
-    said = connection_cause(error, deadline)
-    if said is not None:
-        return f"{server.where}: {said}"
-    for kind, cause in SMTP_REFUSALS:
-        if isinstance(error, kind):
-            return cause(error)
-    return f"{server.where}: {error}"
+    if not deadline.expired:  # a refusal is the server's answer (its error is an OSError too)
+        for kind, cause in SMTP_REFUSALS:
+            if isinstance(error, kind):
+                return cause(error)
+    return f"{server.where}: {connection_cause(error, deadline)}"
 
 
 def refused_recipients(error: smtplib.SMTPRecipientsRefused) -> str:
@@ -397,7 +397,7 @@ def post_http(message: Message, provider: Mapping[str, Any], timeout: float) -> 
         try:
             status, reason, said = exchange(target, headers, body, deadline)
         except (OSError, http.client.HTTPException) as error:
-            cause = connection_cause(error, deadline) or f"{type(error).__name__}: {error}"
+            cause = connection_cause(error, deadline)
             raise DeliveryError(masked(f"http: {cause} from {target.shown}", secrets)) from None
     if not 200 <= status < 300:
         raise DeliveryError(masked(f"http: {status} {reason} from {target.shown}{said}", secrets))
@@ -436,6 +436,8 @@ def exchange(
     try:
         connection.request("POST", target.target, body=body, headers=dict(headers))
         response = connection.getresponse()
+        if deadline.expired:  # the head ended by the deadline's shutdown, not by the server
+            raise TimeoutError
         return response.status, response.reason, what_came_back(response)
     finally:
         connection.close()

@@ -1,0 +1,383 @@
+"""One delivery attempt through each provider (SPEC 1.7), against real servers on 127.0.0.1:
+aiosmtpd for SMTP (plain, STARTTLS, AUTH), http.server for HTTP, and servers that refuse, never
+answer or trickle. Each failure's `DeliveryError` must name its cause and hide every secret."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from provider_servers import (
+    HOST,
+    Credentials,
+    Recorder,
+    free_port,
+    http_receiver,
+    self_signed,
+    silent_server,
+    smtp_server,
+    trickling_server,
+)
+
+from mockserver.messages import Message
+from mockserver.providers import DeliveryError, deliver
+
+LINK = "http://127.0.0.1:8080/s/tok3n?responses=W3sicXVlc3Rpb25fa2V5IjoiYSIsImJvZHkiOjV9XQ%3D%3D"
+TIMEOUT = 5.0  # for attempts that succeed or fail at once
+SHORT = 0.5  # for attempts that must be cut off
+PASSWORD = "s3cret-Pa55"
+PAYLOAD_KEYS = {
+    "to",
+    "from",
+    "subject",
+    "text",
+    "html",
+    "link",
+    "campaign_id",
+    "sharing_id",
+    "custom_attributes",
+    "transactional_data",
+}
+
+
+def message(**changes: Any) -> Message:
+    made = Message(
+        id=42,
+        sharing_id=42,
+        campaign_id="735c19a7-ee54-4b03-a84a-93dfe2a94a56",
+        channel="email",
+        provider="smtp",
+        sender="Surveys <surveys@pisano-mock.test>",
+        to="ayse@example.com",
+        subject="How was your visit?",
+        text=f"Hello Ayşe,\nTell us: {LINK}\n",
+        html=f'<p>Hello Ayşe,</p><p><a href="{LINK}">Tell us</a></p>',
+        link=LINK,
+        created_at=1_700_000_000.0,
+        custom_attributes={"name": "Ayşe", "tier": 3},
+        transactional_data={"Segment": "gold"},
+    )
+    return dataclasses.replace(made, **changes)
+
+
+def failure(provider: dict[str, Any], sent: Message | None = None, timeout: float = TIMEOUT) -> str:
+    with pytest.raises(DeliveryError) as raised:
+        deliver(sent or message(), provider, timeout)
+    return str(raised.value)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+# --- outbox and unknown types --------------------------------------------------------------------
+
+
+def test_outbox_sends_nothing_and_does_not_fail() -> None:
+    deliver(message(provider="outbox"), {"type": "outbox"}, TIMEOUT)
+
+
+def test_an_unknown_provider_type_is_named() -> None:
+    assert failure({"type": "pigeon"}) == "provider type 'pigeon' is not one of outbox, smtp, http"
+
+
+# --- smtp: what arrives ---------------------------------------------------------------------------
+
+
+def test_smtp_delivers_one_message_with_its_envelope_headers_and_link() -> None:
+    with smtp_server() as server:
+        deliver(message(), server.provider(), TIMEOUT)
+    (got,) = server.received
+    assert (got.mail_from, got.rcpt_tos) == ("surveys@pisano-mock.test", ["ayse@example.com"])
+    assert got.email["To"] == "ayse@example.com"
+    assert got.email["From"] == "Surveys <surveys@pisano-mock.test>"
+    assert got.email["Subject"] == "How was your visit?"
+    assert LINK in got.part("plain") and "Ayşe" in got.part("plain")
+    assert f'href="{LINK}"' in got.part("html")
+    assert not got.tls and got.login is None
+
+
+def test_smtp_without_a_subject_sends_none() -> None:
+    # The seed: the channel's subject is used unless the provider manages it.
+    with smtp_server() as server:
+        deliver(message(subject=None), server.provider(), TIMEOUT)
+    assert "Subject" not in server.received[0].email
+
+
+def test_smtp_one_transaction_per_message() -> None:
+    with smtp_server() as server:
+        for n in range(3):
+            deliver(message(id=n, to=f"r{n}@example.com"), server.provider(), TIMEOUT)
+    assert [got.rcpt_tos for got in server.received] == [[f"r{n}@example.com"] for n in range(3)]
+
+
+def test_smtp_starttls_encrypts_the_transaction(tls: ssl.SSLContext) -> None:
+    with smtp_server(tls_context=tls, require_starttls=True) as server:
+        deliver(message(), server.provider(starttls=True), TIMEOUT)
+    assert server.received[0].tls
+
+
+def test_smtp_a_server_that_requires_starttls_refuses_a_plain_transaction(
+    tls: ssl.SSLContext,
+) -> None:
+    with smtp_server(tls_context=tls, require_starttls=True) as server:
+        said = failure(server.provider())
+    assert said.startswith("smtp: 530 ") and "STARTTLS" in said, said
+    assert server.received == []
+
+
+def test_smtp_starttls_asked_of_a_server_without_it_is_named() -> None:
+    with smtp_server() as server:
+        said = failure(server.provider(starttls=True))
+    assert said == f"smtp {HOST}:{server.port}: STARTTLS is not offered by the server"
+
+
+@pytest.mark.parametrize("mechanism", ["LOGIN", "PLAIN"])
+def test_smtp_logs_in_after_starttls(tls: ssl.SSLContext, mechanism: str) -> None:
+    other = {"LOGIN": "PLAIN", "PLAIN": "LOGIN"}[mechanism]
+    authenticator = Credentials("surveys", PASSWORD)
+    options = {"tls_context": tls, "authenticator": authenticator, "auth_required": True}
+    with smtp_server(auth_exclude_mechanism=[other], **options) as server:
+        deliver(message(), server.provider(starttls=True, username="surveys", password=PASSWORD), 5)
+    (got,) = server.received
+    assert (got.tls, got.login, got.mechanism) == (True, "surveys", mechanism)
+
+
+def test_smtp_a_refused_login_names_code_and_text_never_the_password(
+    tls: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # This server even echoes the password it was sent in its refusal.
+    authenticator = Credentials("surveys", "right", echo_on_refusal=True)
+    with smtp_server(tls_context=tls, authenticator=authenticator, auth_required=True) as server:
+        provider = server.provider(starttls=True, username="surveys", password=PASSWORD)
+        said = failure(provider)
+    where = f"smtp {HOST}:{server.port}"
+    assert said == (
+        f"{where}: authentication refused: 535 5.7.8 Authentication credentials invalid "
+        "(you sent ****)"
+    )
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
+    assert not [line for line in ours if PASSWORD in line] and server.received == []
+
+
+def test_smtp_login_asked_of_a_server_without_auth_is_named() -> None:
+    with smtp_server() as server:
+        said = failure(server.provider(username="surveys", password=PASSWORD))
+    assert said == (
+        f"smtp {HOST}:{server.port}: the server offers no AUTH "
+        "(before STARTTLS: set starttls = true?)"
+    )
+
+
+# --- smtp: refusals -------------------------------------------------------------------------------
+
+
+def test_smtp_a_refused_recipient_is_named_with_the_servers_words() -> None:
+    recorder = Recorder(refuse_rcpt={"ayse@example.com": "550 5.1.1 No such user here"})
+    with smtp_server(recorder) as server:
+        said = failure(server.provider())
+    assert said == "smtp: 550 <ayse@example.com> refused: 5.1.1 No such user here"
+    assert server.received == []
+
+
+def test_smtp_refused_data_is_named() -> None:
+    with smtp_server(Recorder(refuse_data="554 5.6.0 Content rejected")) as server:
+        said = failure(server.provider())
+    assert said == "smtp: 554 message refused: 5.6.0 Content rejected"
+
+
+def test_smtp_a_server_that_is_down_is_named() -> None:
+    port = free_port()
+    said = failure({"type": "smtp", "host": HOST, "port": port})
+    assert said == f"smtp {HOST}:{port}: connection refused"
+
+
+def test_smtp_a_line_break_in_an_address_fails_before_connecting() -> None:
+    # Nothing listens there: had the provider connected, the error would say "connection refused".
+    provider = {"type": "smtp", "host": HOST, "port": free_port()}
+    said = failure(provider, message(to="ayse@example.com\r\nRCPT TO:<all@example.com>"))
+    assert said.startswith("smtp: to address 'ayse@example.com\\r\\nRCPT") and "line break" in said
+
+
+def test_smtp_a_non_ascii_address_needs_smtputf8() -> None:
+    sent = message(to="ayşe@örnek.example")
+    with smtp_server(enable_SMTPUTF8=False) as server:
+        said = failure(server.provider(), sent)
+    assert said == (
+        f"smtp {HOST}:{server.port}: 'ayşe@örnek.example' is not ASCII "
+        "and the server does not offer SMTPUTF8"
+    )
+    with smtp_server(enable_SMTPUTF8=True) as server:
+        deliver(sent, server.provider(), TIMEOUT)
+    assert server.received[0].rcpt_tos == ["ayşe@örnek.example"]
+
+
+# --- smtp: servers that do not answer in time ----------------------------------------------------
+
+
+def timed_failure(provider: dict[str, Any]) -> tuple[str, float]:
+    started = time.monotonic()
+    said = failure(provider, timeout=SHORT)
+    return said, time.monotonic() - started
+
+
+def test_smtp_a_server_that_never_greets_is_cut_off_at_the_timeout() -> None:
+    with silent_server() as port:
+        said, took = timed_failure({"type": "smtp", "host": HOST, "port": port})
+    assert said == f"smtp {HOST}:{port}: no answer within 0.5 s"
+    assert took < SHORT + 2  # not the 30 s a sender would otherwise hang
+
+
+def test_smtp_a_server_that_trickles_is_cut_off_at_the_timeout() -> None:
+    # Each greeting line comes well within the socket's timeout; the greeting never ends.
+    with trickling_server(b"220-pisano\r\n", b"220-still here\r\n") as port:
+        said, took = timed_failure({"type": "smtp", "host": HOST, "port": port})
+    assert said == f"smtp {HOST}:{port}: no answer within 0.5 s"
+    assert took < SHORT + 2
+
+
+# --- http -----------------------------------------------------------------------------------------
+
+
+def test_http_posts_the_message_as_json_with_the_campaigns_headers() -> None:
+    with http_receiver() as receiver:
+        provider = {
+            "type": "http",
+            "url": f"{receiver.base_url}/ok?list=7",
+            "headers": {"Authorization": "Bearer k3y", "X-Tenant": "acme"},
+        }
+        deliver(message(provider="http"), provider, TIMEOUT)
+    (post,) = receiver.posts
+    assert post.path == "/ok?list=7"
+    assert post.headers["Content-Type"] == "application/json"
+    assert (post.headers["Authorization"], post.headers["X-Tenant"]) == ("Bearer k3y", "acme")
+    body = post.json
+    assert set(body) == PAYLOAD_KEYS
+    assert body == {
+        "to": "ayse@example.com",
+        "from": "Surveys <surveys@pisano-mock.test>",
+        "subject": "How was your visit?",
+        "text": message().text,
+        "html": message().html,
+        "link": LINK,
+        "campaign_id": "735c19a7-ee54-4b03-a84a-93dfe2a94a56",
+        "sharing_id": 42,
+        "custom_attributes": {"name": "Ayşe", "tier": 3},
+        "transactional_data": {"Segment": "gold"},
+    }
+
+
+def test_http_a_null_subject_is_posted_as_null() -> None:
+    with http_receiver() as receiver:
+        deliver(message(subject=None), {"type": "http", "url": f"{receiver.base_url}/ok"}, 5)
+    assert receiver.posts[0].json["subject"] is None
+
+
+@pytest.mark.parametrize("path", ["/ok", "/created", "/empty"])
+def test_http_any_2xx_is_sent(path: str) -> None:
+    with http_receiver() as receiver:
+        deliver(message(), {"type": "http", "url": receiver.base_url + path}, TIMEOUT)
+    assert len(receiver.posts) == 1
+
+
+def test_http_a_500_is_named_with_the_start_of_its_body() -> None:
+    with http_receiver() as receiver:
+        receiver.fail_body = b"<h1>Oops</h1>\n" + b"x" * 1000
+        url = f"{receiver.base_url}/fail"
+        said = failure({"type": "http", "url": url})
+    shown = "<h1>Oops</h1> " + "x" * 186
+    assert said == f"http: 500 Internal Server Error from {url}: {shown}…"
+
+
+def test_http_an_error_never_shows_a_secret_header_or_the_urls_password() -> None:
+    # A debugging endpoint that echoes what it was sent, credentials included.
+    with http_receiver() as receiver:
+        receiver.fail_body = b"got Authorization: Bearer k3y-0f-acme and X-Api-Key: abc123"
+        url = receiver.base_url.replace("http://", "http://hook:pa55w0rd@") + "/fail"
+        headers = {"Authorization": "Bearer k3y-0f-acme", "X-Api-Key": "abc123"}
+        said = failure({"type": "http", "url": url, "headers": headers})
+    assert said == (
+        f"http: 500 Internal Server Error from http://hook:****@{HOST}:"
+        f"{receiver.server_address[1]}/fail: got Authorization: **** and X-Api-Key: ****"
+    )
+
+
+def test_http_a_redirect_is_not_followed_and_says_so() -> None:
+    with http_receiver() as receiver:
+        url = f"{receiver.base_url}/moved"
+        said = failure({"type": "http", "url": url})
+    assert said == (
+        f"http: 302 Found from {url}: a redirect to {receiver.base_url}/ok, not followed "
+        "(give the final URL)"
+    )
+    assert [post.path for post in receiver.posts] == ["/moved"]
+
+
+def test_http_a_server_that_is_down_is_named() -> None:
+    url = f"http://{HOST}:{free_port()}/hooks/pisano"
+    assert failure({"type": "http", "url": url}) == f"http: connection refused from {url}"
+
+
+def test_http_a_host_not_found_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No DNS here (loopback only): the resolver's own failure, as getaddrinfo raises it.
+    def no_such_host(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    url = "http://hooks.nowhere.test/pisano"
+    said = failure({"type": "http", "url": url})
+    assert said == f"http: host not found (Name or service not known) from {url}"
+
+
+def test_http_a_header_http_cannot_carry_fails_before_posting_and_hides_its_value() -> None:
+    with http_receiver() as receiver:
+        headers = {"Authorization": "Bearer k3y\r\nX-Injected: 1"}
+        said = failure({"type": "http", "url": f"{receiver.base_url}/ok", "headers": headers})
+    assert said == (
+        "http: header 'Authorization': its value holds a line break or a character beyond Latin-1"
+    )
+    assert receiver.posts == []
+
+
+def test_http_a_server_that_never_answers_is_cut_off_at_the_timeout() -> None:
+    with http_receiver() as receiver:
+        url = f"{receiver.base_url}/hang"
+        said, took = timed_failure({"type": "http", "url": url})
+    assert said == f"http: no answer within 0.5 s from {url}"
+    assert took < SHORT + 2
+
+
+def test_http_a_server_that_trickles_is_cut_off_at_the_timeout() -> None:
+    with trickling_server(b"HTTP/1.1 200 OK\r\n", b"X-Wait: more\r\n") as port:
+        url = f"http://{HOST}:{port}/hooks"
+        said, took = timed_failure({"type": "http", "url": url})
+    assert said == f"http: no answer within 0.5 s from {url}"
+    assert took < SHORT + 2
+
+
+def test_http_a_url_with_spaces_and_non_ascii_is_escaped() -> None:
+    with http_receiver() as receiver:
+        deliver(message(), {"type": "http", "url": f"{receiver.base_url}/ok?to=Ayşe Y"}, 5)
+    assert receiver.posts[0].path == "/ok?to=Ay%C5%9Fe%20Y"
+
+
+@pytest.fixture(autouse=True)
+def no_timer_left_behind() -> Iterator[None]:
+    """The deadline's timer ends with its attempt: thousands of messages leave no threads."""
+    before = set(threading.enumerate())
+    yield
+    timers = [
+        t for t in threading.enumerate() if isinstance(t, threading.Timer) and t not in before
+    ]
+    for timer in timers:
+        timer.join(2)
+    assert not [t for t in timers if t.is_alive()], "a deadline's timer outlived its attempt"
