@@ -325,6 +325,10 @@ SMTP_REFUSALS: tuple[tuple[type[BaseException], Callable[[Any], str]], ...] = (
         lambda e: f"smtp: {e.smtp_code} sender <{e.sender}> refused: {server_text(e.smtp_error)}",
     ),
     (
+        smtplib.SMTPConnectError,
+        lambda e: f"smtp: {e.smtp_code} greeting refused: {server_text(e.smtp_error)}",
+    ),
+    (
         smtplib.SMTPDataError,
         lambda e: f"smtp: {e.smtp_code} message refused: {server_text(e.smtp_error)}",
     ),

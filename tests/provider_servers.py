@@ -220,14 +220,17 @@ class Receiver(ThreadingHTTPServer):
     daemon_threads = True
     fail_body = b"upstream exploded"
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         super().__init__((HOST, port), ReceiverHandler)
         self.posts: list[Post] = []
         self.stopping = threading.Event()
+        self.scheme = "http" if tls is None else "https"
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://{HOST}:{self.server_address[1]}"
+        return f"{self.scheme}://{HOST}:{self.server_address[1]}"
 
 
 class ReceiverHandler(BaseHTTPRequestHandler):
@@ -265,8 +268,8 @@ ANSWERS = {
 
 
 @contextmanager
-def http_receiver(port: int = 0) -> Iterator[Receiver]:
-    receiver = Receiver(port)
+def http_receiver(port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    receiver = Receiver(port, tls)
     thread = threading.Thread(target=receiver.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:

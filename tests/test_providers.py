@@ -195,6 +195,12 @@ def test_smtp_refused_data_is_named() -> None:
     assert said == "smtp: 554 message refused: 5.6.0 Content rejected"
 
 
+def test_smtp_a_server_refusing_service_in_its_greeting_is_named() -> None:
+    with trickling_server(b"554 5.3.2 No service here today\r\n", b"") as port:
+        said = failure({"type": "smtp", "host": HOST, "port": port})
+    assert said == "smtp: 554 greeting refused: 5.3.2 No service here today"
+
+
 def test_smtp_a_server_that_is_down_is_named() -> None:
     port = free_port()
     said = failure({"type": "smtp", "host": HOST, "port": port})
@@ -336,6 +342,15 @@ def test_http_a_host_not_found_is_named(monkeypatch: pytest.MonkeyPatch) -> None
     url = "http://hooks.nowhere.test/pisano"
     said = failure({"type": "http", "url": url})
     assert said == f"http: host not found (Name or service not known) from {url}"
+
+
+def test_https_verifies_the_servers_certificate(tls: ssl.SSLContext) -> None:
+    # Unlike STARTTLS (smtplib's default: encrypted, not verified), as urllib and requests do.
+    with http_receiver(tls=tls) as receiver:
+        url = f"{receiver.base_url}/ok"
+        said = failure({"type": "http", "url": url})
+    assert said == f"http: TLS failed (CERTIFICATE_VERIFY_FAILED) from {url}"
+    assert url.startswith("https://") and receiver.posts == []
 
 
 def test_http_a_header_http_cannot_carry_fails_before_posting_and_hides_its_value() -> None:
