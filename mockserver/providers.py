@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
+from http import HTTPStatus
 from typing import Any
 
 from .messages import Message, as_email
@@ -442,26 +443,48 @@ def exchange(
         response = connection.getresponse()
         if deadline.expired:  # the head ended by the deadline's shutdown, not by the server
             raise TimeoutError
-        return response.status, response.reason, what_came_back(response)
+        reason = response.reason or reason_phrase(response.status)
+        return response.status, reason, what_came_back(response)
     finally:
         connection.close()
+
+
+class Watched(http.client.HTTPConnection):
+    """http.client's connection whose sockets the attempt's deadline can shut: the plain one as
+    soon as it is connected (an https handshake included), then the TLS one that replaces it."""
+
+    def __init__(self, host: str, port: int | None, deadline: Deadline) -> None:
+        super().__init__(host, port, timeout=deadline.seconds)
+        self.deadline = deadline
+        # http.client's hook for making the socket (its own tests replace it too)
+        self._create_connection = self.watched_socket
+
+    def watched_socket(self, *args: Any, **kwargs: Any) -> socket.socket:
+        return self.deadline.watch(socket.create_connection(*args, **kwargs))
+
+    def connect(self) -> None:
+        super().connect()
+        if self.sock is not None:
+            self.deadline.watch(self.sock)
+
+
+class WatchedHTTPS(Watched, http.client.HTTPSConnection):
+    pass
 
 
 def connection_to(target: HttpTarget, deadline: Deadline) -> http.client.HTTPConnection:
     if target.scheme not in CONNECTIONS:
         raise DeliveryError(f"http: {target.shown}: the scheme must be http or https")
-    connection = CONNECTIONS[target.scheme](target.host, target.port, timeout=deadline.seconds)
-    # The plain socket, watched as soon as it exists (an https handshake included).
-    connection._create_connection = lambda *a, **k: deadline.watch(  # type: ignore[attr-defined]
-        socket.create_connection(*a, **k)
-    )
-    return connection
+    return CONNECTIONS[target.scheme](target.host, target.port, deadline)
 
 
-CONNECTIONS: dict[str, type[http.client.HTTPConnection]] = {
-    "http": http.client.HTTPConnection,
-    "https": http.client.HTTPSConnection,
-}
+CONNECTIONS: dict[str, type[Watched]] = {"http": Watched, "https": WatchedHTTPS}
+
+
+def reason_phrase(status: int) -> str:
+    with suppress(ValueError):
+        return HTTPStatus(status).phrase
+    return "(no reason given)"
 
 
 def what_came_back(response: http.client.HTTPResponse) -> str:

@@ -133,13 +133,23 @@ class SmtpServer:
         return {"type": "smtp", "host": HOST, "port": self.port, **more}
 
 
-def self_signed(directory: Path) -> ssl.SSLContext:
-    """A server TLS context with a certificate made here (openssl), valid for a day."""
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1: `context` serves it, `path` makes a client trust
+    it (SSL_CERT_FILE)."""
+
+    context: ssl.SSLContext
+    path: Path
+
+
+def self_signed(directory: Path) -> Certificate:
+    """A certificate made here (openssl), valid for a day, for 127.0.0.1 and localhost."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+            *("-keyout", str(key), "-out", str(cert)),
         ],
         check=True,
         capture_output=True,
@@ -147,7 +157,7 @@ def self_signed(directory: Path) -> ssl.SSLContext:
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    return context
+    return Certificate(context, cert)
 
 
 # --- servers that fail to answer -----------------------------------------------------------------
@@ -163,9 +173,11 @@ def silent_server() -> Iterator[int]:
 
 
 @contextmanager
-def trickling_server(first: bytes, drip: bytes, every: float = 0.05) -> Iterator[int]:
+def trickling_server(
+    first: bytes, drip: bytes, every: float = 0.05, tls: ssl.SSLContext | None = None
+) -> Iterator[int]:
     """A port whose server answers `first`, then `drip` every `every` seconds, never finishing:
-    each read comes in time, the whole answer never does."""
+    each read comes in time, the whole answer never does. With `tls`, over TLS."""
     stop = threading.Event()
     listener = socket.socket()
     listener.bind((HOST, 0))
@@ -183,6 +195,9 @@ def trickling_server(first: bytes, drip: bytes, every: float = 0.05) -> Iterator
     def drip_into(connection: socket.socket) -> None:
         with closing(connection):
             try:
+                if tls is not None:
+                    connection.settimeout(5)
+                    connection = tls.wrap_socket(connection, server_side=True)
                 connection.sendall(first)
                 while not stop.wait(every):
                     connection.sendall(drip)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from provider_servers import (
     HOST,
+    Certificate,
     Credentials,
     Recorder,
     free_port,
@@ -74,8 +75,20 @@ def failure(provider: dict[str, Any], sent: Message | None = None, timeout: floa
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls(certificate: Certificate) -> ssl.SSLContext:
+    return certificate.context
+
+
+@pytest.fixture
+def trusted(certificate: Certificate, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """The certificate served, and trusted by this process's clients (OpenSSL's SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.path))
+    return certificate.context
 
 
 # --- outbox and unknown types --------------------------------------------------------------------
@@ -351,6 +364,22 @@ def test_https_verifies_the_servers_certificate(tls: ssl.SSLContext) -> None:
         said = failure({"type": "http", "url": url})
     assert said == f"http: TLS failed (CERTIFICATE_VERIFY_FAILED) from {url}"
     assert url.startswith("https://") and receiver.posts == []
+
+
+def test_https_posts_to_a_server_whose_certificate_is_trusted(trusted: ssl.SSLContext) -> None:
+    with http_receiver(tls=trusted) as receiver:
+        deliver(message(), {"type": "http", "url": f"{receiver.base_url}/ok"}, TIMEOUT)
+    assert receiver.base_url.startswith("https://") and len(receiver.posts) == 1
+
+
+def test_https_a_server_that_trickles_is_cut_off_at_the_timeout(trusted: ssl.SSLContext) -> None:
+    # After the handshake, on the TLS socket that replaced the plain one.
+    drip = (b"HTTP/1.1 200 OK\r\n", b"X-Wait: more\r\n")
+    with trickling_server(*drip, tls=trusted) as port:
+        url = f"https://{HOST}:{port}/hooks"
+        said, took = timed_failure({"type": "http", "url": url})
+    assert said == f"http: no answer within 0.5 s from {url}"
+    assert took < SHORT + 2
 
 
 def test_http_a_header_http_cannot_carry_fails_before_posting_and_hides_its_value() -> None:
