@@ -185,7 +185,7 @@ class SmtpServer:
 
 
 class WatchedSMTP(smtplib.SMTP):
-    """smtplib's client whose socket the attempt's deadline can shut."""
+    """smtplib's client whose sockets the attempt's deadline can shut (plain, then TLS)."""
 
     def __init__(self, server: SmtpServer, deadline: Deadline) -> None:
         self.deadline = deadline  # before connecting: _get_socket needs it
@@ -195,6 +195,12 @@ class WatchedSMTP(smtplib.SMTP):
         # smtplib's own hook for the socket (SMTP_SSL and LMTP override it too); not in typeshed.
         made = super()._get_socket(host, port, timeout)  # type: ignore[misc]
         return self.deadline.watch(made)
+
+    def starttls(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        answer = super().starttls(*args, **kwargs)
+        if self.sock is not None:  # the TLS socket: the plain one it replaced is detached
+            self.deadline.watch(self.sock)
+        return answer
 
 
 def send_smtp(message: Message, provider: Mapping[str, Any], timeout: float) -> None:

@@ -4,6 +4,7 @@ trickles. Each records what it received, for the tests to assert on."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import ssl
@@ -84,6 +85,21 @@ class Recorder:
         )
         self.received.append(kept)
         return "250 Message accepted for delivery"
+
+
+class TricklingAfterTls(Recorder):
+    """Answers EHLO over TLS one `250-` line at a time, never finishing: cut off only if the
+    client watches the TLS socket that replaced the plain one."""
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, said: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if session.ssl is not None:
+            for _ in range(int(HANG_SECONDS / 0.05)):
+                await server.push("250-still thinking")
+                await asyncio.sleep(0.05)
+        return said
 
 
 @dataclass

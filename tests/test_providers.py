@@ -19,6 +19,7 @@ from provider_servers import (
     Certificate,
     Credentials,
     Recorder,
+    TricklingAfterTls,
     free_port,
     http_receiver,
     self_signed,
@@ -145,6 +146,15 @@ def test_smtp_a_server_that_requires_starttls_refuses_a_plain_transaction(
         said = failure(server.provider())
     assert said.startswith("smtp: 530 ") and "STARTTLS" in said, said
     assert server.received == []
+
+
+def test_smtp_a_server_that_trickles_after_starttls_is_cut_off_at_the_timeout(
+    tls: ssl.SSLContext,
+) -> None:
+    with smtp_server(TricklingAfterTls(), tls_context=tls) as server:
+        said, took = timed_failure(server.provider(starttls=True))
+    assert said == f"smtp {HOST}:{server.port}: no answer within 0.5 s"
+    assert took < SHORT + 2
 
 
 def test_smtp_starttls_asked_of_a_server_without_it_is_named() -> None:
