@@ -29,7 +29,7 @@ from provider_servers import (
 )
 
 from mockserver.messages import Message
-from mockserver.providers import DeliveryError, deliver
+from mockserver.providers import Deadline, DeliveryError, deliver
 
 LINK = "http://127.0.0.1:8080/s/tok3n?responses=W3sicXVlc3Rpb25fa2V5IjoiYSIsImJvZHkiOjV9XQ%3D%3D"
 TIMEOUT = 5.0  # for attempts that succeed or fail at once
@@ -274,6 +274,26 @@ def test_smtp_a_server_that_trickles_is_cut_off_at_the_timeout() -> None:
     assert took < SHORT + 2
 
 
+def test_a_deadline_due_before_the_one_being_waited_for_is_kept_in_time() -> None:
+    # One thread keeps every deadline: it must wake for a sooner one added while it waits.
+    with Deadline(30):
+        cut_off(Deadline(0.05))  # now the thread waits for the 30 s one
+        took = cut_off(Deadline(SHORT))
+    assert took < SHORT + 2
+
+
+def cut_off(deadline: Deadline) -> float:
+    """How long a read that never gets an answer takes under `deadline`."""
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)  # without the deadline, this read fails in 5 s instead
+    with ours, theirs, deadline:
+        deadline.watch(ours)
+        started = time.monotonic()
+        assert ours.recv(1) == b""  # shut: the read ends
+    assert deadline.expired
+    return time.monotonic() - started
+
+
 # --- http -----------------------------------------------------------------------------------------
 
 
@@ -425,13 +445,8 @@ def test_http_a_url_with_spaces_and_non_ascii_is_escaped() -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_timer_left_behind() -> Iterator[None]:
-    """The deadline's timer ends with its attempt: thousands of messages leave no threads."""
-    before = set(threading.enumerate())
+def one_deadline_thread() -> Iterator[None]:
+    """Every attempt's deadline is kept by one thread, however many attempts ran."""
     yield
-    timers = [
-        t for t in threading.enumerate() if isinstance(t, threading.Timer) and t not in before
-    ]
-    for timer in timers:
-        timer.join(2)
-    assert not [t for t in timers if t.is_alive()], "a deadline's timer outlived its attempt"
+    watchdogs = [t for t in threading.enumerate() if t.name == "pisano-mock deadlines"]
+    assert len(watchdogs) <= 1, watchdogs
