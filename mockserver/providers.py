@@ -39,11 +39,21 @@ HIDDEN = "****"  # a secret as an error shows it (auth.MASK's spelling)
 # A header whose name holds one of these carries a secret: its value is never shown.
 SECRET_WORDS = ("auth", "token", "key", "secret", "password", "cookie", "signature", "session")
 URL_SAFE = "/?=&%:@!$'()*+,;~[]"  # kept as they are in a request target; the rest escaped
+# HTTP 4xx answers that may pass when tried again (RFC 9110: timeout; RFC 8470; RFC 6585).
+HTTP_PASSING = (408, 425, 429)
 USER_AGENT = "pisano-mock (SPEC 1.7 http provider)"
 
 
 class DeliveryError(Exception):
-    """One attempt failed; str(error) is the message's `last_error` (names the cause)."""
+    """One attempt failed; str(error) is the message's `last_error` (names the cause).
+
+    `permanent`: trying again soon cannot help (a 5xx SMTP refusal, an HTTP 4xx, an address or a
+    setting that cannot work), as an MTA gives up on a 5xx; else the cause may pass (a server
+    down, slow, a 4xx SMTP answer, an HTTP 5xx)."""
+
+    def __init__(self, cause: str, permanent: bool = False) -> None:
+        super().__init__(cause)
+        self.permanent = permanent
 
 
 Send = Callable[[Message, Mapping[str, Any], float], None]
@@ -54,7 +64,8 @@ def deliver(message: Message, provider: Mapping[str, Any], timeout: float) -> No
     kind = provider.get("type", "outbox")
     send = SENDS.get(kind)
     if send is None:
-        raise DeliveryError(f"provider type {kind!r} is not one of {', '.join(SENDS)}")
+        said = f"provider type {kind!r} is not one of {', '.join(SENDS)}"
+        raise DeliveryError(said, permanent=True)
     send(message, provider, timeout)
 
 
@@ -267,22 +278,24 @@ def send_smtp(message: Message, provider: Mapping[str, Any], timeout: float) -> 
         try:
             transaction(server, message, email, deadline)
         except (smtplib.SMTPException, OSError, DeliveryError) as error:
-            cause = smtp_cause(error, server, deadline)
-            raise DeliveryError(masked(cause, secrets_of(server))) from None
+            cause = masked(smtp_cause(error, server, deadline), secrets_of(server))
+            raise DeliveryError(cause, smtp_permanent(error, deadline)) from None
 
 
 def check_addresses(message: Message) -> None:
     """What SMTP cannot carry whatever the server: line breaks in an address (before connecting)."""
     for role, address in (("from", message.sender), ("to", message.to)):
         if re.search(r"[\r\n\0]", address):
-            raise DeliveryError(f"smtp: {role} address {address!r} holds a line break")
+            said = f"smtp: {role} address {address!r} holds a line break"
+            raise DeliveryError(said, permanent=True)
 
 
 def email_of(message: Message) -> EmailMessage:
     try:
         return as_email(message)
     except ValueError as error:  # a header value with a line break, an unparseable address
-        raise DeliveryError(f"smtp: the message cannot be written as an email: {error}") from None
+        said = f"smtp: the message cannot be written as an email: {error}"
+        raise DeliveryError(said, permanent=True) from None
 
 
 def transaction(
@@ -305,7 +318,8 @@ def transaction(
 
 def start_tls(smtp: smtplib.SMTP, server: SmtpServer) -> None:
     if not smtp.has_extn("starttls"):
-        raise DeliveryError(f"{server.where}: STARTTLS is not offered by the server")
+        said = f"{server.where}: STARTTLS is not offered by the server"
+        raise DeliveryError(said, permanent=True)
     with failing_as(f"{server.where}: STARTTLS refused"):
         smtp.starttls(context=unverified_tls())
     smtp.ehlo()  # the features said before TLS no longer hold (RFC 3207)
@@ -323,7 +337,7 @@ def unverified_tls() -> ssl.SSLContext:
 def log_in(smtp: smtplib.SMTP, server: SmtpServer) -> None:
     if not smtp.has_extn("auth"):
         hint = "" if server.starttls else " (before STARTTLS: set starttls = true?)"
-        raise DeliveryError(f"{server.where}: the server offers no AUTH{hint}")
+        raise DeliveryError(f"{server.where}: the server offers no AUTH{hint}", permanent=True)
     with failing_as(f"{server.where}: authentication refused"):
         smtp.login(server.username or "", server.password or "")
 
@@ -336,9 +350,10 @@ def envelope_address(sender: str) -> str:
 def check_utf8(smtp: smtplib.SMTP, server: SmtpServer, addresses: Iterable[str]) -> None:
     for address in addresses:
         if not address.isascii() and not smtp.has_extn("smtputf8"):
-            raise DeliveryError(
+            said = (
                 f"{server.where}: {address!r} is not ASCII and the server does not offer SMTPUTF8"
             )
+            raise DeliveryError(said, permanent=True)
 
 
 def quit_quietly(smtp: smtplib.SMTP) -> None:
@@ -352,14 +367,13 @@ def failing_as(prefix: str) -> Iterator[None]:
     try:
         yield
     except smtplib.SMTPResponseException as error:
-        raise DeliveryError(
-            f"{prefix}: {error.smtp_code} {server_text(error.smtp_error)}"
-        ) from None
+        said = f"{prefix}: {error.smtp_code} {server_text(error.smtp_error)}"
+        raise DeliveryError(said, permanent=error.smtp_code >= 500) from None
     except smtplib.SMTPNotSupportedError as error:
-        raise DeliveryError(f"{prefix}: {error}") from None
+        raise DeliveryError(f"{prefix}: {error}", permanent=True) from None
     except smtplib.SMTPException as error:
         if type(error) is smtplib.SMTPException:  # "No suitable authentication method found."
-            raise DeliveryError(f"{prefix}: {error}") from None
+            raise DeliveryError(f"{prefix}: {error}", permanent=True) from None
         raise
 
 
@@ -371,6 +385,17 @@ def smtp_cause(error: BaseException, server: SmtpServer, deadline: Deadline) -> 
             if isinstance(error, kind):
                 return cause(error)
     return f"{server.where}: {connection_cause(error, deadline)}"
+
+
+def smtp_permanent(error: BaseException, deadline: Deadline) -> bool:
+    """A 5xx answer is the server's last word (RFC 5321 4.2.1); a 4xx or no answer may pass."""
+    if isinstance(error, DeliveryError):
+        return error.permanent
+    if deadline.expired:
+        return False
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
 
 
 def refused_recipients(error: smtplib.SMTPRecipientsRefused) -> str:
@@ -466,7 +491,8 @@ def post_http(message: Message, provider: Mapping[str, Any], timeout: float) -> 
             cause = connection_cause(error, deadline)
             raise DeliveryError(masked(f"http: {cause} from {target.shown}", secrets)) from None
     if not 200 <= status < 300:
-        raise DeliveryError(masked(f"http: {status} {reason} from {target.shown}{said}", secrets))
+        cause = masked(f"http: {status} {reason} from {target.shown}{said}", secrets)
+        raise DeliveryError(cause, permanent=300 <= status < 500 and status not in HTTP_PASSING)
 
 
 def request_headers(given: Mapping[str, str]) -> dict[str, str]:
@@ -479,11 +505,11 @@ def request_headers(given: Mapping[str, str]) -> dict[str, str]:
 
 def check_header(name: str, value: str) -> None:
     if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-        raise DeliveryError(f"http: header name {name!r} is not a valid HTTP header name")
+        said = f"http: header name {name!r} is not a valid HTTP header name"
+        raise DeliveryError(said, permanent=True)
     if re.search(r"[\r\n\0]", value) or not is_latin1(value):
-        raise DeliveryError(
-            f"http: header {name!r}: its value holds a line break or a character beyond Latin-1"
-        )
+        said = f"http: header {name!r}: its value holds a line break or a character beyond Latin-1"
+        raise DeliveryError(said, permanent=True)
 
 
 def is_latin1(text: str) -> bool:
@@ -535,7 +561,8 @@ class WatchedHTTPS(Watched, http.client.HTTPSConnection):
 
 def connection_to(target: HttpTarget, deadline: Deadline) -> http.client.HTTPConnection:
     if target.scheme not in CONNECTIONS:
-        raise DeliveryError(f"http: {target.shown}: the scheme must be http or https")
+        said = f"http: {target.shown}: the scheme must be http or https"
+        raise DeliveryError(said, permanent=True)
     return CONNECTIONS[target.scheme](target.host, target.port, deadline)
 
 

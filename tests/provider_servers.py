@@ -247,7 +247,7 @@ class Post:
 
 class Receiver(ThreadingHTTPServer):
     """Records every POST; answers by path: /ok 200, /created 201, /empty 204, /fail 500 (with
-    `fail_body`), /moved 302 to /ok, /hang never."""
+    `fail_body`), /moved 302 to /ok, /hang never, /status/NNN that status."""
 
     daemon_threads = True
     fail_body = b"upstream exploded"
@@ -280,8 +280,11 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.server.posts.append(Post(self.path, dict(self.headers), self.rfile.read(length)))
-        answer = ANSWERS.get(self.path.split("?")[0], ANSWERS["/ok"])
-        answer(self)
+        path = self.path.split("?")[0]
+        if path.startswith("/status/"):  # /status/429: that status, nothing else
+            self.reply(int(path.removeprefix("/status/")))
+            return
+        ANSWERS.get(path, ANSWERS["/ok"])(self)
 
     def reply(self, status: int, body: bytes = b"", **headers: str) -> None:
         self.send_response(status)

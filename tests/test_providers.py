@@ -70,9 +70,15 @@ def message(**changes: Any) -> Message:
 
 
 def failure(provider: dict[str, Any], sent: Message | None = None, timeout: float = TIMEOUT) -> str:
+    return str(refusal(provider, sent, timeout))
+
+
+def refusal(
+    provider: dict[str, Any], sent: Message | None = None, timeout: float = TIMEOUT
+) -> DeliveryError:
     with pytest.raises(DeliveryError) as raised:
         deliver(sent or message(), provider, timeout)
-    return str(raised.value)
+    return raised.value
 
 
 @pytest.fixture(scope="module")
@@ -450,3 +456,55 @@ def one_deadline_thread() -> Iterator[None]:
     yield
     watchdogs = [t for t in threading.enumerate() if t.name == "pisano-mock deadlines"]
     assert len(watchdogs) <= 1, watchdogs
+
+
+# --- what is worth trying again ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "permanent"),
+    [
+        *((302, True), (400, True), (401, True), (404, True)),
+        *((408, False), (429, False), (500, False), (502, False), (503, False)),
+    ],
+)
+def test_http_a_4xx_is_permanent_but_a_timeout_throttle_or_5xx_may_pass(
+    status: int, permanent: bool
+) -> None:
+    with http_receiver() as receiver:
+        error = refusal({"type": "http", "url": f"{receiver.base_url}/status/{status}"})
+    assert str(error).startswith(f"http: {status} ") and error.permanent is permanent
+
+
+@pytest.mark.parametrize(("code", "permanent"), [(550, True), (553, True), (450, False)])
+def test_smtp_a_5xx_refusal_is_permanent_a_4xx_may_pass(code: int, permanent: bool) -> None:
+    recorder = Recorder(refuse_rcpt={"ayse@example.com": f"{code} mailbox says no"})
+    with smtp_server(recorder) as server:
+        error = refusal(server.provider())
+    assert str(error).startswith(f"smtp: {code} ") and error.permanent is permanent
+    with smtp_server(Recorder(refuse_data=f"{code} content says no")) as server:
+        error = refusal(server.provider())
+    assert str(error).startswith(f"smtp: {code} message") and error.permanent is permanent
+
+
+def test_a_server_down_or_silent_may_pass_a_setting_that_cannot_work_will_not() -> None:
+    down = {"type": "smtp", "host": HOST, "port": free_port()}
+    assert not refusal(down).permanent
+    assert not refusal({"type": "http", "url": f"http://{HOST}:{free_port()}/x"}).permanent
+    with silent_server() as port:
+        assert not refusal({"type": "smtp", "host": HOST, "port": port}, timeout=0.1).permanent
+    assert refusal(down, message(to="a@example.com\nb")).permanent
+    with smtp_server() as server:
+        assert refusal(server.provider(starttls=True)).permanent
+        assert refusal(server.provider(username="u", password="p")).permanent
+    assert refusal({"type": "pigeon"}).permanent
+    bad_header = {"type": "http", "url": f"http://{HOST}:1/x", "headers": {"X-A": "1\n2"}}
+    assert refusal(bad_header).permanent
+
+
+def test_a_refused_login_is_permanent(tls: ssl.SSLContext) -> None:
+    authenticator = Credentials("surveys", "right")
+    with smtp_server(tls_context=tls, authenticator=authenticator, auth_required=True) as server:
+        provider = server.provider(starttls=True, username="surveys", password="wrong")
+        error = refusal(provider)
+    assert "535" in str(error) and error.permanent
