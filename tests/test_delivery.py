@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from provider_servers import HOST, free_port, http_receiver, smtp_server
+from provider_servers import HOST, Recorder, free_port, http_receiver, smtp_server
 
 from contracts.pytest_plugin import DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 from mockserver.app import create_app
@@ -23,7 +23,9 @@ RECIPIENTS = [f"customer{n}@example.com" for n in range(5)]
 FLUSH_SECONDS = 20  # flush answers as soon as nothing is queued or sending: an upper bound
 
 
-def config(tmp_path: Path, provider: str, max_attempts: int = 3, backoff: float = 0.02) -> Path:
+def config(
+    tmp_path: Path, provider: str, max_attempts: int = 3, backoff: float = 0.02, timeout: float = 2
+) -> Path:
     """The default fixture with the example campaign's provider replaced, delivery made quick."""
     path = tmp_path / "delivery.toml"
     path.write_text(
@@ -31,7 +33,7 @@ def config(tmp_path: Path, provider: str, max_attempts: int = 3, backoff: float 
 [delivery]
 max_attempts = {max_attempts}
 backoff_seconds = {backoff}
-attempt_timeout_seconds = 2.0
+attempt_timeout_seconds = {timeout}
 
 [campaigns.{DEFAULT_CAMPAIGN}]
 account = "acme"
@@ -147,6 +149,22 @@ def test_an_smtp_server_back_within_the_retries_gets_every_message(tmp_path: Pat
     assert sorted(got.rcpt_tos[0] for got in server.received) == RECIPIENTS
 
 
+def test_a_refused_recipient_fails_alone_naming_the_refusal(tmp_path: Path) -> None:
+    refused = RECIPIENTS[2]
+    recorder = Recorder(refuse_rcpt={refused: "550 5.1.1 No such user here"})
+    with smtp_server(recorder) as server:
+        provider = f'{{ type = "smtp", host = "{HOST}", port = {server.port} }}'
+        with emulator(config(tmp_path, provider)) as mock:
+            shared(mock)
+            mock.flush()
+            outbox = mock.by_recipient()
+    assert outbox.pop(refused)["last_error"] == (
+        f"smtp: 550 <{refused}> refused: 5.1.1 No such user here"
+    )
+    assert {m["status"] for m in outbox.values()} == {"sent"}  # the others did not wait for it
+    assert sorted(got.rcpt_tos[0] for got in server.received) == sorted(outbox)
+
+
 # --- HTTP -----------------------------------------------------------------------------------------
 
 
@@ -183,3 +201,17 @@ def test_an_http_provider_answering_500_leaves_failed_messages_naming_it(tmp_pat
         assert message["last_error"] == (
             f"http: 500 Internal Server Error from {url}: upstream exploded"
         )
+
+
+def test_an_http_provider_that_hangs_fails_each_message_in_its_time(tmp_path: Path) -> None:
+    with http_receiver() as receiver:
+        url = f"{receiver.base_url}/hang"
+        provider = f'{{ type = "http", url = "{url}" }}'
+        with emulator(config(tmp_path, provider, max_attempts=2, timeout=0.3)) as mock:
+            shared(mock)  # answered at once: delivery is off the request path
+            mock.flush()
+            outbox = mock.messages()
+    assert len(outbox) == 5
+    for message in outbox:
+        assert (message["status"], message["attempts"]) == ("failed", 2)
+        assert message["last_error"] == f"http: no answer within 0.3 s from {url}"
