@@ -14,6 +14,7 @@ import heapq
 import http.client
 import itertools
 import json
+import os
 import re
 import smtplib
 import socket
@@ -138,6 +139,12 @@ class Watchdog:
         self._order = itertools.count()  # ties: never compare two Deadlines
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        # `serve` builds the app before gunicorn forks its workers: a worker starts afresh (the
+        # parent's thread does not exist in it, nor its attempts).
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._due, self._changed, self._thread = [], threading.Condition(), None
 
     def watch(self, deadline: Deadline, at: float) -> None:
         with self._changed:

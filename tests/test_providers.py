@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -508,3 +509,21 @@ def test_a_refused_login_is_permanent(tls: ssl.SSLContext) -> None:
         provider = server.provider(starttls=True, username="surveys", password="wrong")
         error = refusal(provider)
     assert "535" in str(error) and error.permanent
+
+
+def test_a_forked_worker_keeps_its_own_deadlines() -> None:
+    # `serve` builds the app, then gunicorn forks: the parent's watchdog thread is not the child's.
+    cut_off(Deadline(0.05))  # the watchdog thread runs here
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            took = cut_off(Deadline(SHORT))
+            os.write(write, b"ok" if took < SHORT + 2 else b"late")
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as said:
+        answer = said.read()
+    os.waitpid(child, 0)
+    assert answer == b"ok"
