@@ -125,11 +125,17 @@ class Credentials:
 
 
 @contextmanager
-def smtp_server(recorder: Recorder | None = None, port: int = 0, **options: Any) -> Iterator[Any]:
+def smtp_server(
+    recorder: Recorder | None = None, port: int = 0, **options: Any
+) -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1 (`options` go to aiosmtpd's SMTP: tls_context,
     require_starttls, authenticator, auth_require_tls, auth_exclude_mechanism, enable_SMTPUTF8)."""
     recorder = recorder or Recorder()
-    controller = Controller(recorder, hostname=HOST, port=port or free_port(), **options)
+    # server_hostname: its EHLO name, given (by default socket.getfqdn(), maybe a DNS lookup).
+    port = port or free_port()
+    controller = Controller(
+        recorder, hostname=HOST, port=port, server_hostname="smtp.test", **options
+    )
     controller.start()
     try:
         yield SmtpServer(controller.port, recorder)
