@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from mockserver.cli import build_parser
-from mockserver.settings import check_workers
+from mockserver.settings import check_workers, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -400,6 +400,27 @@ def test_compose_command_is_two_workers_our_serve_accepts() -> None:
     assert args.workers == 2
     assert "pisano-mock" in args.allowed_host  # other containers call it by its service name
     check_workers(args.workers, emulator["environment"]["PISANO_MOCK_STORAGE"])  # no ConfigError
+
+
+def test_compose_config_sends_every_campaigns_email_to_mailpit() -> None:
+    # SPEC 1.7: `docker compose up` shows what customers receive in Mailpit's UI.
+    services = compose()["services"]
+    emulator = services["pisano-mock"]
+    args = build_parser().parse_args([*start_command(), *emulator["command"]][1:])
+    (volume,) = emulator["volumes"]
+    source, target, mode = volume.split(":")
+    assert (target, mode) == (args.config, "ro"), "serve reads the file mounted read-only"
+    settings = load_settings(ROOT / source)  # loads: no ConfigError
+    mailpit_smtp = 1025  # Mailpit's SMTP port, inside the stack as published
+    assert any(p.endswith(f":{mailpit_smtp}") for p in services["mailpit"]["ports"])
+    campaigns = settings.fixture["campaigns"]
+    assert set(campaigns) == set(load_settings().fixture["campaigns"]), "the default's ids kept"
+    for campaign in campaigns.values():
+        provider = campaign["provider"]
+        assert (provider["type"], provider["host"]) == ("smtp", "mailpit")
+        assert provider["port"] == mailpit_smtp
+    published = {p.rsplit(":", 1)[0] for p in emulator["ports"]}  # "127.0.0.1:8080"
+    assert urllib.parse.urlsplit(settings.links.public_url).netloc in published
 
 
 # --- the CI examples ------------------------------------------------------------------------------
