@@ -188,6 +188,8 @@ class Postman:
         try:
             self.send(message, held.mail.letterhead.provider, self.delivery.attempt_timeout_seconds)
         except DeliveryError as error:
+            if error.permanent:  # a refusal trying again soon cannot change
+                return Settled(error=str(error))
             return self.retry_or_fail(held.state.attempts, str(error))
         except Exception as error:  # a provider's bug fails its message, never the sender
             return self.retry_or_fail(held.state.attempts, f"{type(error).__name__}: {error}")

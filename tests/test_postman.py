@@ -108,6 +108,17 @@ def test_after_max_attempts_the_message_is_failed_with_the_last_error(outbox, ma
     assert states(outbox) == [(1, "failed", 3, "smtp smtp.test: 451 try later")]
 
 
+def test_a_permanent_refusal_fails_at_once_without_retries(outbox, make_postman):
+    def refuses(message: Message, provider: Mapping[str, Any], timeout: float) -> None:
+        raise DeliveryError(f"smtp: 550 <{message.to}> refused: no such user", permanent=True)
+
+    postman = make_postman(refuses)
+    outbox.add(mail(1, 1))
+    postman.wake()
+    postman.flush(10)
+    assert states(outbox) == [(1, "failed", 1, "smtp: 550 <r1@example.com> refused: no such user")]
+
+
 def test_a_template_that_fails_fails_its_message_at_once_and_the_others_go(outbox, make_postman):
     send = Recorder()
     postman = make_postman(send)
