@@ -34,6 +34,21 @@ def give_back_big_blocks() -> bool:
     return bool(mallopt and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
+def share_of_bytes(nbytes: int, items: int, kept: int) -> int:
+    """What `kept` of a batch's `items` cost: bytes are apportioned evenly across a batch's
+    items, exact enough to bound memory."""
+    return nbytes * kept // max(items, 1)
+
+
+def oldest_to_drop(over: tuple[int, int], items: int, nbytes: int, kept: int) -> int:
+    """How many of the oldest batch's `kept` items go when the log is `over` its bounds by (items,
+    bytes): enough for both (its bytes apportioned), at least one, at most all it keeps. The
+    outbox drops by this rule too (outbox.MemoryOutbox; redis_scripts' `trim` in Lua)."""
+    per_item = nbytes / max(items, 1)
+    for_bytes = math.ceil(over[1] / per_item) if over[1] > 0 and per_item else 0
+    return min(max(over[0], for_bytes, 1), kept)
+
+
 @dataclass
 class _Batch(Generic[T]):
     first_id: int
@@ -47,8 +62,7 @@ class _Batch(Generic[T]):
 
     @property
     def kept_bytes(self) -> int:
-        # Bytes are apportioned evenly across a batch's items: exact enough to bound memory.
-        return self.nbytes * self.kept // max(len(self.items), 1)
+        return share_of_bytes(self.nbytes, len(self.items), self.kept)
 
 
 class BoundedLog(Generic[T]):
@@ -123,11 +137,10 @@ class BoundedLog(Generic[T]):
     def _trim(self) -> None:
         while self._batches and (self.count > self.max_items or self.nbytes > self.max_bytes):
             oldest = self._batches[0]
-            per_item = oldest.nbytes / max(len(oldest.items), 1)
-            excess_bytes = self.nbytes - self.max_bytes
-            for_bytes = math.ceil(excess_bytes / per_item) if excess_bytes > 0 and per_item else 0
-            wanted = max(self.count - self.max_items, for_bytes, 1)
-            self._drop_front(oldest, min(wanted, oldest.kept))
+            over = (self.count - self.max_items, self.nbytes - self.max_bytes)
+            self._drop_front(
+                oldest, oldest_to_drop(over, len(oldest.items), oldest.nbytes, oldest.kept)
+            )
 
     def _drop_front(self, batch: _Batch[T], n: int) -> None:
         before = batch.kept_bytes

@@ -19,11 +19,12 @@ from typing import Any, Protocol
 
 import orjson
 
+from .bounded import oldest_to_drop, share_of_bytes
 from .settings import Bounds
 from .state import Account, Campaign, SharingBatch
 
 STATUSES = ("queued", "sending", "sent", "failed", "captured")
-UNSENT = ("queued", "sending")  # never dropped by the bounds; what a flush waits for
+UNSENT = ("queued", "sending")  # pin their batch against the bounds; what a flush waits for
 LETTERHEAD_BYTES = 512  # what a batch's letterhead costs the bounds, near enough
 
 
@@ -145,9 +146,18 @@ class _Held:
 
     mail: MailBatch
     captured: bool
-    unsent: int  # queued or sending: while any, the bounds never drop this batch
+    unsent: int  # queued or sending: while any, the bounds drop nothing of this batch
     cursor: int = 0  # messages from here on were never claimed
+    start: int = 0  # messages before this index were dropped by the bounds
     states: dict[int, DeliveryState] = field(default_factory=dict)  # by index
+
+    @property
+    def kept(self) -> int:
+        return len(self.mail) - self.start
+
+    @property
+    def kept_bytes(self) -> int:
+        return share_of_bytes(self.mail.nbytes, len(self.mail), self.kept)
 
     def state(self, index: int) -> DeliveryState:
         if self.captured:
@@ -264,18 +274,31 @@ class MemoryOutbox:
         at = bisect.bisect(self._firsts, message_id) - 1
         if at < 0 or self._batches[at].last_id < message_id:
             return None
-        return self._batches[at], message_id - self._firsts[at]
+        held, index = self._batches[at], message_id - self._firsts[at]
+        return None if index < held.start else (held, index)
 
     def _trim(self) -> None:
-        """Drop the oldest batches while over a bound, never one with a message unsent, never the
-        newest (the last request stays readable, whatever its size)."""
-        while len(self._batches) > 1 and self._over() and self._batches[0].unsent == 0:
-            held = self._batches.pop(0)
+        """Drop the oldest messages while over a bound, as the journal does (bounded.BoundedLog):
+        part of the oldest batch when that is enough, even of the newest; but nothing of a batch
+        while one of its messages is unsent (a message not yet sent is never lost)."""
+        while self._batches and self._over() and self._batches[0].unsent == 0:
+            oldest = self._batches[0]
+            over = (self._messages - self.max_messages, self._bytes - self.max_bytes)
+            self._drop_front(
+                oldest, oldest_to_drop(over, len(oldest.mail), oldest.mail.nbytes, oldest.kept)
+            )
+
+    def _drop_front(self, held: _Held, n: int) -> None:
+        """The oldest batch's next `n` messages leave the outbox and its counts."""
+        bytes_before = held.kept_bytes
+        self._counts -= _dropped_statuses(held, held.start, held.start + n)
+        held.start += n
+        self._messages -= n
+        self._bytes -= bytes_before - held.kept_bytes
+        self._dropped += n
+        if held.kept == 0:
+            self._batches.pop(0)
             self._firsts.pop(0)
-            self._messages -= len(held.mail)
-            self._bytes -= held.mail.nbytes
-            self._dropped += len(held.mail)
-            self._counts -= _held_statuses(held)
 
     def _over(self) -> bool:
         return self._messages > self.max_messages or self._bytes > self.max_bytes
@@ -307,11 +330,13 @@ class MemoryOutbox:
             return {status: self._counts[status] for status in STATUSES}
 
 
-def _held_statuses(held: _Held) -> Counter[str]:
-    """A settled batch's messages by status: all captured, or each with a state of its own."""
+def _dropped_statuses(held: _Held, start: int, stop: int) -> Counter[str]:
+    """Messages `start` to `stop` - 1 of a settled batch by status: all captured, or each claimed
+    and so with a state of its own. Their states stay until the batch goes: a page reads states
+    outside the lock, and one batch's are bounded by its size."""
     if held.captured:
-        return Counter({"captured": len(held.mail)})
-    return Counter(state.status for state in held.states.values())
+        return Counter({"captured": stop - start})
+    return Counter(held.state(index).status for index in range(start, stop))
 
 
 def settled_state(before: DeliveryState, outcome: Settled) -> DeliveryState:
@@ -343,7 +368,7 @@ def _batch_wanted(held: _Held, wanted: OutboxFilter) -> bool:
 
 
 def _indexes(held: _Held, since: int, to: str | None) -> Iterator[int]:
-    start = max(since + 1 - held.mail.first_id, 0)
+    start = max(since + 1 - held.mail.first_id, held.start)
     if to is None:
         yield from range(start, len(held.mail))
         return

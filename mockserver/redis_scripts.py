@@ -424,7 +424,8 @@ local function drop_batch(id)
   redis.call('HDEL', cursor, id)
 end
 
--- Over a bound: the oldest batch's messages go, counted, but never while one of them is unsent.
+-- Over a bound: the oldest batch's messages go, counted, as bounded.oldest_to_drop says (part of
+-- the batch when that is enough), but none while one of them is unsent.
 local function trim(max_messages, max_bytes)
   local m = redis.call('HMGET', meta, 'count', 'bytes', 'dropped')
   local count, bytes, dropped = num(m[1]), num(m[2]), num(m[3])

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mockserver.bounded import BoundedLog
 from mockserver.outbox import (
     Letterhead,
     MailBatch,
@@ -176,13 +179,27 @@ def test_get_unknown_is_none(outbox):
     assert outbox.get(6).index == 1
 
 
-def test_the_oldest_settled_batch_is_dropped_and_counted(outbox_factory):
+# -- bounds: the journal's rule (bounded.BoundedLog), but a batch with a message unsent is pinned --
+
+
+def test_the_oldest_messages_are_dropped_one_by_one_and_counted(outbox_factory):
     outbox = outbox_factory(outbox_max_messages=4)
     outbox.add(mail(1, 3, provider="outbox"))
     outbox.add(mail(4, 3, provider="outbox"))
     page = outbox.page(0, 100, OutboxFilter())
-    assert ([m.id for m in page.messages], page.dropped) == ([4, 5, 6], 3)
+    assert ([m.id for m in page.messages], page.dropped) == ([3, 4, 5, 6], 2)  # part of 1-3
+    assert outbox.statuses()["captured"] == 4
+    assert (outbox.get(1), outbox.get(2), outbox.get(3).index) == (None, None, 2)
+    assert ids(outbox, since=1) == [3, 4, 5, 6]
+
+
+def test_a_batch_bigger_than_the_bound_keeps_its_newest_messages(outbox_factory):
+    outbox = outbox_factory(outbox_max_messages=3)
+    outbox.add(mail(1, 10, provider="outbox"))
+    page = outbox.page(0, 100, OutboxFilter())
+    assert ([m.id for m in page.messages], page.dropped) == ([8, 9, 10], 7)
     assert outbox.statuses()["captured"] == 3
+    assert outbox.get(7) is None
 
 
 def test_the_byte_bound_drops_too(outbox_factory):
@@ -193,6 +210,26 @@ def test_the_byte_bound_drops_too(outbox_factory):
     assert ids(outbox) == [3, 4]
 
 
+def test_the_byte_bound_drops_part_of_a_batch_by_its_share_of_the_bytes(outbox_factory):
+    big = mail(1, 10, provider="outbox")
+    outbox = outbox_factory(outbox_max_bytes=big.nbytes * 6 // 10)  # room for 6 of its 10
+    outbox.add(big)
+    assert ids(outbox) == [5, 6, 7, 8, 9, 10]
+    assert outbox.page(0, 1, OutboxFilter()).dropped == 4
+
+
+def test_a_partial_drop_takes_its_messages_out_of_the_counts_by_status(outbox_factory):
+    outbox = outbox_factory(outbox_max_messages=3)
+    outbox.add(mail(1, 3))
+    for outcome in (Settled(sent_at=1.0), Settled(error="refused"), Settled(sent_at=2.0)):
+        outbox.settle(outbox.claim(LONG).message.id, outcome)
+    outbox.add(mail(4, 1, provider="outbox"))
+    page = outbox.page(0, 10, OutboxFilter())
+    assert ([m.id for m in page.messages], page.dropped) == ([2, 3, 4], 1)
+    assert outbox.statuses() == {"queued": 0, "sending": 0, "sent": 1, "failed": 1, "captured": 1}
+    assert outbox.claim(LONG) is None
+
+
 def test_a_batch_with_unsent_messages_is_never_dropped(outbox_factory):
     outbox = outbox_factory(outbox_max_messages=2)
     outbox.add(mail(1, 2))  # queued
@@ -201,9 +238,62 @@ def test_a_batch_with_unsent_messages_is_never_dropped(outbox_factory):
     for message_id in (1, 2):
         outbox.claim(LONG)
         outbox.settle(message_id, Settled(sent_at=1.0))
+    assert ids(outbox) == [3, 4]  # the last settle let the bound drop the batch
     outbox.add(mail(5, 1, provider="outbox"))
-    assert ids(outbox) == [5]
-    assert outbox.page(0, 10, OutboxFilter()).dropped == 4
+    assert ids(outbox) == [4, 5]
+    assert outbox.page(0, 10, OutboxFilter()).dropped == 3
+
+
+def test_a_batch_bigger_than_the_bound_is_pinned_whole_until_its_last_message_is_settled(
+    outbox_factory,
+):
+    outbox = outbox_factory(outbox_max_messages=2)
+    outbox.add(mail(1, 4))
+    for outcome in (Settled(sent_at=1.0), Settled(error="refused"), Settled(sent_at=2.0)):
+        outbox.settle(outbox.claim(LONG).message.id, outcome)
+    assert ids(outbox) == [1, 2, 3, 4]  # message 4 is still queued: nothing of the batch goes
+    last = outbox.claim(LONG).message.id
+    assert ids(outbox) == [1, 2, 3, 4]  # sending
+    outbox.settle(last, Settled(sent_at=3.0))
+    page = outbox.page(0, 10, OutboxFilter())
+    assert ([m.id for m in page.messages], page.dropped) == ([3, 4], 2)
+    assert outbox.statuses() == {"queued": 0, "sending": 0, "sent": 2, "failed": 0, "captured": 0}
+
+
+def test_a_newer_batch_is_not_dropped_past_a_pinned_older_one(outbox_factory):
+    outbox = outbox_factory(outbox_max_messages=2)
+    outbox.add(mail(1, 1))  # queued
+    outbox.add(mail(2, 3, provider="outbox"))
+    assert ids(outbox) == [1, 2, 3, 4]
+    assert outbox.statuses()["captured"] == 3
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=8),
+    max_messages=st.integers(1, 30),
+    room=st.floats(0.05, 3.0),
+)
+def test_settled_messages_go_as_the_journal_drops_its_items(
+    outbox_factory, sizes, max_messages, room
+):
+    """Nothing unsent: the outbox keeps and counts what a BoundedLog of the same bounds keeps."""
+    batches, first_id = [], 1
+    for size in sizes:
+        batches.append(mail(first_id, size, provider="outbox"))
+        first_id += size
+    max_bytes = max(int(room * batches[0].nbytes), 1)
+    outbox = outbox_factory(outbox_max_messages=max_messages, outbox_max_bytes=max_bytes)
+    outbox.reset()  # one Redis for every example
+    log: BoundedLog[int] = BoundedLog(max_messages, max_bytes)
+    for batch in batches:
+        outbox.add(batch)
+        log.append(range(len(batch)), batch.nbytes)
+    page = outbox.page(0, first_id, OutboxFilter())
+    assert [m.id for m in page.messages] == [i for i, _ in log.items_since()]
+    assert (page.dropped, outbox.statuses()["captured"]) == (log.dropped, log.count)
 
 
 def test_reset_empties_everything(outbox):

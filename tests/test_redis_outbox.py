@@ -125,7 +125,7 @@ def test_the_page_filters_and_pages(outbox: Outbox) -> None:
     assert ([m.id for m in last.messages], last.more) == ([4, 5], False)
 
 
-# -- bounds ---------------------------------------------------------------------------------------
+# -- bounds (the rule, shared with memory, is pinned by tests/test_outbox_contract.py) ----------
 
 
 def test_over_the_message_bound_the_oldest_batch_is_dropped_and_counted(
@@ -147,15 +147,6 @@ def test_over_the_byte_bound_the_oldest_batch_is_dropped(outbox_factory: OutboxF
         outbox.add(mail(first_id, 2, provider="outbox"))
     assert ids(outbox) == [3, 4, 5, 6]
     assert outbox.page(0, 100, OutboxFilter()).dropped == 2
-
-
-def test_redis_drops_part_of_a_batch_when_that_is_enough(outbox_factory: OutboxFactory) -> None:
-    outbox = outbox_factory(Bounds(outbox_max_messages=5))
-    outbox.add(mail(1, 3, provider="outbox"))
-    outbox.add(mail(4, 3, provider="outbox"))
-    assert ids(outbox) == [2, 3, 4, 5, 6]
-    assert outbox.get(1) is None
-    assert outbox.statuses()["captured"] == 5
 
 
 def test_a_batch_with_unsent_messages_is_never_dropped(outbox_factory: OutboxFactory) -> None:
