@@ -26,16 +26,19 @@ from .clock import READING_BOUND, Clock
 from .faults import Fault
 from .settings import Bounds, ConfigError, Settings, ThrottleSettings
 from .state import (
+    ENTITY_TYPES,
     HELD_PARTS,
     Account,
     Batch,
     Begun,
     Campaign,
+    LinkChannel,
     Page,
     Pick,
     SharingBatch,
     Token,
     build_entities,
+    entity,
     only_sharing,
     open_sharings,
     page_of,
@@ -351,11 +354,6 @@ class RedisFaults:
 
 # -- the store ------------------------------------------------------------------------------------
 
-ENTITY_TYPES: dict[str, tuple[type, str]] = {
-    "accounts": (Account, "name"),
-    "tokens": (Token, "token"),
-    "campaigns": (Campaign, "id"),
-}
 # A new random value each time accounts, tokens or campaigns change (never a counter: a value
 # once seen cannot come back, even after the database was flushed and filled again).
 REGISTRY_VERSION = key("registry:version")
@@ -403,15 +401,11 @@ class Registry:
         self.version = (version or b"").decode()
         self.tables = {
             table: {
-                name.decode(): entity(table, name.decode(), data) for name, data in rows.items()
+                name.decode(): entity(table, name.decode(), orjson.loads(data))
+                for name, data in rows.items()
             }
             for table, rows in zip(ENTITY_TYPES, held, strict=True)
         }
-
-
-def entity(table: str, name: str, data: bytes) -> Any:
-    kind, name_field = ENTITY_TYPES[table]
-    return kind(**{name_field: name, **orjson.loads(data)})
 
 
 class RedisStore:
@@ -450,7 +444,7 @@ class RedisStore:
         if cached:
             return found
         data = self.client.hget(key(table), name)
-        return None if data is None else entity(table, name, data)  # type: ignore[arg-type]
+        return None if data is None else entity(table, name, orjson.loads(data))  # type: ignore[arg-type]
 
     def token(self, token: str) -> Token | None:
         return self._entity("tokens", token)  # type: ignore[no-any-return]
@@ -461,8 +455,11 @@ class RedisStore:
     def campaign(self, campaign_id: str) -> Campaign | None:
         return self._entity("campaigns", campaign_id)  # type: ignore[no-any-return]
 
+    def link_channel(self, channel_id: str) -> LinkChannel | None:
+        return self._entity("link_channels", channel_id)  # type: ignore[no-any-return]
+
     def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]:
-        """Add (or replace) accounts, tokens and campaigns; refuse dangling account names."""
+        """Add (or replace) entities; refuse dangling account names."""
         names: list[bytes] = self.client.hkeys(key("accounts"))  # type: ignore[assignment]
         known = {name.decode() for name in names}
         entities = build_entities(fixture, known)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+from croniter import croniter
 from limits import parse_many
 from marshmallow import (
     EXCLUDE,
@@ -37,9 +38,14 @@ THROTTLE_KEYS = ("token", "ip", "token_and_ip")
 PISANO_TIERS = "20/5 seconds; 40/25 seconds; 80/125 seconds; 160/625 seconds"
 # A config file's tables of entities replace the default fixture's; its other tables (settings)
 # are merged into the default's key by key (SPEC 2.1).
-ENTITY_TABLES = ("accounts", "tokens", "campaigns")
+ENTITY_TABLES = ("accounts", "tokens", "campaigns", "link_channels")
 # (table, key, table it names): each entity's reference that must resolve within the fixture.
-REFERENCES = (("tokens", "account", "accounts"), ("campaigns", "account", "accounts"))
+REFERENCES = (
+    ("tokens", "account", "accounts"),
+    ("campaigns", "account", "accounts"),
+    ("link_channels", "account", "accounts"),
+)
+CHANNELS = ("email", "sms")  # a campaign's channel (SPEC 1.5); links have channels of their own
 MAX_CLOCK_RATE = 1_000_000  # the admin API's bound on a clock rate (POST /__mock/clock)
 
 
@@ -112,6 +118,12 @@ class ThrottleSettings:
     max_keys: int = 150_000  # keys whose counts are held: at most ~190 MiB (README Fidelity)
 
 
+def check_cron(text: str) -> None:
+    """Five cron fields (minute hour day month weekday), as croniter reads them."""
+    if len(text.split()) != 5 or not croniter.is_valid(text):
+        raise ValidationError(f'"{text}" is not a 5-field cron schedule, e.g. "0 9 * * 1-5"')
+
+
 def check_tiers(text: str) -> None:
     """Tiers are `limits` strings; refused here so that a typo never reaches create_app."""
     try:
@@ -180,6 +192,7 @@ class CampaignSchema(Schema):
         unknown = RAISE
 
     account = fields.String(required=True)
+    channel = fields.String(load_default="email", validate=validate.OneOf(CHANNELS))
     subject = fields.String(load_default=None, allow_none=True)  # None: left to the provider
     flow = StrictBoolean(load_default=True)
     sender = fields.String(data_key="from", load_default=DEFAULT_SENDER)
@@ -214,6 +227,25 @@ class ProviderSchema(Schema):
 PROVIDER_NEEDS: dict[str, tuple[str, ...]] = {"outbox": (), "smtp": ("host",), "http": ("url",)}
 
 
+class LinkChannelSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    account = fields.String(required=True)
+
+
+class WorkflowSchema(Schema):
+    """A scheduled trigger (SPEC 1.8): `campaign` shares `source`'s rows at each `schedule` time."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    campaign = fields.String(required=True)
+    source = fields.String(required=True)  # a CSV file's path (relative: to the config file's)
+    schedule = fields.String(required=True, validate=check_cron)  # 5 fields, UTC, emulator clock
+
+
 class FixtureSchema(Schema):
     """Accounts, tokens and campaigns: the config file's data part and `POST /__mock/fixtures`."""
 
@@ -223,6 +255,7 @@ class FixtureSchema(Schema):
     accounts = fields.Dict(keys=fields.String(), values=fields.Nested(AccountSchema))
     tokens = fields.Dict(keys=fields.String(), values=fields.Nested(TokenSchema))
     campaigns = fields.Dict(keys=fields.String(), values=fields.Nested(CampaignSchema))
+    link_channels = fields.Dict(keys=fields.String(), values=fields.Nested(LinkChannelSchema))
 
 
 class FidelitySchema(Schema):
@@ -339,6 +372,15 @@ class ConfigSchema(FixtureSchema):
     access = fields.Nested(AccessSchema, load_default=lambda: AccessSchema().load({}))
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
     links = fields.Nested(LinksSchema, load_default=lambda: LinksSchema().load({}))
+    workflows = fields.List(fields.Nested(WorkflowSchema), load_default=list)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    campaign: str
+    source: str
+    schedule: str
 
 
 @dataclass(frozen=True)
@@ -352,6 +394,7 @@ class Settings:
     delivery: Delivery = field(default_factory=Delivery)
     links: Links = field(default_factory=Links)
     fixture: dict[str, Any] = field(default_factory=dict)
+    workflows: tuple[Workflow, ...] = ()
     time_scale: float = 1.0
     storage: str = "memory://"  # SPEC 2.5: memory:// or redis://HOST:PORT/DB (see check_storage)
 
@@ -465,6 +508,7 @@ def settings_from_document(
     except ValidationError as error:
         raise ConfigError(f"{source}: {describe_errors(error.messages, ConfigSchema())}") from None
     fixture = {name: loaded.get(name, {}) for name in ENTITY_TABLES}
+    drop_orphan_defaults(fixture, replaced or set())
     check_references(fixture, source, replaced or set())
     throttle = dict(loaded["throttle"])
     throttle["overrides"] = tuple(TierOverride(**o) for o in throttle["overrides"])
@@ -481,7 +525,23 @@ def settings_from_document(
         delivery=Delivery(**loaded["delivery"]),
         links=Links(**loaded["links"]),
         fixture=fixture,
+        workflows=tuple(Workflow(**w) for w in loaded["workflows"]),
     )
+
+
+# Default tables that follow the file's accounts: a file written before they existed, giving its
+# own accounts, keeps loading (the default's entries of an account it removed just go).
+FOLLOW_ACCOUNTS = ("link_channels",)
+
+
+def drop_orphan_defaults(fixture: dict[str, Any], replaced: set[str]) -> None:
+    for table in FOLLOW_ACCOUNTS:
+        if table not in replaced:
+            fixture[table] = {
+                name: item
+                for name, item in fixture[table].items()
+                if item["account"] in fixture["accounts"]
+            }
 
 
 def check_references(fixture: dict[str, Any], source: str, replaced: set[str]) -> None:

@@ -39,6 +39,7 @@ class Token:
 class Campaign:
     id: str
     account: str
+    channel: str = "email"  # or "sms": the endpoint that shares it (SPEC 1.5)
     subject: str | None = None  # None: left to the provider (SPEC 1.7)
     flow: bool = True
     sender: str = DEFAULT_SENDER
@@ -168,31 +169,55 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Entities:
-    """What one fixture adds: accounts, tokens and campaigns, each by its name."""
+class LinkChannel:
+    """A link channel (SPEC 1.6): where generated survey links come from, of one account."""
 
-    accounts: dict[str, Account]
-    tokens: dict[str, Token]
-    campaigns: dict[str, Campaign]
+    id: str
+    account: str
+
+
+# The one table of entities: each fixture table, the type it holds and the field its key fills.
+# Every table but `accounts` names an account, which must exist (added with it or before).
+ENTITY_TYPES: dict[str, tuple[type, str]] = {
+    "accounts": (Account, "name"),
+    "tokens": (Token, "token"),
+    "campaigns": (Campaign, "id"),
+    "link_channels": (LinkChannel, "id"),
+}
+
+
+def entity(table: str, name: str, data: dict[str, Any]) -> Any:
+    kind, name_field = ENTITY_TYPES[table]
+    return kind(**{name_field: name, **data})
+
+
+@dataclass(frozen=True)
+class Entities:
+    """What one fixture adds: each table's entities by their names."""
+
+    tables: dict[str, dict[str, Any]]
 
     def counts(self) -> dict[str, int]:
-        return {
-            "accounts": len(self.accounts),
-            "tokens": len(self.tokens),
-            "campaigns": len(self.campaigns),
-        }
+        return {table: len(items) for table, items in self.tables.items()}
 
 
 def build_entities(fixture: dict[str, Any], known_accounts: Collection[str]) -> Entities:
-    """A fixture's entities; a token or campaign must name an account it adds or one known."""
-    accounts = {n: Account(name=n, **data) for n, data in fixture.get("accounts", {}).items()}
-    tokens = {t: Token(token=t, **data) for t, data in fixture.get("tokens", {}).items()}
-    campaigns = {c: Campaign(id=c, **data) for c, data in fixture.get("campaigns", {}).items()}
-    for kind, items in (("token", tokens), ("campaign", campaigns)):
-        for key, item in items.items():
-            if item.account not in accounts and item.account not in known_accounts:
-                raise ConfigError(f"{kind} {key!r}: unknown account {item.account!r}")
-    return Entities(accounts, tokens, campaigns)
+    """A fixture's entities; each must name an account it adds or one known."""
+    tables = {
+        table: {name: entity(table, name, data) for name, data in fixture.get(table, {}).items()}
+        for table in ENTITY_TYPES
+    }
+    for table, items in tables.items():
+        for name, item in items.items():
+            owner = getattr(item, "account", None)
+            if (
+                owner is not None
+                and owner not in tables["accounts"]
+                and owner not in known_accounts
+            ):
+                kind = table.removesuffix("s").replace("_", " ")
+                raise ConfigError(f"{kind} {name!r}: unknown account {owner!r}")
+    return Entities(tables)
 
 
 class Store(Protocol):
@@ -201,6 +226,7 @@ class Store(Protocol):
     def token(self, token: str) -> Token | None: ...
     def account(self, name: str) -> Account | None: ...
     def campaign(self, campaign_id: str) -> Campaign | None: ...
+    def link_channel(self, channel_id: str) -> LinkChannel | None: ...
     def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]: ...
     def begin_request(self, entry: dict[str, Any], nbytes: int, clock: Clock) -> Begun: ...
     def finish_request(self, request_id: int, updates: dict[str, Any], nbytes: int) -> None: ...
@@ -225,9 +251,7 @@ class MemoryStore:
     def __init__(self, bounds: Bounds, fixture: dict[str, Any] | None = None) -> None:
         give_back_big_blocks()  # what the bounds let go of leaves the process too
         self._lock = threading.RLock()
-        self._accounts: dict[str, Account] = {}
-        self._tokens: dict[str, Token] = {}
-        self._campaigns: dict[str, Campaign] = {}
+        self._entities: dict[str, dict[str, Any]] = {table: {} for table in ENTITY_TYPES}
         self._journal: BoundedLog[dict[str, Any]] = BoundedLog(
             bounds.journal_max_entries, bounds.journal_max_bytes
         )
@@ -245,21 +269,25 @@ class MemoryStore:
 
     # -- registry -------------------------------------------------------------------------------
     def token(self, token: str) -> Token | None:
-        return self._tokens.get(token)
+        return self._entities["tokens"].get(token)
 
     def account(self, name: str) -> Account | None:
-        return self._accounts.get(name)
+        return self._entities["accounts"].get(name)
 
     def campaign(self, campaign_id: str) -> Campaign | None:
-        return self._campaigns.get(campaign_id)
+        return self._entities["campaigns"].get(campaign_id)
+
+    def link_channel(self, channel_id: str) -> LinkChannel | None:
+        return self._entities["link_channels"].get(channel_id)
 
     def add_fixture(self, fixture: dict[str, Any]) -> dict[str, int]:
-        """Add (or replace) accounts, tokens and campaigns; refuse dangling account names."""
+        """Add (or replace) entities; refuse dangling account names."""
         with self._lock:
-            entities = build_entities(fixture, self._accounts)
-            self._accounts = {**self._accounts, **entities.accounts}
-            self._tokens = {**self._tokens, **entities.tokens}
-            self._campaigns = {**self._campaigns, **entities.campaigns}
+            entities = build_entities(fixture, self._entities["accounts"])
+            # New dicts, never changed in place: a lookup without the lock sees one or the other.
+            self._entities = {
+                table: {**held, **entities.tables[table]} for table, held in self._entities.items()
+            }
             return entities.counts()
 
     # -- journal --------------------------------------------------------------------------------
@@ -335,7 +363,7 @@ class MemoryStore:
             self._sharings.clear()
             self._open_requests.clear()
             self._faults.clear()
-            self._accounts, self._tokens, self._campaigns = {}, {}, {}
+            self._entities = {table: {} for table in ENTITY_TYPES}
             self.add_fixture(self._fixture)
 
 

@@ -94,7 +94,7 @@ def test_fixtures_add_accounts_tokens_and_campaigns(api, pisano_mock):
     added = pisano_mock.add_fixtures(fixture)
     assert added["status"] == "ok"
     # What this call added, not the totals held afterwards (the default fixture has 3 accounts).
-    assert added["added"] == {"accounts": 1, "tokens": 1, "campaigns": 1}
+    assert added["added"] == {"accounts": 1, "tokens": 1, "campaigns": 1, "link_channels": 0}
     headers = {"Authorization": "Token token=initech-token"}
     path = "/v1/email_campaigns/c-1/email_sharings"
     ok = api.post(

@@ -54,9 +54,11 @@ def test_a_whole_fixture_of_ones_own(tmp_path):
     assert settings.fixture == {
         "accounts": {"initech": {"locked": False, "customer_schema": {}}},
         "tokens": {"tok": {"account": "initech", "active": True}},
+        "link_channels": {},  # the default's named acme, which this file removed
         "campaigns": {
             "c-1": {
                 "account": "initech",
+                "channel": "email",
                 "subject": None,  # left to the provider (SPEC 1.7)
                 "flow": True,
                 "sender": "surveys@pisano-mock.test",

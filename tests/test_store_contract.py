@@ -93,7 +93,7 @@ def test_a_fixture_added_at_run_time_is_served_and_a_dangling_account_refused(pa
             "campaigns": {"c-1": {"account": ACCOUNT, "subject": "Hi", "flow": False}},
         }
     )
-    assert added == {"accounts": 1, "tokens": 1, "campaigns": 1}
+    assert added == {"accounts": 1, "tokens": 1, "campaigns": 1, "link_channels": 0}
     account = parts.store.account("initech")
     assert account.locked and account.customer_schema == {"age": "integer"}
     assert parts.store.token("new-token").active is False
