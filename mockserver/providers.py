@@ -10,6 +10,7 @@ a URL's password) never appear in an error.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import http.client
 import itertools
@@ -29,6 +30,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from .messages import Message, as_email
 
@@ -447,6 +449,7 @@ class HttpTarget:
     host: str
     port: int | None
     target: str  # path and query, as the request line carries them
+    username: str | None
     password: str | None
 
     @classmethod
@@ -454,7 +457,15 @@ class HttpTarget:
         parts = urllib.parse.urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         target = urllib.parse.quote(target, safe=URL_SAFE)  # a space, a non-ASCII letter
-        return cls(url, parts.scheme, parts.hostname or "", parts.port, target, parts.password)
+        user, password = parts.username, parts.password
+        return cls(url, parts.scheme, parts.hostname or "", parts.port, target, user, password)
+
+    def basic_auth(self) -> dict[str, str]:
+        """`user:password@` in the URL is sent as Basic auth, as curl and browsers send it."""
+        if self.username is None:
+            return {}
+        pair = f"{unquote(self.username)}:{unquote(self.password or '')}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
     @property
     def shown(self) -> str:
@@ -488,7 +499,7 @@ def post_http(message: Message, provider: Mapping[str, Any], timeout: float) -> 
     """One POST of the message's JSON; any 2xx is sent, anything else names what came back."""
     target = HttpTarget.of(str(provider["url"]))
     given = dict(provider.get("headers") or {})
-    headers = request_headers(given)
+    headers = {**target.basic_auth(), **request_headers(given)}  # a header given wins
     secrets = [v for n, v in given.items() if is_secret_name(n)] + [target.password or ""]
     body = json.dumps(payload(message), ensure_ascii=False).encode("utf-8")
     with Deadline(timeout) as deadline:

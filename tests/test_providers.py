@@ -4,6 +4,7 @@ answer or trickle. Each failure's `DeliveryError` must name its cause and hide e
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import os
@@ -352,6 +353,15 @@ def test_http_a_500_is_named_with_the_start_of_its_body() -> None:
         said = failure({"type": "http", "url": url})
     shown = "<h1>Oops</h1> " + "x" * 186
     assert said == f"http: 500 Internal Server Error from {url}: {shown}…"
+
+
+def test_http_a_user_and_password_in_the_url_are_sent_as_basic_auth() -> None:
+    with http_receiver() as receiver:
+        url = receiver.base_url.replace("://", "://hook%40acme:s%3Acret@") + "/ok"
+        deliver(message(provider="http"), {"type": "http", "url": url}, TIMEOUT)
+    (post,) = receiver.posts
+    expected = "Basic " + base64.b64encode(b"hook@acme:s:cret").decode()
+    assert post.headers["Authorization"] == expected
 
 
 def test_http_an_error_never_shows_a_secret_header_or_the_urls_password() -> None:
