@@ -6,7 +6,6 @@ Rendering a campaign's templates into a `Message` lives here too (sandboxed Jinj
 from __future__ import annotations
 
 import threading
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,11 +14,13 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .links import LinkMaker
 from .outbox import MailBatch
 from .state import OpenBatch
+from .template_jail import JAIL
+from .templates import RenderError as RenderError  # raised by render, caught from here
+from .templates import compile_template, render_template
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,6 @@ def as_email(message: Message, at: float | None = None) -> EmailMessage:
     return email
 
 
-class RenderError(Exception):
-    """A campaign's template failed for one message; str(error) names the template, the line and
-    the cause (the message's `last_error`)."""
-
-
 DEFAULT_NAME = "there"  # "Hello there," when the recipient has no `name` attribute
 DEFAULT_TEXT_TEMPLATE = (
     "Hello {{ name }},\n\n"
@@ -93,19 +89,6 @@ DEFAULT_HTML_TEMPLATE = (
     "<p>Thank you!</p>\n"
     "</body></html>\n"
 )
-TEMPLATE_NAME = "<template>"  # the file name Jinja gives a template's frames: finds its line
-
-# Sandboxed (a template in a config file cannot reach the server), immutable (nor change the data
-# it is given). StrictUndefined: a misspelt variable fails the message with its name, where the
-# default would send an email with a silent hole in it; optional keys read `x.get("k")`.
-ENVIRONMENTS: dict[str, jinja2.Environment] = {
-    "text_template": ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-    ),
-    "html_template": ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, autoescape=True, keep_trailing_newline=True
-    ),
-}
 DEFAULT_TEMPLATES = {"text_template": DEFAULT_TEXT_TEMPLATE, "html_template": DEFAULT_HTML_TEMPLATE}
 
 
@@ -130,43 +113,20 @@ class _Cache(OrderedDict[Any, Any]):
         return value
 
 
-_TEMPLATES = _Cache(256)  # by (kind, source): each distinct source compiled once
+_TEMPLATES = _Cache(2)  # the default templates, by kind
 _OPENED = _Cache(8)  # by id(batch): a batch's JSON parsed once for all its messages
 
 
 def compiled(kind: str, source: str | None) -> jinja2.Template:
-    """The template for `kind` (text_template, html_template), the default when `source` is None;
-    raises RenderError naming a syntax error's line."""
-    text = DEFAULT_TEMPLATES[kind] if source is None else source
-    return _TEMPLATES.get_or_make((kind, text), lambda: _compile(kind, text))
+    """The default template for `kind` (text_template, html_template), compiled once."""
+    return _TEMPLATES.get_or_make(kind, lambda: compile_template(kind, DEFAULT_TEMPLATES[kind]))
 
 
-def _compile(kind: str, source: str) -> jinja2.Template:
-    try:
-        return ENVIRONMENTS[kind].from_string(source)
-    except jinja2.TemplateSyntaxError as error:
-        raise RenderError(f"template: {kind} line {error.lineno}: {error.message}") from None
-
-
-def _failed_line(error: BaseException) -> int | None:
-    """The template line an exception was raised on (Jinja's frames carry the template's lines)."""
-    frames = traceback.walk_tb(error.__traceback__)
-    lines = [n for f, n in frames if f.f_code.co_filename == TEMPLATE_NAME]
-    return lines[-1] if lines else None
-
-
-def _render_one(kind: str, template: jinja2.Template, variables: dict[str, Any]) -> str:
-    try:
-        return template.render(variables)
-    except Exception as error:  # any failure of a campaign's template fails its message only
-        line = _failed_line(error)
-        where = f"{kind} line {line}" if line else kind
-        cause = str(error) if isinstance(error, jinja2.TemplateError) else _named(error)
-        raise RenderError(f"template: {where}: {cause}") from None
-
-
-def _named(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
+def _render_one(kind: str, source: str | None, variables: dict[str, Any]) -> str:
+    """Ours render here; a campaign's own in the jail, bounded in memory and time."""
+    if source is None:
+        return render_template(kind, compiled(kind, None), variables)
+    return JAIL.render(kind, source, variables)
 
 
 def _opened(mail: MailBatch) -> OpenBatch:
@@ -206,7 +166,7 @@ def _render(mail: MailBatch, opened: OpenBatch, index: int, links: LinkMaker) ->
         "subject": head.subject,
     }
     text, html = (
-        _render_one(kind, compiled(kind, getattr(head, kind)), variables)
+        _render_one(kind, getattr(head, kind), variables)
         for kind in ("text_template", "html_template")
     )
     return Message(
