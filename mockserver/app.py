@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     parts = open_parts(settings)
     links = LinkMaker(public_url(settings), parts.store.link_secret())
-    postman = Postman(parts.outbox, links, settings.delivery, parts.clock)
+    postman = Postman(parts.outbox, links, settings.delivery, parts.clock, shared=parts.shared)
     app.extensions[EXTENSION_KEY] = Emulator(
         settings=settings,
         store=parts.store,

@@ -42,8 +42,12 @@ class Postman:
         delivery: Delivery,
         clock: Clock,
         send: Send = deliver,
+        shared: bool = False,
     ) -> None:
         self.outbox = outbox
+        # Shared storage: work may appear any time (another replica queued it, then died), so one
+        # sender always keeps looking; in memory only this process adds work, and wakes us.
+        self.shared = shared
         self.links = links
         self.delivery = delivery
         self.clock = clock
@@ -163,6 +167,8 @@ class Postman:
         `sending` may be another worker's that died, claimable when its lease runs out."""
         if time.monotonic() - idle_since <= IDLE_EXIT_SECONDS:
             return False
+        if self.shared and len(self._senders) == 1:
+            return False  # the last one stays
         try:
             return not pending(self.outbox.statuses())
         except Exception:  # unreadable now (Redis away): keep looking, as a claim would

@@ -9,9 +9,11 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -178,6 +180,25 @@ class TokenSchema(Schema):
 _TEMPLATE_SYNTAX = jinja2.Environment()
 
 
+def check_one_line(text: str | None) -> None:
+    """A header's text (subject, an HTTP header value): a line break would start another header."""
+    if text is not None and re.search(r"[\r\n\0]", text):
+        raise ValidationError("holds a line break (or NUL): it would start another header")
+
+
+def check_sender(text: str) -> None:
+    """`from`: one address, as an email's From header carries it (`Name <a@b.c>` or `a@b.c`)."""
+    check_one_line(text)
+    found = getaddresses([text])
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise ValidationError(f'"{text}" is not one email address, e.g. "Surveys <s@example.com>"')
+
+
+def check_header_name(name: str) -> None:
+    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        raise ValidationError(f'"{name}" is not an HTTP header name')
+
+
 def check_template(source: str | None) -> None:
     if source is None:
         return
@@ -193,9 +214,9 @@ class CampaignSchema(Schema):
 
     account = fields.String(required=True)
     channel = fields.String(load_default="email", validate=validate.OneOf(CHANNELS))
-    subject = fields.String(load_default=None, allow_none=True)  # None: left to the provider
+    subject = fields.String(load_default=None, allow_none=True, validate=check_one_line)
     flow = StrictBoolean(load_default=True)
-    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER)
+    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER, validate=check_sender)
     text_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     html_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
@@ -214,7 +235,10 @@ class ProviderSchema(Schema):
     username = fields.String()
     password = fields.String()
     url = fields.Url(require_tld=False, schemes={"http", "https"})
-    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    headers = fields.Dict(
+        keys=fields.String(validate=check_header_name),
+        values=fields.String(validate=check_one_line),
+    )
 
     @validates_schema
     def check_needed(self, data: dict[str, Any], **kwargs: Any) -> None:

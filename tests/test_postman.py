@@ -183,6 +183,29 @@ def test_idle_senders_stop_and_a_wake_starts_them_again(outbox, make_postman, mo
     assert postman.flush(10)["sent"] == 1
 
 
+def test_on_shared_storage_one_sender_keeps_looking_for_work_added_elsewhere(
+    outbox, monkeypatch
+):
+    # Another replica queued this message and died before its senders took it: nobody wakes us.
+    monkeypatch.setattr(postman_module, "IDLE_EXIT_SECONDS", 0.05)
+    send = Recorder()
+    clock = MemoryClock()
+    postman = Postman(outbox, LINKS, FAST, clock, send=send, shared=True)
+    try:
+        postman.wake()
+        deadline = time.monotonic() + 10
+        while postman.senders > 1 and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for threads to end, not for the emulator's clock
+        time.sleep(0.2)  # well past the idle limit: the last sender must still be there
+        assert postman.senders == 1
+        outbox.add(mail(1, 1))  # no wake, as if added by another process
+        while not send.sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [m.to for m in send.sent] == ["r1@example.com"]
+    finally:
+        postman.stop()
+
+
 def test_stop_ends_every_sender(make_postman):
     postman = make_postman(Recorder())
     postman.wake()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver.settings import PISANO_TIERS, ConfigError, load_settings
+from mockserver.settings import PISANO_TIERS, ConfigError, load_fixture, load_settings
 
 DEFAULT_TOKENS = {
     "test-token",
@@ -157,3 +157,31 @@ def test_delivery_and_links_are_settings_tables(tmp_path):
     assert settings.delivery.max_attempts == 2
     assert settings.delivery.backoff_seconds == 1.0  # not given: the default's
     assert settings.links.public_url == "http://x.test"
+
+
+@pytest.mark.parametrize(
+    ("campaign", "refusal"),
+    [
+        ({"subject": "Hi\r\nBcc: evil@example.com"}, r"subject: holds a line break"),
+        ({"from": ""}, r'from: "" is not one email address'),
+        ({"from": "not an address"}, r'from: "not an address" is not one email address'),
+        ({"from": "a@b.com, c@d.com"}, r'from: "a@b.com, c@d.com" is not one email address'),
+        (
+            {"provider": {"type": "http", "url": "http://x.test", "headers": {"X-A": "b\nc"}}},
+            r"headers\.X-A: holds a line break",
+        ),
+        (
+            {"provider": {"type": "http", "url": "http://x.test", "headers": {"X A": "b"}}},
+            r'"X A" is not an HTTP header name',
+        ),
+    ],
+)
+def test_a_campaigns_headers_are_checked_when_loaded(campaign, refusal):
+    # Attack on issue 10: these were accepted, then broke the .eml or a delivery much later.
+    with pytest.raises(ConfigError, match=refusal):
+        load_fixture({"campaigns": {"c": {"account": "acme", **campaign}}})
+
+
+def test_a_sender_with_a_display_name_is_one_address():
+    loaded = load_fixture({"campaigns": {"c": {"account": "acme", "from": "Surveys <s@x.test>"}}})
+    assert loaded["campaigns"]["c"]["sender"] == "Surveys <s@x.test>"
