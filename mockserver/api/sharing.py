@@ -21,7 +21,7 @@ from ..catalogue import PisanoError
 from ..context import Emulator, current_emulator
 from ..links import responses_query
 from ..outbox import Letterhead, MailBatch
-from ..rules import RuleContext
+from ..rules import RuleContext, wants_short_link
 from ..schemas import (
     EmailSharingAcceptedSchema,
     EmailSharingSchema,
@@ -239,7 +239,7 @@ def _link_body(shared: Shared, emulator: Emulator) -> dict[str, Any]:
     responses = shared.data.get("built_in_responses") or {}
     link = emulator.links.link(shared.first_id, responses_query(responses, shared.schema))
     body = {"status": "ok", "link": link}
-    if shared.data.get("options") in (True, "true"):
+    if wants_short_link(shared.data.get("options")):
         body["short_link"] = short_link(emulator, shared.first_id)
     return body
 
