@@ -166,3 +166,18 @@ def test_short_links_on_redis(request, storage):
         (sharing,) = shared(api, mock, body)
         answer = follow(api, links.short_link(sharing["id"]))
         assert answer.status_code == 302 and answer.headers["Location"] == sharing["link"]
+
+
+LINK_PATH = "/external/v1/link_sharings/00000000-0000-4000-8000-000000000701/generate_link"
+
+
+@pytest.mark.parametrize("asked", [True, "true"])
+def test_a_generated_short_link_redirects_to_the_generated_link(api, pisano_mock, asked):
+    pisano_mock.add_fixtures(SCHEMA_FIXTURE)
+    body = {"customer": {"email": "a@example.com"}, "built_in_responses": {"Channel": "web"}}
+    answer = api.post({**body, "options": asked}, path=LINK_PATH)
+    assert answer.status_code == 200, answer.headers.get("X-Pisano-Mock-Reason")
+    made = answer.json()
+    assert "/l/" in made["short_link"] and "?responses=" in made["link"]
+    redirect = follow(api, made["short_link"])
+    assert redirect.status_code == 302 and redirect.headers["Location"] == made["link"]

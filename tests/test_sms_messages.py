@@ -283,3 +283,49 @@ def test_an_sms_smtp_campaign_added_as_a_fixture_is_refused():
         answer = requests.post(f"{base}/__mock/fixtures", json=fixture, timeout=30)
         assert answer.status_code == 400
         assert "cannot carry channel 'sms'" in answer.text
+
+
+# -- end to end: the SMS endpoint fills the outbox -------------------------------------------------
+
+SMS_PATH = f"/v1/sms_campaigns/{SMS_CAMPAIGN}/sms_sharings"
+
+
+def test_post_sms_sharings_makes_one_sms_per_number_in_the_outbox(api):
+    numbers = ["+90 532 000 00 01", "(0532) 000-0002", "5320000003"]
+    body = {
+        "phone_numbers": numbers,
+        "custom_attributes": {numbers[0]: {"name": "Ayşe"}},
+        "transactional_data": {numbers[1]: {"Store": "Kadıköy"}},
+        "built_in_responses": {"nps": 9},
+    }
+    answer = api.post(body, path=SMS_PATH)
+    assert answer.status_code == 200, answer.headers.get("X-Pisano-Mock-Reason")
+    sharings = answer.json()["sharings"]
+    messages = api.request("GET", "/__mock/outbox?channel=sms").json()["messages"]
+    assert [(m["to"], m["id"]) for m in messages] == list(sharings.items())
+    assert {(m["channel"], m["subject"], m["html"], m["status"]) for m in messages} == {
+        ("sms", None, "", "captured")
+    }
+    assert messages[0]["text"].startswith("Hello Ayşe,")
+    for message in messages:
+        assert message["text"].endswith(message["link"])
+        redirect = api.session.get(message["link"], allow_redirects=False, timeout=30)
+        assert redirect.status_code == 302 and "?responses=" in redirect.headers["Location"]
+    assert api.request("GET", "/__mock/outbox?channel=email").json()["messages"] == []
+
+
+def test_a_refused_sms_request_adds_nothing_to_the_outbox(api):
+    answer = api.post({"phone_numbers": ["12ab"]}, path=SMS_PATH)
+    assert answer.status_code == 400
+    assert api.request("GET", "/__mock/outbox").json()["messages"] == []
+
+
+def test_sms_messages_on_redis(server_with, redis_url):
+    with server_with(storage=redis_url) as (api, _):
+        answer = api.post({"phone_numbers": NUMBERS}, path=SMS_PATH)
+        assert answer.status_code == 200
+        messages = api.request("GET", "/__mock/outbox?channel=sms").json()["messages"]
+        assert [m["to"] for m in messages] == NUMBERS
+        assert api.request("GET", f"/__mock/outbox/{messages[0]['id']}.eml").status_code == 404
+        redirect = api.session.get(messages[1]["link"], allow_redirects=False, timeout=30)
+        assert redirect.status_code == 302
