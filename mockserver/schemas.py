@@ -385,6 +385,7 @@ class SharingsQuerySchema(PageQuerySchema):
 class ContactsQuerySchema(PageQuerySchema):
     email = fields.String(load_default=None)
     external_id = fields.String(load_default=None)
+    phone_number = fields.String(load_default=None)  # compared as normalised (contacts.py)
 
 
 class ClockChangeSchema(Schema):
