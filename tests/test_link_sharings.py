@@ -122,6 +122,10 @@ def test_options_true_adds_a_short_link(link, pisano_mock, options):
     answer = link.post({**VALID, "options": options}, path=PATH).json()
     assert list(answer) == ["status", "link", "short_link"]
     assert "/l/" in answer["short_link"]
+    followed = link.session.get(
+        link.base_url + urlsplit(answer["short_link"]).path, allow_redirects=False
+    )
+    assert (followed.status_code, followed.headers["Location"]) == (302, answer["link"])
 
 
 @pytest.mark.parametrize("options", [False, "false", None])

@@ -240,16 +240,8 @@ def _link_body(shared: Shared, emulator: Emulator) -> dict[str, Any]:
     link = emulator.links.link(shared.first_id, responses_query(responses, shared.schema))
     body = {"status": "ok", "link": link}
     if wants_short_link(shared.data.get("options")):
-        body["short_link"] = short_link(emulator, shared.first_id)
+        body["short_link"] = emulator.links.short_link(shared.first_id)  # `GET /l/<code>`
     return body
-
-
-def short_link(emulator: Emulator, sharing_id: int) -> str:
-    """`LinkMaker.short_link` (the smsbox branch adds it with `/l/<code>`)."""
-    maker: Callable[[int], str] | None = getattr(emulator.links, "short_link", None)
-    if maker is not None:
-        return maker(sharing_id)
-    return f"{emulator.links.public_url}/l/{emulator.links.token(sharing_id)}"
 
 
 def _campaign_target(channel: str) -> Callable[[Account, str], Target]:
