@@ -13,9 +13,11 @@ from mockserver.api.sharing import BY_CHANNEL, ENDPOINTS, share
 from mockserver.app import create_app
 from mockserver.catalogue import PisanoError
 from mockserver.context import current_emulator
-from mockserver.rules import RuleContext
+from mockserver.rules import RuleContext, normalised_number
 from mockserver.schemas import LinkSharingSchema, SmsSharingSchema
 from mockserver.settings import CHANNELS, load_settings
+from mockserver.state import Recipient, SharingBatch
+from mockserver.storage import open_parts
 from mockserver.validation import link_sharing_loader, reference_load, sms_sharing_loader
 from tests.conftest import SHARINGS_PATH
 
@@ -223,3 +225,38 @@ def test_sms_fast_path_agrees_with_marshmallow(data):
 )
 def test_link_fast_path_agrees_with_marshmallow(data):
     assert _loaded(link_sharing_loader, data) == reference_load(LinkSharingSchema, data, CONTEXT)
+
+
+# -- every channel's sharings read back alike from memory and Redis -------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    storage = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    return open_parts(load_settings(storage=storage)).store
+
+
+def test_sms_and_link_batches_read_back_with_their_recipient_keys(store):
+    numbers = ["+90 532 111 22 33", "5324445566"]
+    sms = SharingBatch.of(
+        SMS_CAMPAIGN, 3, 1.5, numbers, {"custom_attributes": {numbers[0]: {"name": "Ada"}}},
+        channel="sms", trigger="csv",
+    )  # fmt: skip
+    customer = {"phone_number": "5327778899", "external_id": "7", "Tier": "Gold"}
+    link = SharingBatch.of(
+        LINK_CHANNEL, 4, 2.5, [""], {"custom_attributes": {"": customer}}, channel="link"
+    )
+    first = store.record_sharings(sms, sms.nbytes)
+    store.record_sharings(link, link.nbytes)
+    ada, other, generated = store.sharings(0, 10, None, None).items
+    assert (ada["id"], ada["phone_number"], ada["custom_attributes"]) == (
+        first, numbers[0], {"name": "Ada"}
+    )  # fmt: skip
+    assert (ada["channel"], ada["trigger"], "email" in ada) == ("sms", "csv", False)
+    assert (other["phone_number"], other["custom_attributes"]) == (numbers[1], {})
+    assert generated["email"] is None and generated["channel"] == "link"
+    assert generated["customer"] == {"phone_number": "5327778899", "external_id": "7"}
+    assert generated["custom_attributes"] == customer and generated["trigger"] == "api"
+    wanted = Recipient("phone_number", "905321112233", normalised_number)
+    assert store.sharings(0, 10, None, wanted).items == [ada]
+    assert store.sharings(0, 10, None, "5324445566").items == []  # an email filter
