@@ -237,6 +237,7 @@ def move_clock() -> Response:
     target = clock_target(change, emulator_clock.now())
     rate = abs(change.get("rate", 0.0))  # the range holds it at 0 or more: -0.0 shows as 0.0
     emulator_clock.set(target, rate)
+    current_emulator().scheduler.catch_up()  # before answering: the runs it passed are listed
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
 
 
