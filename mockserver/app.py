@@ -18,6 +18,7 @@ from .api import sharing, survey
 from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator, current_emulator
+from .csv_admin import blueprint as csv_admin_blueprint
 from .headers import REASON, ascii_header
 from .links import LinkMaker
 from .metrics import open_metrics
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         survey.blueprint,
         admin.blueprint,
         outbox_admin.blueprint,
+        csv_admin_blueprint,
         openapi.blueprint,
     )
     for blueprint in blueprints:
