@@ -5,22 +5,21 @@ with `"trigger": "workflow"`.
 
 from __future__ import annotations
 
-import csv
-import io
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import Blueprint, Flask, Response
 
 from .admin import AdminError, admin_json, load_query, render_admin_error
+from .api.sharing import share
 from .catalogue import PisanoError
 from .context import EXTENSION_KEY, Emulator, current_emulator
-from .outbox import Letterhead, MailBatch
-from .rules import RuleContext
+from .csv_admin import _account_and_campaign
+from .csvfile import Source, sharing_params
+from .lifecycle import ENTRY_OVERHEAD
 from .schemas import NoQuerySchema
 from .settings import Workflow
-from .state import Account, Campaign, SharingBatch
-from .validation import email_sharing_loader
 from .workflows import Outcome, Run
 
 blueprint = Blueprint("workflows_admin", __name__, url_prefix="/__mock")
@@ -44,9 +43,10 @@ def run_workflow_now(name: str) -> Response:
 # -- one run ------------------------------------------------------------------------------------
 
 # What turns a workflow's file into shared rows: (emulator, workflow, request id, instant) →
-# recipients shared, or a PisanoError. The CSV upload's code once it lands (csvfile.py).
+# recipients shared, or a PisanoError (`share_csv`; tests may pass another).
 Share = Callable[[Emulator, Workflow, int, float], int]
-ENTRY_BYTES = 1200  # what a journal entry costs whatever it holds (lifecycle.ENTRY_OVERHEAD)
+ENTRY_BYTES = ENTRY_OVERHEAD  # what a journal entry costs whatever it holds
+TRIGGER = "workflow"  # the journal entry's and the sharings' trigger (SPEC 1.8)
 
 
 def runner(app: Flask, share: Share) -> Run:
@@ -88,58 +88,42 @@ def run_entry(workflow: Workflow, at: float) -> dict[str, Any]:
         "warnings": [],
         "fault": None,
         "throttle": None,
-        "trigger": "workflow",
+        "trigger": TRIGGER,
         "workflow": workflow.name,
     }
 
 
-def workflow_campaign(emulator: Emulator, workflow: Workflow) -> tuple[Campaign, Account]:
-    """The campaign a run shares and its account (SPEC 1.4 rows 8-9, as the CSV upload)."""
-    campaign = emulator.store.campaign(workflow.campaign)
-    account = emulator.store.account(campaign.account) if campaign else None
-    if campaign is None or account is None:
-        raise PisanoError(13002, f"campaign: {workflow.campaign!r} is unknown")
-    if not campaign.flow:
-        raise PisanoError(13005, f"campaign: {workflow.campaign!r} has no flow attached")
-    return campaign, account
-
-
-def read_source(path: str) -> bytes:
-    """The workflow's CSV file; one that cannot be read is 13037, naming it and why."""
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError as error:
-        raise PisanoError(13037, f"source: {path}: cannot be read: {error.strerror}") from None
-
-
 def share_csv(emulator: Emulator, workflow: Workflow, request_id: int, now: float) -> int:
-    """INTERIM, until the CSV upload's code lands (wt-csv, wt-channels): the file's `email`
-    column shared by the email steps; every other column a custom attribute."""
-    campaign, account = workflow_campaign(emulator, workflow)
-    params = interim_params(read_source(workflow.source))
-    context = RuleContext(customer_schema=account.customer_schema)
-    email_sharing_loader.load(params, context)
-    batch = SharingBatch.of(campaign.id, request_id, now, params["emails"], params)
-    first_id = emulator.store.record_sharings(batch, batch.nbytes)
-    mail = MailBatch(first_id, batch, Letterhead.of(campaign, account))
-    emulator.outbox.add(mail)
-    if mail.letterhead.provider_type != "outbox":
-        emulator.postman.wake()
-    return len(batch)
+    """The workflow's file shared as `POST /__mock/campaigns/<id>/csv` shares an upload: the same
+    campaign checks, the same reading of the file, the same share (SPEC 1.8)."""
+    account, campaign = _account_and_campaign(emulator, workflow.campaign)
+    within_bounds(workflow.source, emulator.settings.bounds.max_body_bytes)
+    params, _ = sharing_params(readable(workflow.source), campaign.channel)
+    accepted = share(account, campaign, params, TRIGGER, request_id=request_id, now=now)
+    return accepted.recipients
 
 
-def interim_params(data: bytes) -> dict[str, Any]:
+def within_bounds(path: str, max_bytes: int) -> None:
+    """A file is read whole, as an upload is: one larger than an upload may be is refused as
+    the upload would be (13000), not read."""
     try:
-        text = data.decode("utf-8-sig")
-        rows = list(csv.DictReader(io.StringIO(text, newline=""), strict=True))
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise PisanoError(13037, f"line ?: {error}") from None
-    if not rows:
-        raise PisanoError(13037, "line 1: no rows")
-    missing = [str(n + 2) for n, row in enumerate(rows) if not (row.get("email") or "")]
-    if missing:
-        raise PisanoError(13038, f"rows {', '.join(missing[:20])}: no email")
-    emails = [row["email"] for row in rows]
-    others = {row["email"]: {k: v for k, v in row.items() if k != "email"} for row in rows}
-    return {"emails": emails, "custom_attributes": others}
+        size = os.stat(path).st_size
+    except OSError:
+        return  # `readable` names what is wrong
+    if size > max_bytes:
+        raise PisanoError(
+            13000, f"source: {path}: {size} bytes, more than max_body_bytes ({max_bytes})"
+        )
+
+
+def readable(path: str) -> Source:
+    """The workflow's file as a Source; one that cannot be opened is 13037, naming it and why
+    (checked here once: a file that vanishes between two passes is the same answer)."""
+
+    def open_file() -> BinaryIO:
+        try:
+            return open(path, "rb")  # the pass's `with` closes it
+        except OSError as error:
+            raise PisanoError(13037, f"source: {path}: cannot be read: {error.strerror}") from None
+
+    return open_file
