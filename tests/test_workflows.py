@@ -27,6 +27,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "workflows" / "exam
 HOUR = 3600
 H = 1_700_000_000 // HOUR * HOUR  # an exact hour, in the past: setting the clock there re-arms
 CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+SMS_CAMPAIGN = "00000000-0000-4000-8000-000000000501"
 
 
 # -- due times and the scheduler, on a fake run ---------------------------------------------------
@@ -110,10 +111,10 @@ def test_a_relative_source_is_read_beside_the_config_file() -> None:
 # -- the emulator: real runs through the admin API -------------------------------------------------
 
 
-def write_config(folder: Path, **sources: str) -> Path:
-    """A config whose workflows (name → source) each run hourly for the default email campaign."""
-    text = "".join(
-        f'[[workflows]]\nname = "{name}"\ncampaign = "{CAMPAIGN}"\nsource = "{source}"\n'
+def write_config(folder: Path, campaign: str = CAMPAIGN, extra: str = "", **sources: str) -> Path:
+    """A config whose workflows (name → source) each run hourly for `campaign`."""
+    text = extra + "".join(
+        f'[[workflows]]\nname = "{name}"\ncampaign = "{campaign}"\nsource = "{source}"\n'
         'schedule = "0 * * * *"\n'
         for name, source in sources.items()
     )
@@ -156,6 +157,7 @@ def test_advancing_past_due_times_shares_the_csv_at_each_once_in_order(example: 
     assert [s["email"] for s in sharings] == ["ayse@example.com", "john@example.com"] * 3
     assert sharings[0]["custom_attributes"] == {"name": "Ayşe Yılmaz", "segment": "gold"}
     assert [e["status"] for e in workflow_entries(example)] == [200, 200, 200]
+    assert {s["trigger"] for s in sharings} == {"workflow"}
     (shown,) = admin(example, "GET", "workflows")["workflows"]
     assert shown["next_run"] == H + 4 * HOUR and shown["schedule"] == "0 * * * *"
 
@@ -218,3 +220,34 @@ def test_a_running_clock_is_watched_by_the_ticker(example: Api) -> None:
         assert time.monotonic() < deadline, "the ticker fired nothing in 10 s"
         time.sleep(0.05)  # waiting for the ticker thread, not for the throttle or a due time
     assert workflow_entries(example)[0]["body"]["due"] == H + HOUR
+
+
+def test_rows_without_their_identity_key_record_13038_naming_them(tmp_path: Path) -> None:
+    (tmp_path / "gaps.csv").write_text("email,name\na@example.com,A\n,B\nc@example.com,C\n,D\n")
+    with running(load_settings(write_config(tmp_path, gaps="gaps.csv"))) as (api, _):
+        admin(api, "POST", "clock", {"set": H})
+        admin(api, "POST", "clock", {"advance": HOUR})
+        (run,) = runs(api, "gaps")
+        assert (run["status"], run["code"]) == ("refused", 13038)
+        assert "3" in run["reason"] and "5" in run["reason"]
+
+
+def test_a_file_larger_than_an_upload_may_be_is_refused_unread(tmp_path: Path) -> None:
+    (tmp_path / "big.csv").write_text("email\n" + "x@example.com\n" * 100)
+    config = write_config(tmp_path, extra="[bounds]\nmax_body_bytes = 1000\n", big="big.csv")
+    with running(load_settings(config)) as (api, _):
+        run = admin(api, "POST", "workflows/big/run", {})["run"]
+        assert (run["status"], run["code"]) == ("refused", 13000)
+        assert "max_body_bytes" in run["reason"]
+
+
+def test_an_sms_campaign_s_workflow_shares_its_numbers(tmp_path: Path) -> None:
+    (tmp_path / "phones.csv").write_text(
+        "phone_number,name\n5551234567,Ayse\n+90 555 765 4321,Can\n"
+    )
+    config = write_config(tmp_path, campaign=SMS_CAMPAIGN, texts="phones.csv")
+    with running(load_settings(config)) as (api, _):
+        run = admin(api, "POST", "workflows/texts/run", {})["run"]
+        assert (run["status"], run["count"]) == ("ok", 2)
+        sharings = admin(api, "GET", "sharings")["sharings"]
+        assert {(s["channel"], s["trigger"]) for s in sharings} == {("sms", "workflow")}
