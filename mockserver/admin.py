@@ -247,7 +247,11 @@ def move_clock() -> Response:
     emulator_clock = current_emulator().clock
     target = clock_target(change, emulator_clock.now())
     rate = abs(change.get("rate", 0.0))  # the range holds it at 0 or more: -0.0 shows as 0.0
-    emulator_clock.set(target, rate)
+    if "set" in change:
+        emulator_clock.set(target, rate)
+    else:  # read and moved in one step: advances sent at once to several replicas all count
+        emulator_clock.advance(change.get("advance", 0.0), rate)
+    current_emulator().scheduler.catch_up()  # before answering: the runs it passed are listed
     return admin_json({"now": emulator_clock.now(), "rate": emulator_clock.rate})
 
 

@@ -11,19 +11,21 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
-from . import access, admin, lifecycle, openapi, outbox_admin
+from . import access, admin, lifecycle, openapi, outbox_admin, workflows_admin
 from .access_log import init_app as init_access_log
 from .admin import AdminError, render_admin_error
 from .api import sharing, survey
 from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator, current_emulator
+from .csv_admin import blueprint as csv_admin_blueprint
 from .headers import REASON, ascii_header
 from .links import LinkMaker
 from .metrics import open_metrics
 from .postman import Postman
 from .settings import Settings, load_settings
 from .storage import STORE_UNAVAILABLE, open_parts, unavailable_reason
+from .workflows import Scheduler, open_run_book
 
 log = logging.getLogger("pisano_mock")
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -77,6 +79,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         outbox=parts.outbox,
         postman=postman,
         metrics=open_metrics(settings.storage),  # where the state is: shared by workers on Redis
+        scheduler=Scheduler(
+            settings.workflows,
+            open_run_book(parts.clock),
+            workflows_admin.runner(app, workflows_admin.share_csv),
+        ),
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         survey.blueprint,
         admin.blueprint,
         outbox_admin.blueprint,
+        csv_admin_blueprint,
+        workflows_admin.blueprint,
         openapi.blueprint,
     )
     for blueprint in blueprints:

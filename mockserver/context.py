@@ -14,6 +14,7 @@ from .postman import Postman
 from .settings import Settings
 from .state import Store
 from .throttle import Throttle
+from .workflows import Scheduler
 
 EXTENSION_KEY = "pisano_mock"
 
@@ -28,6 +29,7 @@ class Emulator:
     outbox: Outbox
     postman: Postman
     metrics: Metrics = field(default_factory=MemoryMetrics)
+    scheduler: Scheduler = field(default_factory=Scheduler.idle)  # SPEC 1.8 workflows
 
     def reset(self) -> None:
         """SPEC 2.2 reset: journal, sharings, outbox, counters and faults emptied; clock back to
@@ -37,6 +39,7 @@ class Emulator:
         self.outbox.reset()  # a message being sent when it empties is settled into nothing
         self.throttle.reset()
         self.clock.reset()
+        self.scheduler.reset()  # after the clock: schedules re-armed from its reading
 
 
 def current_emulator() -> Emulator:

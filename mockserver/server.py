@@ -123,6 +123,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         self._thread.start()
         self.app.extensions[EXTENSION_KEY].postman.start()  # what a restart left (SPEC 1.7)
+        self.app.extensions[EXTENSION_KEY].scheduler.start()  # a running clock passes due times
         return self
 
     def serve_forever(self) -> None:
@@ -132,6 +133,7 @@ class LiveServer:
         self._server.shutdown()
         self._server.server_close()
         self.app.extensions[EXTENSION_KEY].postman.stop()  # no sender outlives its server
+        self.app.extensions[EXTENSION_KEY].scheduler.stop()
 
     def __enter__(self) -> LiveServer:
         return self.start()

@@ -98,7 +98,9 @@ def _start_senders(worker: Any) -> None:
     """Each worker delivers (SPEC 1.7), from its start: what other workers queued, or what a
     restart left in flight. Never in the process that forks: a thread holding a Redis
     connection's lock at the fork would leave the child deadlocked."""
-    worker.app.load().extensions[EXTENSION_KEY].postman.start()  # app: our EmbeddedServer
+    emulator = worker.app.load().extensions[EXTENSION_KEY]  # app: our EmbeddedServer
+    emulator.postman.start()
+    emulator.scheduler.start()  # each worker's ticker: the mark lets one of them run a due time
 
 
 class EmbeddedServer(BaseApplication):  # type: ignore[misc]

@@ -558,8 +558,15 @@ def settings_from_document(
         delivery=Delivery(**loaded["delivery"]),
         links=Links(**loaded["links"]),
         fixture=fixture,
-        workflows=tuple(Workflow(**w) for w in loaded["workflows"]),
+        workflows=tuple(
+            Workflow(**{**w, "source": beside(source, w["source"])}) for w in loaded["workflows"]
+        ),
     )
+
+
+def beside(config: str, path: str) -> str:
+    """A workflow's `source` relative to the config file's directory (SPEC 1.8), not the cwd."""
+    return str(Path(config).parent / Path(path).expanduser())
 
 
 # Default tables that follow the file's accounts: a file written before they existed, giving its
