@@ -117,6 +117,7 @@ def test_refusals_are_catalogue_answers_naming_the_line(
     assert answer.headers["X-Pisano-Mock-Reason"].startswith(reason)
     entry = journal(api)[-1]
     assert (entry["trigger"], entry["code"], entry["status"]) == ("csv", code, status)
+    assert answer.headers["X-Pisano-Mock-Request-Id"] == str(entry["id"])
     assert api.request("GET", "/__mock/sharings").json()["sharings"] == []
 
 

@@ -174,7 +174,7 @@ def test_a_quoted_field_over_the_bound_names_its_first_line() -> None:
     cell = ("y" * 1000 + "\n") * (MAX_FIELD_CHARS // 1000 + 5)
     data = b'email,note\na@example.com,"' + cell.encode() + b'"\n'
     assert lines_of(data) == [
-        M37 + f"line 2: a field longer than {MAX_FIELD_CHARS} characters (an unterminated quote?)"
+        M37 + f"line 2: a field longer than {MAX_FIELD_CHARS} characters (or a quote never closed)"
     ]
 
 
