@@ -270,7 +270,8 @@ def csv_rows(lines: Lines, delimiter: str) -> Iterator[CsvRow]:
 def _row(line: int, names: list[str], fields: list[str]) -> CsvRow:
     identity: dict[str, str] = {}
     attributes: dict[str, str] = {}
-    for name, value in zip(names, fields, strict=False):  # a short row: the rest are empty
+    padded = fields + [""] * (len(names) - len(fields))  # a short row: the rest are empty
+    for name, value in zip(names, padded, strict=True):
         if name in IDENTITY_KEYS:
             identity[name] = value.strip()
         else:

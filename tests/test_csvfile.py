@@ -259,3 +259,8 @@ def test_what_csv_writer_writes_reads_back(
         email: {"Segment": segment, "Note": note}
         for email, (segment, note) in zip(emails, rows, strict=True)
     }
+
+
+def test_a_short_row_has_the_missing_columns_empty() -> None:
+    params, _ = sharing_params(source(b"email;name;Segment\na@example.com\n"), "email")
+    assert params["custom_attributes"] == {"a@example.com": {"Segment": ""}}
