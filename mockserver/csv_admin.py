@@ -21,7 +21,7 @@ from .bodies import BodyUnread, hold_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .csvfile import Source, sharing_params
-from .headers import WARNING, ascii_header
+from .headers import REQUEST_ID, WARNING, ascii_header
 from .lifecycle import ENTRY_OVERHEAD, request_body
 from .state import Account, Campaign
 
@@ -37,6 +37,7 @@ def upload_csv(campaign_id: str) -> Response:
     """Share the campaign's survey with the file's recipients; the answer is the API's."""
     emulator = current_emulator()
     entry = CsvEntry.open(emulator)
+    g.csv_request_id = entry.id
     try:
         account, campaign = _account_and_campaign(emulator, campaign_id)
         params, warnings = sharing_params(_csv_source(_csv_bytes()), campaign.channel)
@@ -55,10 +56,12 @@ def upload_csv(campaign_id: str) -> Response:
 
 
 @blueprint.after_request
-def close_if_unread(response: Response) -> Response:
+def label_answer(response: Response) -> Response:
     # A body over max_body_bytes is still on the wire: the connection cannot be reused.
     if isinstance(g.get("csv_body_error"), BodyUnread):
         response.headers["Connection"] = "close"
+    if g.get("csv_request_id") is not None:  # the journal entry, as every API answer names it
+        response.headers[REQUEST_ID] = str(g.csv_request_id)
     if g.get("csv_warnings"):  # as the API says what it accepted but finds wrong (SPEC 1.1)
         response.headers[WARNING] = ascii_header("; ".join(g.csv_warnings))
     return response

@@ -11,13 +11,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
 from .catalogue import CATALOGUE, PisanoError
-from .rules import shown
+from .rules import is_phone_number, normalised_number, shown
 from .validation import is_email
 
 Source = Callable[[], BinaryIO]  # opens the file from its start, once per pass
@@ -42,6 +41,7 @@ MAX_FIELD_CHARS = 1 << 17  # the csv module's own default, set explicitly (it is
 MAX_LISTED = 20  # lines a 13038 lists (SPEC 1.8); as many lines for each other kind of problem
 CHUNK = 1 << 16
 SNIFF_LINES = 20
+SNIFF_CHARS = 1 << 16
 DUPLICATE_BITS = 1 << 26  # 8 MiB: at 1M recipients ~1.5% of keys need an exact look
 
 
@@ -58,14 +58,8 @@ def email_key(value: str) -> str | None:
     return value.lower() if is_email(value) else None
 
 
-_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
-
-
 def phone_key(value: str) -> str | None:
-    """SPEC 1.5: 7 to 15 digits once spaces, `-`, `(`, `)`, `.` and one leading `+` are gone."""
-    digits = _PHONE_PUNCTUATION.sub("", value)
-    digits = digits[1:] if digits.startswith("+") else digits
-    return digits if digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15 else None
+    return normalised_number(value) if is_phone_number(value) else None
 
 
 CHANNELS = {
@@ -202,6 +196,7 @@ def detect_delimiter(source: Source, encoding: str) -> str:
     """The one of `,` `;` tab that csv.Sniffer finds in the first lines; else the most counted."""
     with open_text(source, encoding) as text:
         sample = "".join(line for _, line in zip(range(SNIFF_LINES), Lines(text), strict=False))
+    sample = sample[:SNIFF_CHARS]  # the Sniffer's regular expressions: keep their input small
     try:
         return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
     except csv.Error:  # one column, or too few lines to tell: count them on the header
@@ -229,7 +224,7 @@ def _csv_error_text(message: str) -> str:
     if "unexpected end of data" in message:
         return "a quoted field is never closed (unterminated quote)"
     if "field larger than field limit" in message:
-        return f"a field longer than {MAX_FIELD_CHARS} characters (an unterminated quote?)"
+        return f"a field longer than {MAX_FIELD_CHARS} characters (or a quote never closed)"
     return f"not CSV: {message}"
 
 
@@ -275,7 +270,8 @@ def csv_rows(lines: Lines, delimiter: str) -> Iterator[CsvRow]:
 def _row(line: int, names: list[str], fields: list[str]) -> CsvRow:
     identity: dict[str, str] = {}
     attributes: dict[str, str] = {}
-    for name, value in zip(names, fields, strict=False):  # a short row: the rest are empty
+    padded = fields + [""] * (len(names) - len(fields))  # a short row: the rest are empty
+    for name, value in zip(names, padded, strict=True):
         if name in IDENTITY_KEYS:
             identity[name] = value.strip()
         else:

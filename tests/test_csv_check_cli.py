@@ -110,3 +110,22 @@ def test_help_is_complete() -> None:
     )
     for word in ("FILE", "--channel", "{email,sms}", "--json", "13037", "Windows-1254"):
         assert word in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "incomplete.csv",
+            "13038 Required customer identitiy keys not present in params!: rows 3, 5\n"
+            "13028 Invalid parameters: line 4: email 'not-an-address' is not an email address\n",
+        ),
+        (
+            "broken-quote.csv",
+            "13037 Malformatted CSV: line 3: a quoted field is never closed (unterminated quote)\n",
+        ),
+    ],
+)
+def test_the_readme_examples(name: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["csv", "check", str(FIXTURES / name)]) == 1
+    assert capsys.readouterr().out == expected

@@ -117,6 +117,7 @@ def test_refusals_are_catalogue_answers_naming_the_line(
     assert answer.headers["X-Pisano-Mock-Reason"].startswith(reason)
     entry = journal(api)[-1]
     assert (entry["trigger"], entry["code"], entry["status"]) == ("csv", code, status)
+    assert answer.headers["X-Pisano-Mock-Request-Id"] == str(entry["id"])
     assert api.request("GET", "/__mock/sharings").json()["sharings"] == []
 
 
@@ -140,3 +141,18 @@ def test_other_content_types_are_415(api: Any, content_type: str) -> None:
     answer = upload(api, EMAIL_CAMPAIGN, b"email\na@example.com\n", {"Content-Type": content_type})
     assert answer.status_code == 415
     assert "text/csv or multipart/form-data" in answer.json()["reason"]
+
+
+def test_on_redis_the_upload_is_shared_and_journaled_alike(
+    server_with: Any, redis_url: str
+) -> None:
+    with server_with(storage=redis_url) as (api, _):
+        answer = upload(api, SMS_CAMPAIGN, b"phone_number;name\n5321234567;A\n")
+        assert answer.status_code == 200, answer.text
+        (entry,) = journal(api)
+        assert (entry["trigger"], entry["status"]) == ("csv", 200)
+        (sharing,) = api.request("GET", "/__mock/sharings").json()["sharings"]
+        assert (sharing["trigger"], sharing["request_id"]) == ("csv", entry["id"])
+        refused = upload(api, SMS_CAMPAIGN, b"phone_number\n12\n")
+        assert refused.json()["code"] == 13028
+        assert journal(api)[-1]["reason"] == "line 2: phone_number '12' is not a phone number"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockserver.catalogue import PisanoError
 from mockserver.csvfile import (
@@ -174,7 +177,7 @@ def test_a_quoted_field_over_the_bound_names_its_first_line() -> None:
     cell = ("y" * 1000 + "\n") * (MAX_FIELD_CHARS // 1000 + 5)
     data = b'email,note\na@example.com,"' + cell.encode() + b'"\n'
     assert lines_of(data) == [
-        M37 + f"line 2: a field longer than {MAX_FIELD_CHARS} characters (an unterminated quote?)"
+        M37 + f"line 2: a field longer than {MAX_FIELD_CHARS} characters (or a quote never closed)"
     ]
 
 
@@ -227,3 +230,37 @@ def test_sharing_params_raise_the_first_problem() -> None:
         13028,
         "line 3: email 'bad' is not an email address",
     )
+
+
+values = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
+)
+
+
+@given(
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    rows=st.lists(st.tuples(values, values), min_size=1, max_size=30),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig"]),
+)
+def test_what_csv_writer_writes_reads_back(
+    delimiter: str, rows: list[tuple[str, str]], encoding: str
+) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=delimiter)
+    writer.writerow(["email", "Segment", "Note"])
+    emails = [f"customer{number}@example.com" for number in range(len(rows))]
+    for email, (segment, note) in zip(emails, rows, strict=True):
+        writer.writerow([email, segment, note])
+    data = out.getvalue().encode(encoding)
+    params, warnings = sharing_params(source(data), "email")
+    assert warnings == []
+    assert params["emails"] == emails
+    assert params["custom_attributes"] == {
+        email: {"Segment": segment, "Note": note}
+        for email, (segment, note) in zip(emails, rows, strict=True)
+    }
+
+
+def test_a_short_row_has_the_missing_columns_empty() -> None:
+    params, _ = sharing_params(source(b"email;name;Segment\na@example.com\n"), "email")
+    assert params["custom_attributes"] == {"a@example.com": {"Segment": ""}}
