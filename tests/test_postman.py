@@ -183,9 +183,7 @@ def test_idle_senders_stop_and_a_wake_starts_them_again(outbox, make_postman, mo
     assert postman.flush(10)["sent"] == 1
 
 
-def test_on_shared_storage_one_sender_keeps_looking_for_work_added_elsewhere(
-    outbox, monkeypatch
-):
+def test_on_shared_storage_one_sender_keeps_looking_for_work_added_elsewhere(outbox, monkeypatch):
     # Another replica queued this message and died before its senders took it: nobody wakes us.
     monkeypatch.setattr(postman_module, "IDLE_EXIT_SECONDS", 0.05)
     send = Recorder()
