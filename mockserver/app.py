@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Rails answers OPTIONS on a POST-only route with 404 (SPEC 1.4 row 1); Flask would say 200.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     parts = open_parts(settings)
-    links = LinkMaker(public_url(settings), parts.store.link_secret())
+    links = LinkMaker(public_url(settings), parts.store.link_secret)
     postman = Postman(parts.outbox, links, settings.delivery, parts.clock, shared=parts.shared)
     app.extensions[EXTENSION_KEY] = Emulator(
         settings=settings,

@@ -1,8 +1,9 @@
 """Survey links (SPEC 1.7): `<public_url>/s/<token>`, with `?responses=` when the request gave
 `built_in_responses`.
 
-A token is the sharing's id and a MAC of it under the store's secret, so it cannot be guessed and
-needs no table to be read back: `GET /s/<token>` finds its sharing from the token alone.
+A token is a MAC of the sharing's id under the store's secret and the id masked by a keystream
+drawn from that MAC: it cannot be guessed, shows no id, and needs no table to be read back —
+`GET /s/<token>` unmasks the id and checks the MAC. One spelling per token (strict base64url).
 
 A short link (SPEC 1.7: an SMS carries one) is `<public_url>/l/<code>`, read back the same way:
 the code is the sharing's id in base62 and 8 base62 characters of a MAC of it (`SHORT_MAC_CHARS`).
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # ~350 years on average to hit one sharing's code; and an SMS stays short (a 6-digit id: 12 chars).
 SHORT_MAC_CHARS = 8
 SHORT_DOMAIN = b"short:"  # the short code's MAC never equals a token's, under the same secret
+MASK_DOMAIN = b"mask:"  # the keystream that hides a token's id
 
 
 @dataclass(frozen=True)
@@ -34,22 +36,30 @@ class LinkMaker:
     """Makes and reads survey links; one per emulator, its secret shared by every worker."""
 
     public_url: str  # no trailing slash
-    secret: bytes
+    # The store's secret, or how to read it now: on Redis it is drawn again when Redis comes back
+    # empty (ids start again at 1: an old link must not open a new customer's sharing).
+    secret: bytes | Callable[[], bytes]
 
     def token(self, sharing_id: int) -> str:
+        key = self._key()
         raw = sharing_id.to_bytes(ID_BYTES, "big")
-        return base64.urlsafe_b64encode(raw + self._mac(raw)).decode()
+        mac = _mac(key, raw)
+        return base64.urlsafe_b64encode(_masked(key, mac, raw) + mac).decode()
 
     def sharing_id(self, token: str) -> int | None:
         """The sharing a token names, or None when it is not one of ours."""
-        if len(token) != TOKEN_CHARS:
+        if len(token) != TOKEN_CHARS or not token.isascii():
             return None
         try:
             raw = base64.urlsafe_b64decode(token.encode("ascii"))
-        except (ValueError, UnicodeEncodeError):
+        except ValueError:
             return None
-        head, mac = raw[:ID_BYTES], raw[ID_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(head)):
+        if base64.urlsafe_b64encode(raw).decode() != token:  # `+` for `-`, stray characters
+            return None
+        key = self._key()
+        masked, mac = raw[:ID_BYTES], raw[ID_BYTES:]
+        head = _masked(key, mac, masked)
+        if not hmac.compare_digest(mac, _mac(key, head)):
             return None
         return int.from_bytes(head, "big")
 
@@ -79,13 +89,23 @@ class LinkMaker:
         """A sharing's link with its `responses_query` already made (a batch shares one)."""
         return f"{self.public_url}/s/{self.token(sharing_id)}{query}"
 
-    def _mac(self, raw: bytes) -> bytes:
-        return hmac.digest(self.secret, raw, "sha256")[:MAC_BYTES]  # one-shot: 3x hmac.new
+    def _key(self) -> bytes:
+        return self.secret() if callable(self.secret) else self.secret
 
     def _short_mac(self, sharing_id: int) -> str:
         raw = SHORT_DOMAIN + sharing_id.to_bytes(ID_BYTES, "big")
-        number = int.from_bytes(hmac.digest(self.secret, raw, "sha256")[:8], "big")
+        number = int.from_bytes(hmac.digest(self._key(), raw, "sha256")[:8], "big")
         return to_base62(number % 62**SHORT_MAC_CHARS).rjust(SHORT_MAC_CHARS, BASE62[0])
+
+
+def _mac(key: bytes, raw: bytes) -> bytes:
+    return hmac.digest(key, raw, "sha256")[:MAC_BYTES]  # one-shot: 3x faster than hmac.new
+
+
+def _masked(key: bytes, mac: bytes, raw: bytes) -> bytes:
+    """`raw` XOR a keystream drawn from the MAC: masks an id, and unmasks it again."""
+    stream = hmac.digest(key, MASK_DOMAIN + mac, "sha256")[:ID_BYTES]
+    return bytes(a ^ b for a, b in zip(raw, stream, strict=True))
 
 
 def to_base62(number: int) -> str:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any
 
 import jinja2
@@ -63,17 +63,21 @@ class Message:
 
 
 def as_email(message: Message, at: float | None = None) -> EmailMessage:
-    """The email as SMTP carries it: text and HTML alternatives; no Subject when it is None."""
+    """The email as SMTP carries it: text and HTML alternatives; no Subject when it is None.
+    The same bytes each time for a message (Message-ID and MIME boundary drawn from its id and
+    instant): the `.eml` downloaded is what the SMTP server received."""
     email = EmailMessage()
     email["From"] = message.sender
     email["To"] = message.to
     if message.subject is not None:
         email["Subject"] = message.subject
     email["Date"] = formatdate(message.created_at if at is None else at, usegmt=True)
-    email["Message-ID"] = make_msgid(f"pisano-mock-{message.id}", domain="pisano-mock.test")
+    stamp = f"{message.id}.{round(message.created_at * 1000)}"
+    email["Message-ID"] = f"<pisano-mock.{stamp}@pisano-mock.test>"
     email["X-Pisano-Mock-Message-Id"] = str(message.id)
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
+    email.set_boundary(f"=_pisano-mock.{stamp}")  # "=_" never occurs in base64 nor quoted-printable
     return email
 
 

@@ -360,6 +360,8 @@ class RedisFaults:
 # once seen cannot come back, even after the database was flushed and filled again).
 REGISTRY_VERSION = key("registry:version")
 LINK_SECRET = key("links:secret")
+LINK_SECRET_SECONDS = 1.0
+PUBLIC_URL = key("links:public_url")
 
 
 class Registry:
@@ -437,6 +439,7 @@ class RedisStore:
         self._faults = RedisFaults(client)
         # A request is begun and finished by the same process: its entry waits here meanwhile.
         self._open_requests: dict[int, dict[str, Any]] = {}
+        self._link_secret: tuple[bytes, float] = (b"", 0.0)  # and when it was read
         self._fixture = fixture or {}  # what reset returns to
         self.add_fixture(self._fixture)  # added, never wiping: other replicas may be running
 
@@ -489,6 +492,7 @@ class RedisStore:
         self._open_requests[entry["id"]] = entry
         if not version:  # no registry at all: Redis was emptied (restarted without persistence)
             self.add_fixture(self._fixture)  # seeded again, as when this replica started
+            self._link_secret = (b"", 0.0)  # a new one is drawn: ids start again at 1
             version = self.client.get(REGISTRY_VERSION) or b""
         self._registry.use(version.decode())
         return Begun(entry["id"], entry["time"], faults=int(faults) > 0)
@@ -546,11 +550,26 @@ class RedisStore:
         }
 
     def link_secret(self) -> bytes:
-        """One secret for every worker and replica: the first to ask sets it (links.py)."""
-        self.client.set(LINK_SECRET, os.urandom(32), nx=True)
-        secret = self.client.get(LINK_SECRET)
+        """One secret for every worker and replica: the first to ask sets it (links.py). Read
+        again each second: a Redis come back empty draws a new one (its ids start again at 1),
+        and every process takes it up within that second."""
+        held, read_at = self._link_secret
+        if held and time.monotonic() - read_at < LINK_SECRET_SECONDS:
+            return held
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(LINK_SECRET, os.urandom(32), nx=True)
+        pipe.get(LINK_SECRET)
+        _, secret = pipe.execute()
         assert isinstance(secret, bytes)  # the client answers bytes (no decode_responses)
+        self._link_secret = (secret, time.monotonic())
         return secret
+
+    def public_url(self, url: str) -> str:
+        """The URL links point at, one for every replica: the first to serve says it (SPEC
+        2.5: replicas are one Pisano, their links alike)."""
+        self.client.set(PUBLIC_URL, url, nx=True)
+        agreed = self.client.get(PUBLIC_URL)
+        return agreed.decode() if isinstance(agreed, bytes) else url
 
     def reset(self) -> None:
         """Journal, sharings and faults emptied; entities back to this replica's fixture."""

@@ -159,7 +159,7 @@ def serve_links_at(app: Flask, url: str) -> None:
     emulator = app.extensions[EXTENSION_KEY]
     if emulator.settings.links.public_url:
         return
-    url = browsable(url)
+    url = emulator.store.public_url(browsable(url))  # replicas on one Redis: the first's
     emulator.settings = emulator.settings.with_changes(links=Links(public_url=url))
     emulator.links = replace(emulator.links, public_url=url.rstrip("/"))
     emulator.postman.links = emulator.links  # its messages carry the same links

@@ -282,6 +282,7 @@ class Store(Protocol):
     def counts(self) -> dict[str, int]: ...
     def reset(self) -> None: ...
     def link_secret(self) -> bytes: ...
+    def public_url(self, url: str) -> str: ...
 
 
 class MemoryStore:
@@ -305,6 +306,9 @@ class MemoryStore:
 
     def link_secret(self) -> bytes:
         return self._link_secret
+
+    def public_url(self, url: str) -> str:
+        return url  # one process: its own URL
 
     # -- registry -------------------------------------------------------------------------------
     def token(self, token: str) -> Token | None:
