@@ -307,7 +307,7 @@ def test_reset_empties_everything(outbox):
     assert ids(outbox) == [10]
 
 
-# -- fairness (issue 10: a slow provider stalls nothing else) ---------------------------------------
+# -- fairness (issue 10: a slow provider stalls nothing else) ----------------------------------
 def claimed_campaigns(outbox: Outbox, n: int, share: int | None = None) -> list[str | None]:
     """The campaign of each of `n` claims (None: nothing claimable), leases held."""
     taken = [outbox.claim(LONG, share) for _ in range(n)]
