@@ -132,6 +132,7 @@ class Outbox(Protocol):
     def page(self, since: int, limit: int, wanted: OutboxFilter) -> OutboxPage: ...
     def get(self, message_id: int) -> HeldMessage | None: ...
     def statuses(self) -> dict[str, int]: ...
+    def counts(self) -> dict[str, int]: ...
     def reset(self) -> None: ...
 
 
@@ -351,6 +352,12 @@ class MemoryOutbox:
     def statuses(self) -> dict[str, int]:
         with self._lock:
             return {status: self._counts[status] for status in STATUSES}
+
+    def counts(self) -> dict[str, int]:
+        """Messages by status, and `dropped`: what health and metrics show (one reading)."""
+        with self._lock:
+            by_status = {status: self._counts[status] for status in STATUSES}
+            return {**by_status, "dropped": self._dropped}
 
 
 def _never_claimed(lane: _Lane) -> tuple[_Held, int] | None:

@@ -105,3 +105,66 @@ def test_a_hanging_provider_does_not_hold_up_another_campaign(tmp_path: Path, st
         "q3@example.com",
     ]
     assert waiting.count("queued") > 150  # A's still wait: its senders hang on its provider
+
+
+# -- a growing outbox is visible (issue 10, attack finding 7) --------------------------------------
+def watched(tmp_path: Path, storage: str, hanging_port: int) -> Any:
+    """An app whose outbox holds 2 messages (captured ones go first), A's to a hanging provider."""
+    path = tmp_path / "watched.toml"
+    path.write_text(
+        f"""
+[bounds]
+outbox_max_messages = 2
+
+[delivery]
+senders = 1
+attempt_timeout_seconds = 30
+
+[campaigns.{SLOW}]
+account = "acme"
+provider = {{ type = "http", url = "http://{HOST}:{hanging_port}/messages" }}
+
+[campaigns.{QUICK}]
+account = "acme"
+"""
+    )
+    return create_app(load_settings(path, storage=storage)).test_client()
+
+
+def shared_in(client: Any, campaign: str, emails: list[str]) -> None:
+    answer = client.post(
+        f"/v1/email_campaigns/{campaign}/email_sharings",
+        json={"emails": emails},
+        headers={"Authorization": f"Token token={DEFAULT_TOKEN}"},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def filled(tmp_path: Path, storage: str, hanging_port: int) -> Any:
+    """3 captured (1 of them dropped past the bound) then 3 to the hanging provider: 1 sending
+    (its one sender hangs), 2 queued; the other captured dropped to make room."""
+    client = watched(tmp_path, storage, hanging_port)
+    shared_in(client, QUICK, ["c1@example.com", "c2@example.com", "c3@example.com"])
+    shared_in(client, SLOW, ["h1@example.com", "h2@example.com", "h3@example.com"])
+    deadline = time.monotonic() + WITHIN_SECONDS
+    while client.get("/__mock/health").json["outbox"]["sending"] == 0:  # the sender claimed one
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return client
+
+
+EXPECTED = {"queued": 2, "sending": 1, "sent": 0, "failed": 0, "captured": 0}
+
+
+def test_health_counts_the_outbox_by_status_and_its_drops(tmp_path: Path, storage: str):
+    with silent_server() as hanging_port:
+        health = filled(tmp_path, storage, hanging_port).get("/__mock/health").json
+    assert (health["outbox"], health["outbox_dropped"]) == (EXPECTED, 3)
+
+
+def test_metrics_gauge_the_outbox_by_status(tmp_path: Path, storage: str):
+    with silent_server() as hanging_port:
+        text = filled(tmp_path, storage, hanging_port).get("/__mock/metrics").text
+    for status, n in EXPECTED.items():
+        assert f'pisano_mock_outbox_messages{{status="{status}"}} {float(n)}' in text
+    assert "pisano_mock_outbox_dropped 3.0" in text
