@@ -134,7 +134,12 @@ def load_query(schema: Schema) -> dict[str, Any]:
 @blueprint.get("/health")
 def health() -> Response:
     load_query(NoQuerySchema())
-    return admin_json({"status": "ok", **current_emulator().store.counts()})
+    emulator = current_emulator()
+    outbox = emulator.outbox.counts()
+    dropped = outbox.pop("dropped")
+    return admin_json(
+        {"status": "ok", **emulator.store.counts(), "outbox": outbox, "outbox_dropped": dropped}
+    )
 
 
 @blueprint.get("/metrics")
@@ -148,6 +153,7 @@ def metrics() -> Response:
         emulator.store.counts(),
         emulator.settings.storage,
         request.headers.get("Accept"),
+        emulator.outbox.counts(),
     )
     return Response(body, 200, content_type=content_type)
 

@@ -240,14 +240,30 @@ class Snapshot(Collector):
     totals: Mapping[Key, float]
     counts: Mapping[str, int]
     storage: str
+    outbox: Mapping[str, int]  # messages by status (outbox.STATUSES: five labels), and dropped
 
     def collect(self) -> Iterator[Metric]:
         yield from self._counters()
         yield self._durations()
         for count, name, help_text in GAUGES:
             yield GaugeMetricFamily(PREFIX + name, help_text, value=self.counts.get(count, 0))
+        yield from self._outbox()
         build = {"version": package_version(), "storage": urlsplit(self.storage).scheme}
         yield InfoMetricFamily(PREFIX + "build", "The emulator's version and storage.", build)
+
+    def _outbox(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            PREFIX + "outbox_messages", "Messages held in the outbox, by status.", labels=["status"]
+        )
+        for status, n in self.outbox.items():
+            if status != "dropped":
+                family.add_metric([status], n)
+        yield family
+        yield GaugeMetricFamily(
+            PREFIX + "outbox_dropped",
+            "Outbox messages dropped (oldest sent, failed or captured first) since reset.",
+            value=self.outbox.get("dropped", 0),
+        )
 
     def _series(self, series: str) -> Iterator[tuple[Key, float]]:
         return ((key[1:], value) for key, value in sorted(self.totals.items()) if key[0] == series)
@@ -280,11 +296,15 @@ class Snapshot(Collector):
 
 
 def exposition(
-    metrics: Metrics, counts: Mapping[str, int], storage: str, accept: str | None
+    metrics: Metrics,
+    counts: Mapping[str, int],
+    storage: str,
+    accept: str | None,
+    outbox: Mapping[str, int],
 ) -> tuple[bytes, str]:
     """The body and content type of a scrape: Prometheus text, or OpenMetrics when asked for."""
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(Snapshot(metrics.totals(), counts, storage)), content_type
+    return encoder(Snapshot(metrics.totals(), counts, storage, outbox)), content_type
 
 
 _ROUTE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")

@@ -127,16 +127,28 @@ class Outbox(Protocol):
     """What the views and the senders need of the outbox, whatever keeps it."""
 
     def add(self, mail: MailBatch) -> None: ...
-    def claim(self, lease_seconds: float) -> Claimed | None: ...
+    def claim(self, lease_seconds: float, share: int | None = None) -> Claimed | None: ...
     def settle(self, message_id: int, outcome: Settled) -> None: ...
     def page(self, since: int, limit: int, wanted: OutboxFilter) -> OutboxPage: ...
     def get(self, message_id: int) -> HeldMessage | None: ...
     def statuses(self) -> dict[str, int]: ...
+    def counts(self) -> dict[str, int]: ...
     def reset(self) -> None: ...
 
 
 CAPTURED = DeliveryState("captured")
 QUEUED = DeliveryState("queued")
+
+
+@dataclass
+class _Lane:
+    """One campaign's work waiting for a sender: batches with messages never claimed, retries."""
+
+    fresh: deque[_Held] = field(default_factory=deque)
+    due: list[tuple[float, int]] = field(default_factory=list)  # (monotonic due time, id)
+
+    def __bool__(self) -> bool:
+        return bool(self.fresh or self.due)
 
 
 @dataclass
@@ -182,9 +194,10 @@ class MemoryOutbox:
         with self._lock:
             self._batches: list[_Held] = []  # by first id (ids are sharing ids: nearly always
             self._firsts: list[int] = []  # appended in order; insorted when two requests race)
-            self._fresh: deque[_Held] = deque()  # batches with messages never claimed
-            self._due: list[tuple[float, int]] = []  # (monotonic due time, id): retries
-            self._leases: dict[int, float] = {}  # id → monotonic expiry, while sending
+            # Campaign → its waiting work, in turn order: a claim serves the first that has a
+            # message due and moves it last (round robin: a backlog cannot starve a small batch).
+            self._lanes: dict[str, _Lane] = {}
+            self._leases: dict[int, tuple[float, str]] = {}  # id → (expiry, campaign): sending
             self._counts: Counter[str] = Counter()
             self._messages = 0
             self._bytes = 0
@@ -201,54 +214,64 @@ class MemoryOutbox:
             self._messages += len(mail)
             self._bytes += mail.nbytes
             if not captured:
-                self._fresh.append(held)
+                self._lane(mail.letterhead.campaign_id).fresh.append(held)
             self._trim()
 
-    def claim(self, lease_seconds: float) -> Claimed | None:
-        """The next message due, now `sending`: a retry whose time came, one whose sender's lease
-        ran out, else the oldest never claimed."""
+    def claim(self, lease_seconds: float, share: int | None = None) -> Claimed | None:
+        """The next message due, now `sending`: one whose sender's lease ran out, else the next
+        campaign in turn's retry whose time came or its oldest never claimed. A campaign with
+        `share` messages sending already is passed over (None: no limit)."""
         now = time.monotonic()
         with self._lock:
-            found = self._next_due(now)
+            full = self._full(now, share)
+            found = self._lease_expired(now, full) or self._next_in_turn(now, full)
             if found is None:
                 return None
             held, index = found
             before = held.state(index)
             state = DeliveryState("sending", before.attempts + 1, before.last_error)
             self._change(held, index, state)
-            self._leases[held.mail.first_id + index] = now + lease_seconds
+            campaign = held.mail.letterhead.campaign_id
+            self._leases[held.mail.first_id + index] = (now + lease_seconds, campaign)
             return Claimed(HeldMessage(held.mail.first_id + index, held.mail, index, state))
 
-    def _next_due(self, now: float) -> tuple[_Held, int] | None:
-        for found in (self._retry_due(now), self._lease_expired(now), self._never_claimed()):
-            if found is not None:
-                return found
-        return None
+    def _full(self, now: float, share: int | None) -> set[str]:
+        """The campaigns with `share` live leases (as many leases as senders: a scan is cheap)."""
+        if share is None:
+            return set()
+        busy = Counter(campaign for until, campaign in self._leases.values() if until > now)
+        return {campaign for campaign, n in busy.items() if n >= share}
 
-    def _retry_due(self, now: float) -> tuple[_Held, int] | None:
-        while self._due and self._due[0][0] <= now:
-            _, message_id = heapq.heappop(self._due)
-            found = self._locate(message_id)
-            if found is not None and found[0].state(found[1]).status == "queued":
-                return found
-        return None
-
-    def _lease_expired(self, now: float) -> tuple[_Held, int] | None:
-        # As many leases as senders at work: a scan is cheap.
-        expired = next((i for i, until in self._leases.items() if until <= now), None)
+    def _lease_expired(self, now: float, full: set[str]) -> tuple[_Held, int] | None:
+        expired = next(
+            (i for i, (until, c) in self._leases.items() if until <= now and c not in full), None
+        )
         if expired is None:
             return None
         del self._leases[expired]
         return self._locate(expired)
 
-    def _never_claimed(self) -> tuple[_Held, int] | None:
-        while self._fresh:
-            held = self._fresh[0]
-            if held.cursor < len(held.mail):
-                held.cursor += 1
-                return held, held.cursor - 1
-            self._fresh.popleft()
+    def _next_in_turn(self, now: float, full: set[str]) -> tuple[_Held, int] | None:
+        for campaign in [c for c in self._lanes if c not in full]:
+            lane = self._lanes[campaign]
+            found = self._retry_due(lane, now) or _never_claimed(lane)
+            if found is not None:
+                self._lanes[campaign] = self._lanes.pop(campaign)  # last in turn now
+                return found
+            if not lane:
+                del self._lanes[campaign]
         return None
+
+    def _retry_due(self, lane: _Lane, now: float) -> tuple[_Held, int] | None:
+        while lane.due and lane.due[0][0] <= now:
+            _, message_id = heapq.heappop(lane.due)
+            found = self._locate(message_id)
+            if found is not None and found[0].state(found[1]).status == "queued":
+                return found
+        return None
+
+    def _lane(self, campaign: str) -> _Lane:
+        return self._lanes.setdefault(campaign, _Lane())
 
     def settle(self, message_id: int, outcome: Settled) -> None:
         with self._lock:
@@ -260,7 +283,8 @@ class MemoryOutbox:
             before = held.state(index)
             self._change(held, index, settled_state(before, outcome))
             if outcome.retry_in is not None and outcome.sent_at is None:
-                heapq.heappush(self._due, (time.monotonic() + outcome.retry_in, message_id))
+                due = (time.monotonic() + outcome.retry_in, message_id)
+                heapq.heappush(self._lane(held.mail.letterhead.campaign_id).due, due)
             self._trim()
 
     def _change(self, held: _Held, index: int, state: DeliveryState) -> None:
@@ -328,6 +352,22 @@ class MemoryOutbox:
     def statuses(self) -> dict[str, int]:
         with self._lock:
             return {status: self._counts[status] for status in STATUSES}
+
+    def counts(self) -> dict[str, int]:
+        """Messages by status, and `dropped`: what health and metrics show (one reading)."""
+        with self._lock:
+            by_status = {status: self._counts[status] for status in STATUSES}
+            return {**by_status, "dropped": self._dropped}
+
+
+def _never_claimed(lane: _Lane) -> tuple[_Held, int] | None:
+    while lane.fresh:
+        held = lane.fresh[0]
+        if held.cursor < len(held.mail):
+            held.cursor += 1
+            return held, held.cursor - 1
+        lane.fresh.popleft()
+    return None
 
 
 def _dropped_statuses(held: _Held, start: int, stop: int) -> Counter[str]:

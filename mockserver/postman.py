@@ -176,7 +176,7 @@ class Postman:
 
     def deliver_one(self) -> bool:
         """Claim one message and make one attempt; False when none was due."""
-        claimed = self.outbox.claim(self.lease_seconds)
+        claimed = self.outbox.claim(self.lease_seconds, fair_share(self.delivery.senders))
         if claimed is None:
             return False
         held = claimed.message
@@ -206,6 +206,12 @@ class Postman:
         if attempts >= self.delivery.max_attempts:
             return Settled(error=error)
         return Settled(error=error, retry_in=self.delivery.backoff_seconds * 2 ** (attempts - 1))
+
+
+def fair_share(senders: int) -> int:
+    """The most senders one campaign may hold at once: another campaign always has one, so a
+    provider that hangs slows only its own campaign (issue 10)."""
+    return max(1, senders // 2)
 
 
 def pending(counts: Mapping[str, int]) -> int:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -36,7 +37,7 @@ from .outbox import (
 from .redis_state import MAX_CURSOR, batch_json, key, sharing_batch
 from .settings import Bounds
 
-PARTS = ("meta", "ids", "batches", "sizes", "unsent", "fresh", "cursor", "states", "leases", "due")
+PARTS = ("meta", "ids", "batches", "sizes", "unsent", "turn", "cursor", "states", "leases", "due")
 READ_BATCHES = 64  # batches a page reads per round trip
 STATES_PER_READ = 1000  # message states a page reads per round trip
 CACHED_BATCHES = 32  # parsed batches kept in this process: claims and pages read each once
@@ -110,6 +111,16 @@ class BatchCache:
             self.nbytes = 0
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One of this process's claims: which attempt it is, and for the share, whose and until when
+    (a claim never settled, its sender gone, stops counting when its lease runs out)."""
+
+    attempts: int
+    campaign: str
+    until: float  # monotonic
+
+
 class RedisOutbox:
     """outbox.Outbox in Redis, shared by every process on the same URL."""
 
@@ -120,13 +131,15 @@ class RedisOutbox:
         self._token = uuid.uuid4().hex
         # (message id, thread) → the attempt it claimed: a sender thread claims and settles, and
         # a thread whose lease was lost to another thread of ours must not settle that one's.
-        self._claims: dict[tuple[int, int], int] = {}
+        self._claims: dict[tuple[int, int], Claim] = {}
+        self._claiming = threading.Lock()  # the share read and the claim made as one step
         self._cache = BatchCache()
         self._add = client.register_script(lua.OUTBOX_ADD)
         self._claim = client.register_script(lua.OUTBOX_CLAIM)
         self._settle = client.register_script(lua.OUTBOX_SETTLE)
         self._read = client.register_script(lua.OUTBOX_READ)
         self._find = client.register_script(lua.OUTBOX_FIND)
+        self._reset = client.register_script(lua.OUTBOX_RESET)
 
     @property
     def claimant(self) -> str:
@@ -141,24 +154,38 @@ class RedisOutbox:
         delivers = int(mail.letterhead.provider_type != "outbox")
         stamp = uuid.uuid4().hex[:16]
         args: list[bytes | str | int] = [mail.first_id, len(mail), mail.nbytes, delivers, stamp]
-        args += [stored(mail), *self.limits]
+        args += [stored(mail), *self.limits, mail.letterhead.campaign_id]
         self._add(keys=self.keys, args=args)
 
-    def claim(self, lease_seconds: float) -> Claimed | None:
+    def claim(self, lease_seconds: float, share: int | None = None) -> Claimed | None:
         """One round trip (two when the batch is not cached here): the next message to deliver,
-        `sending` with this attempt counted, leased for `lease_seconds` of real time."""
-        taken = self._claim(keys=self.keys, args=[self.claimant, repr(float(lease_seconds))])
-        if not taken:
-            return None
-        message_id, first_id, stamp, attempts, last_error = taken
-        message_id, first_id, attempts = int(message_id), int(first_id), int(attempts)
+        `sending` with this attempt counted, leased for `lease_seconds` of real time; campaigns
+        with `share` of this process's claims under way are passed over (None: no limit)."""
+        with self._claiming:
+            full = self._full(share)
+            args = [self.claimant, repr(float(lease_seconds)), *full]
+            taken = self._claim(keys=self.keys, args=args)
+            if not taken:
+                return None
+            message_id, first_id, stamp, attempts, last_error, campaign = taken
+            message_id, first_id, attempts = int(message_id), int(first_id), int(attempts)
+            until = time.monotonic() + lease_seconds
+            claim = Claim(attempts, campaign.decode(), until)
+            self._claims[message_id, threading.get_ident()] = claim
         mail = self._mail(first_id, stamp.decode())
         if mail is None:  # emptied (reset) between the two reads
             return None
-        self._claims[message_id, threading.get_ident()] = attempts
         error = None if last_error is None else last_error.decode()
         state = DeliveryState("sending", attempts, error)
         return Claimed(HeldMessage(message_id, mail, message_id - first_id, state))
+
+    def _full(self, share: int | None) -> list[str]:
+        """The campaigns with `share` of this process's claims under way."""
+        if share is None:
+            return []
+        now = time.monotonic()
+        busy = Counter(c.campaign for c in list(self._claims.values()) if c.until > now)
+        return [campaign for campaign, n in busy.items() if n >= share]
 
     def settle(self, message_id: int, outcome: Settled) -> None:
         """This thread's claim of `message_id` ends: ignored when the claim is no longer its own
@@ -184,9 +211,10 @@ class RedisOutbox:
         the latest of our threads' claims of it."""
         mine = self._claims.pop((message_id, threading.get_ident()), None)
         if mine is not None:
-            return mine
-        ours = [(n, held) for held, n in list(self._claims.items()) if held[0] == message_id]
-        return self._claims.pop(max(ours)[1], None) if ours else None
+            return mine.attempts
+        ours = [(c.attempts, at) for at, c in list(self._claims.items()) if at[0] == message_id]
+        latest = self._claims.pop(max(ours)[1], None) if ours else None
+        return None if latest is None else latest.attempts
 
     # -- reads ------------------------------------------------------------------------------------
     def page(self, since: int, limit: int, wanted: OutboxFilter) -> OutboxPage:
@@ -216,12 +244,18 @@ class RedisOutbox:
         counts = self.client.hmget(self.keys[0], list(STATUSES))
         return {status: int(n or 0) for status, n in zip(STATUSES, counts, strict=True)}  # type: ignore[arg-type]
 
+    def counts(self) -> dict[str, int]:
+        """Messages by status, and `dropped`: what health and metrics show (one round trip)."""
+        fields = [*STATUSES, "dropped"]
+        found = self.client.hmget(self.keys[0], fields)
+        return {name: int(n or 0) for name, n in zip(fields, found, strict=True)}  # type: ignore[arg-type]
+
     def dropped(self) -> int:
         return int(self.client.hget(self.keys[0], "dropped") or 0)  # type: ignore[arg-type]
 
     def reset(self) -> None:
         """Empty: every message, state and count; a sender's claim under way is then ignored."""
-        self.client.unlink(*self.keys)
+        self._reset(keys=self.keys)
         self._cache.clear()
 
     # -- helpers ----------------------------------------------------------------------------------

@@ -364,15 +364,25 @@ return id
 # each batch's first id), batches (hash: first id → the MailBatch as stored), sizes (hash: first
 # id → "messages bytes delivers stamp start": `start` counts its messages dropped already, the
 # stamp tells one batch from another of the same id after Redis was emptied), unsent (hash: first
-# id → its messages queued or sending), fresh (zset: batches with messages never claimed), cursor
-# (hash: first id → the next index never claimed), states (hash: message id → JSON {s: status,
-# a: attempts, c: claimant, f: first id, t: sent_at, e: last_error}), leases (zset: message id →
-# when its lease ends), due (zset: message id → when its retry is due). A message with no state
-# is captured (a batch for the outbox provider) or queued (never claimed). Times are Redis' TIME.
+# id → its messages queued or sending), turn (zset: campaigns with work waiting, in turn order:
+# round robin), cursor (hash: first id → the next index never claimed), states (hash: message id →
+# JSON {s: status, a: attempts, c: claimant, f: first id, k: campaign, t: sent_at, e: last_error}),
+# leases (zset: message id → when its lease ends). Each campaign in turn has two more: `turn`:fresh:
+# <campaign> (zset: its batches with messages never claimed) and `turn`:due:<campaign> (zset:
+# message id → when its retry is due). A message with no state is captured (a batch for the outbox
+# provider) or queued (never claimed). Times are Redis' TIME.
 _OUTBOX = r"""
 local meta, ids, batches, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local unsent, fresh, cursor, states = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local leases, due = KEYS[9], KEYS[10]
+local unsent, turn, cursor, states = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local leases = KEYS[9]
+
+local function lane(part, campaign)  -- a campaign's fresh batches or due retries
+  return turn .. ':' .. part .. ':' .. campaign
+end
+
+local function in_turn(campaign)  -- last in turn, unless in turn already
+  redis.call('ZADD', turn, 'NX', redis.call('HINCRBY', meta, 'turns', 1), campaign)
+end
 
 local function size_of(id)  -- messages, bytes, delivers, stamp, start
   local s = redis.call('HGET', sizes, id)
@@ -416,8 +426,7 @@ local function forget(id, from, to, delivers)
 end
 
 local function drop_batch(id)
-  redis.call('ZREM', ids, id)
-  redis.call('ZREM', fresh, id)
+  redis.call('ZREM', ids, id)  -- never fresh: a batch with a message unsent is not dropped
   redis.call('HDEL', batches, id)
   redis.call('HDEL', sizes, id)
   redis.call('HDEL', unsent, id)
@@ -467,7 +476,7 @@ end
 """
 
 # ARGV: first id, messages, bytes, delivers ("1"/"0"), stamp, stored batch, max messages, max
-# bytes. Adding a batch held already (same first id) changes nothing. → 1
+# bytes, campaign. Adding a batch held already (same first id) changes nothing. → 1
 OUTBOX_ADD = (
     _NUMBERS
     + _OUTBOX
@@ -480,7 +489,8 @@ redis.call('HSET', sizes, id, int(n) .. ' ' .. int(nbytes) .. ' ' .. ARGV[4] .. 
            ' 0')
 if delivers then
   redis.call('HSET', unsent, id, n)
-  redis.call('ZADD', fresh, id, id)
+  redis.call('ZADD', lane('fresh', ARGV[9]), id, id)
+  in_turn(ARGV[9])
   redis.call('HSET', cursor, id, 0)
   redis.call('HINCRBY', meta, 'queued', n)
 else
@@ -493,41 +503,71 @@ return 1
 """
 )
 
-# ARGV: claimant, lease seconds. → false, or {message id, first id, stamp, attempts, last error
-# or nil}: a message whose lease ran out (its sender died: taken again), else a retry now due,
-# else the next message never claimed of the oldest batch with one; now `sending`, leased.
+# ARGV: claimant, lease seconds, then the campaigns passed over (this claimant's senders at their
+# share). → false, or {message id, first id, stamp, attempts, last error or false, campaign}: a
+# message whose lease ran out (its sender died: taken again), else the next campaign in turn's
+# retry now due, else its next message never claimed; now `sending`, leased; that campaign last.
 OUTBOX_CLAIM = (
     _NUMBERS
     + _CLOCK
     + _OUTBOX
     + r"""
 local now = real_time()
+local full = {}
+for at = 3, #ARGV do full[ARGV[at]] = true end
 
-local function take(mid, first)
-  local state = state_of(mid) or {s = 'queued', a = 0, f = first}
+local function take(mid, first, campaign)
+  local state = state_of(mid) or {s = 'queued', a = 0, f = first, k = campaign}
   redis.call('HINCRBY', meta, state.s, -1)
   redis.call('HINCRBY', meta, 'sending', 1)
   state.s, state.a, state.c = 'sending', state.a + 1, ARGV[1]
   redis.call('HSET', states, mid, cjson.encode(state))
   redis.call('ZADD', leases, fmt(now + tonumber(ARGV[2])), mid)
-  redis.call('ZREM', due, mid)
   local _, _, _, stamp = size_of(state.f)
-  return {mid, state.f, stamp, state.a, state.e or false}
+  return {mid, state.f, stamp, state.a, state.e or false, state.k or ''}
 end
 
-local lapsed = redis.call('ZRANGEBYSCORE', leases, '-inf', fmt(now), 'LIMIT', 0, 1)[1]
-if lapsed then return take(lapsed) end
-local retry = redis.call('ZRANGEBYSCORE', due, '-inf', fmt(now), 'LIMIT', 0, 1)[1]
-if retry then return take(retry) end
-local id = redis.call('ZRANGE', fresh, 0, 0)[1]
-if not id then return false end
-local n = size_of(id)
-local index = redis.call('HINCRBY', cursor, id, 1) - 1
-if index + 1 >= n then
-  redis.call('ZREM', fresh, id)
-  redis.call('HDEL', cursor, id)
+local function lapsed()  -- as many leases as senders: a few read
+  for _, mid in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', fmt(now), 'LIMIT', 0, 64)) do
+    local state = state_of(mid)
+    if not state then redis.call('ZREM', leases, mid)
+    elseif not full[state.k] then return mid end
+  end
 end
-return take(int(tonumber(id) + index), id)
+
+local function next_of(campaign)  -- its retry due, else its next message never claimed
+  local due = lane('due', campaign)
+  local retry = redis.call('ZRANGEBYSCORE', due, '-inf', fmt(now), 'LIMIT', 0, 1)[1]
+  if retry then
+    redis.call('ZREM', due, retry)
+    return retry
+  end
+  local fresh = lane('fresh', campaign)
+  local id = redis.call('ZRANGE', fresh, 0, 0)[1]
+  if not id then return nil end
+  local index = redis.call('HINCRBY', cursor, id, 1) - 1
+  if index + 1 >= size_of(id) then
+    redis.call('ZREM', fresh, id)
+    redis.call('HDEL', cursor, id)
+  end
+  return int(tonumber(id) + index), id
+end
+
+local mid = lapsed()
+if mid then return take(mid) end
+for _, campaign in ipairs(redis.call('ZRANGE', turn, 0, -1)) do
+  if not full[campaign] then
+    local found, first = next_of(campaign)
+    if found then
+      redis.call('ZADD', turn, redis.call('HINCRBY', meta, 'turns', 1), campaign)
+      return take(found, first, campaign)
+    end
+    if redis.call('EXISTS', lane('due', campaign), lane('fresh', campaign)) == 0 then
+      redis.call('ZREM', turn, campaign)
+    end
+  end
+end
+return false
 """
 )
 
@@ -551,7 +591,8 @@ state.s, state.c = status, nil
 if status == 'sent' then state.t = ARGV[5] else state.e = ARGV[6] end
 redis.call('HSET', states, mid, cjson.encode(state))
 if status == 'queued' then
-  redis.call('ZADD', due, fmt(real_time() + tonumber(ARGV[7])), mid)
+  redis.call('ZADD', lane('due', state.k or ''), fmt(real_time() + tonumber(ARGV[7])), mid)
+  in_turn(state.k or '')
 else
   redis.call('HINCRBY', unsent, state.f, -1)
   trim(tonumber(ARGV[8]), tonumber(ARGV[9]))
@@ -590,5 +631,18 @@ local out = {}
 batch_row(out, id)
 out[#out + 1] = redis.call('HGET', states, ARGV[1]) or ''
 return out
+"""
+)
+
+# Empties the outbox: its keys (KEYS) and each campaign's in turn. → 1
+OUTBOX_RESET = (
+    _NUMBERS
+    + _OUTBOX
+    + r"""
+for _, campaign in ipairs(redis.call('ZRANGE', turn, 0, -1)) do
+  redis.call('DEL', lane('fresh', campaign), lane('due', campaign))
+end
+redis.call('DEL', unpack(KEYS))
+return 1
 """
 )

@@ -305,3 +305,34 @@ def test_reset_empties_everything(outbox):
     assert set(outbox.statuses().values()) == {0}
     outbox.add(mail(10, 1))
     assert ids(outbox) == [10]
+
+
+# -- fairness (issue 10: a slow provider stalls nothing else) ----------------------------------
+def claimed_campaigns(outbox: Outbox, n: int, share: int | None = None) -> list[str | None]:
+    """The campaign of each of `n` claims (None: nothing claimable), leases held."""
+    taken = [outbox.claim(LONG, share) for _ in range(n)]
+    return [c and c.message.mail.letterhead.campaign_id for c in taken]
+
+
+def test_claims_take_turns_between_campaigns_not_oldest_first(outbox):
+    outbox.add(mail(1, 200))
+    outbox.add(mail(201, 3, campaign=OTHER))
+    assert claimed_campaigns(outbox, 8) == [CAMPAIGN, OTHER] * 3 + [CAMPAIGN] * 2
+
+
+def test_a_campaign_holds_no_more_than_its_share_of_the_senders(outbox):
+    outbox.add(mail(1, 200))
+    assert claimed_campaigns(outbox, 3, share=2) == [CAMPAIGN, CAMPAIGN, None]
+    outbox.add(mail(201, 3, campaign=OTHER))
+    assert claimed_campaigns(outbox, 3, share=2) == [OTHER, OTHER, None]
+    outbox.settle(1, Settled(sent_at=1.0))  # one of its senders is free again
+    assert claimed_campaigns(outbox, 2, share=2) == [CAMPAIGN, None]
+
+
+def test_retries_and_lapsed_leases_keep_the_share(outbox):
+    outbox.add(mail(1, 3))
+    outbox.claim(LONG, 1)
+    outbox.settle(1, Settled(error="down", retry_in=0.0))
+    outbox.claim(0.0, 1)  # message 1 again, its sender dies at once
+    assert outbox.claim(LONG, 1).message.id == 1  # the lapsed lease, taken again
+    assert outbox.claim(LONG, 1) is None  # message 2 waits: the campaign has its one sender

@@ -265,10 +265,10 @@ def test_a_sender_outlives_an_outbox_it_cannot_read_for_a_while(outbox, make_pos
     claim = outbox.claim
     failures = iter(range(3))
 
-    def flaky(lease_seconds: float) -> Any:
+    def flaky(lease_seconds: float, share: int | None = None) -> Any:
         if next(failures, None) is not None:
             raise ConnectionError("redis went away")
-        return claim(lease_seconds)
+        return claim(lease_seconds, share)
 
     outbox.claim = flaky  # type: ignore[method-assign]
     postman = make_postman(Recorder(), Delivery(senders=1))

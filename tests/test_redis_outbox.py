@@ -203,7 +203,7 @@ def test_a_retry_is_queued_until_due_with_its_error(outbox: Outbox, client: redi
         "421 try later",
     )
     seconds, micros = client.time()
-    due = client.zscore("pisano-mock:outbox:due", "1")
+    due = client.zscore("pisano-mock:outbox:turn:due:c1", "1")  # campaign c1's retries
     assert due is not None and HOUR - 5 < due - (seconds + micros / 1e6) <= HOUR
 
 
@@ -384,3 +384,12 @@ def test_reset_empties_it_and_a_claim_under_way_is_then_ignored(outbox: Outbox) 
     outbox.add(mail(5, 1))
     assert ids(outbox) == [5]
     assert claimed_id(outbox) == 5
+
+
+def test_reset_leaves_no_key_of_a_campaign_behind(outbox: Outbox, client: redis.Redis) -> None:
+    outbox.add(mail(1, 3))
+    outbox.add(mail(4, 2, campaign_id="c2"))
+    outbox.settle(claimed_id(outbox) or 0, Settled(error="down", retry_in=HOUR))
+    assert client.keys("pisano-mock:outbox:turn:*")  # c1's retries, c2's fresh batch
+    outbox.reset()
+    assert client.keys("pisano-mock:outbox*") == []
