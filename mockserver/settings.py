@@ -188,12 +188,12 @@ def check_one_line(text: str | None) -> None:
         raise ValidationError("holds a line break (or NUL): it would start another header")
 
 
-def check_sender(text: str) -> None:
+def check_sender(text: str, field: str) -> None:
     """`from`: one address, as an email's From header carries it (`Name <a@b.c>` or `a@b.c`)."""
-    check_one_line(text)
     found = getaddresses([text])
     if len(found) != 1 or "@" not in found[0][1]:
-        raise ValidationError(f'"{text}" is not one email address, e.g. "Surveys <s@example.com>"')
+        said = f'"{text}" is not one email address, e.g. "Surveys <s@example.com>"'
+        raise ValidationError(said, field)
 
 
 def check_header_name(name: str) -> None:
@@ -218,7 +218,7 @@ class CampaignSchema(Schema):
     channel = fields.String(load_default="email", validate=validate.OneOf(CHANNELS))
     subject = fields.String(load_default=None, allow_none=True, validate=check_one_line)
     flow = StrictBoolean(load_default=True)
-    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER, validate=check_sender)
+    sender = fields.String(data_key="from", load_default=DEFAULT_SENDER, validate=check_one_line)
     text_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     html_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
@@ -229,6 +229,12 @@ class CampaignSchema(Schema):
         if kind not in CHANNEL_PROVIDERS[channel]:
             carriers = " or ".join(CHANNEL_PROVIDERS[channel])
             raise ValidationError(f"provider {kind!r} cannot carry channel {channel!r}: {carriers}")
+
+    @validates_schema
+    def check_email_sender(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """An email's `from` is one address; an SMS's is a sender id (any one line)."""
+        if data["channel"] == "email":
+            check_sender(data["sender"], "from")
 
 
 class ProviderSchema(Schema):
