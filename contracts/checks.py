@@ -576,9 +576,7 @@ ABOUT: dict[Check, About] = {
         "Key custom_attributes and transactional_data by each customer's own email.",
     ),
     no_request_over_5000_recipients: About(
-        lambda example, _o: (
-            endpoint_of(example).batches and len(example.customers) > BATCH_LIMIT
-        ),
+        lambda example, _o: endpoint_of(example).batches and len(example.customers) > BATCH_LIMIT,
         "more than 5000 customers to an endpoint that takes lists (scenario 'above 5000'; "
         "a link is one customer per call)",
         "Send at most 5000 emails per request: split larger lists into batches.",

@@ -11,6 +11,7 @@ from typing import Any
 
 from .admin_client import AdminClient, AdminError
 from .client_suite import run_client_suite
+from .endpoints import ENDPOINTS
 from .model import KitError
 from .report import server_text_report, text_report, write_junit, write_server_junit
 from .runner import CommandClient, EmulatorProcess
@@ -30,15 +31,30 @@ the kit tries smaller variations to find the smallest example that still fails, 
 Your command is run through `sh -c` with these environment variables:
   PISANO_BASE_URL        the emulator, e.g. http://127.0.0.1:43121
   PISANO_API_TOKEN       the token to send: Authorization: Token token=<token>
-  PISANO_CAMPAIGN_ID     the campaign to send to
-  PISANO_CUSTOMERS_FILE  a JSON array of customers: {"email", "name", "external_id",
-                         "phone_number", "transactional_data"} (only email is always there)
+  PISANO_ENDPOINT        email, sms or link: the --endpoint the client is to call
+  PISANO_CAMPAIGN_ID     the campaign to send to (email, sms)
+  PISANO_LINK_CHANNEL_ID the link channel to generate links on (link, instead of the campaign)
+  PISANO_CUSTOMERS_FILE  a JSON array of customers:
+      email: {"email", "name", "external_id", "phone_number", "transactional_data"}
+             (email always there, unique case-insensitively)
+      sms:   {"phone_number", "name", "external_id", "email", "transactional_data"}
+             (phone_number always there, unique once spaces, -, (, ), . and a leading +
+             are removed)
+      link:  one link customer each: identity keys "email", "phone_number", "name",
+             "external_id" (strings, at least one not empty), every other key a custom
+             attribute, and "transactional_data"
   PISANO_BUILT_IN_RESPONSES_FILE
                          a JSON object of built_in_responses typed by the emulator's customer
                          schema (NPS integer, Satisfied boolean, Comment string, ...); a client
-                         that sends built_in_responses sends this object with every batch
-It must deliver every customer to POST /v1/email_campaigns/<id>/email_sharings and exit 0
-exactly when every customer arrived.
+                         that sends built_in_responses sends this object with every request
+It must deliver every customer and exit 0 exactly when every customer arrived:
+  --endpoint email  POST /v1/email_campaigns/<id>/email_sharings   (emails, <= 5000 a request)
+  --endpoint sms    POST /v1/sms_campaigns/<id>/sms_sharings       (phone_numbers, <= 5000)
+  --endpoint link   POST /external/v1/link_sharings/<channel>/generate_link
+                    (one call per customer: {"customer": {...}, "transactional_data": {...}})
+The email and SMS bodies key custom_attributes and transactional_data by the email or the
+number as sent. A check that cannot apply to an endpoint (no request over 5000 recipients, for
+links) is reported as skipped.
 
 What is checked, one check each (the names the report uses):
   client finishes in time               within --timeout
@@ -97,6 +113,12 @@ def _add_client_suite(suites: Any) -> None:
         required=True,
         metavar="COMMAND",
         help="how to run your client (through sh -c)",
+    )
+    client.add_argument(
+        "--endpoint",
+        choices=sorted(ENDPOINTS),
+        default="email",
+        help="the endpoint the client calls: email (default), sms or link",
     )
     client.add_argument(
         "--max-examples",
@@ -199,6 +221,7 @@ def client_command(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 shrink_seconds=args.shrink_seconds,
                 scenarios=tuple(args.scenario) if args.scenario else None,
+                endpoint=args.endpoint,
             )
     except KitError as error:
         print(f"pisano-mock contract client: {error}", file=sys.stderr)
