@@ -14,7 +14,7 @@ from werkzeug.routing import MapAdapter
 from . import access, admin, lifecycle, openapi, outbox_admin
 from .access_log import init_app as init_access_log
 from .admin import AdminError, render_admin_error
-from .api import email_sharings, survey
+from .api import sharing, survey
 from .bodies import BodyTooLarge
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator, current_emulator
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_error_handler(unavailable, _render_store_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
     blueprints = (
-        email_sharings.blueprint,
+        sharing.blueprint,
         survey.blueprint,
         admin.blueprint,
         outbox_admin.blueprint,

@@ -12,14 +12,13 @@ from flask import Blueprint, Response
 from marshmallow import fields
 
 from . import schemas
+from .api.sharing import ENDPOINTS, Endpoint, OpenApiRow
 from .catalogue import CATALOGUE
 from .faults import FAULT_RULES, FaultSchema, FaultStateSchema
 from .headers import ADMIN_TOKEN, FORCE_ERROR, HEADER_LIMIT, REASON, REQUEST_ID, WARNING
 from .settings import FixtureSchema
 
 blueprint = Blueprint("openapi", __name__)
-
-DEFAULT_CAMPAIGN_EXAMPLE = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"  # SPEC 2.1's default fixture
 
 # -- the emulated API's answers -------------------------------------------------------------------
 
@@ -72,11 +71,7 @@ def _api_answer(description: str, content: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": content, "headers": _API_HEADERS}
 
 
-_API_RESPONSES = {
-    "200": _api_answer(
-        "Accepted (JSON); text/plain when a scripted fault answers 200.",
-        {"application/json": {"schema": "EmailSharingAccepted"}, **_FAULT_TEXT},
-    ),
+_API_RESPONSES = {  # the 200 is each endpoint's (_api_operation)
     "4XX": _api_answer(
         "A catalogue entry (13000-13038), Pisano's body byte for byte; X-Pisano-Mock-Reason says "
         "why. A missing or malformed Authorization is 400/13030 and an unknown token 401/13001, "
@@ -103,20 +98,36 @@ _API_RESPONSES = {
 }
 
 # A Rack-style form (setting `form_bodies`, on by default): what JSON Schema can say of it.
-_FORM_BODY = {
-    "type": "object",
-    "description": "Rack-style keys: `emails[]=a@example.com&emails[]=b@example.com` (a lone "
-    "`emails=` value counts as a one-item list), `custom_attributes[<email>][<field>]=v`, "
-    "`transactional_data[<email>][<field>]=v`, `built_in_responses[<key>]=v`. Values are strings.",
-    "required": ["emails[]"],
-    "properties": {
-        "emails[]": {
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "string", "format": "email"},
-        }
-    },
+_LIST_FORM_BODY = (
+    "Rack-style keys: `{field}[]=a&{field}[]=b` (a lone `{field}=` value counts as a one-item "
+    "list; a repeated key without `[]` keeps its last value, with a warning), "
+    "`custom_attributes[<recipient>][<field>]=v`, `transactional_data[<recipient>][<field>]=v`, "
+    "`built_in_responses[<key>]=v`. Values are strings."
+)
+_ITEM_FORMATS = {
+    "emails": {"type": "string", "format": "email"},
+    "phone_numbers": {"type": "string"},
 }
+
+
+def _form_body(row: OpenApiRow) -> dict[str, Any]:
+    field = row.form_field
+    if field == "customer":
+        return {
+            "type": "object",
+            "description": "Rack-style keys: `customer[email]=v`, `customer[<attribute>]=v`, "
+            "`transactional_data[<field>]=v`, `built_in_responses[<key>]=v`, `options=true`. "
+            "Values are strings.",
+        }
+    return {
+        "type": "object",
+        "description": _LIST_FORM_BODY.format(field=field),
+        "required": [f"{field}[]"],
+        "properties": {
+            f"{field}[]": {"type": "array", "minItems": 1, "items": _ITEM_FORMATS[field]}
+        },
+    }
+
 
 _FORCE_ERROR_PARAMETER = {
     "in": "header",
@@ -203,40 +214,47 @@ def _admin(
     return operation
 
 
+def _openapi_path(endpoint: Endpoint) -> str:
+    return endpoint.rule.replace("<", "{").replace(">", "}")
+
+
+def _api_operation(endpoint: Endpoint) -> dict[str, Any]:
+    """A sharing endpoint's operation, from its row of the endpoint table (api/sharing.py)."""
+    row = endpoint.openapi
+    answers = {
+        **_API_RESPONSES,
+        "200": _api_answer(
+            "Accepted (JSON); text/plain when a scripted fault answers 200.",
+            {"application/json": {"schema": row.answer}, **_FAULT_TEXT},
+        ),
+    }
+    path_parameter = {
+        "in": "path",
+        "name": endpoint.id_name,
+        "required": True,
+        "schema": {"type": "string"},
+        "example": row.example,
+    }
+    return {
+        "summary": row.summary,
+        "description": row.description,
+        "tags": ["pisano"],
+        "parameters": [path_parameter, _FORCE_ERROR_PARAMETER],
+        "security": [{"PisanoToken": []}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": row.body},
+                "application/x-www-form-urlencoded": {"schema": _form_body(row)},
+            },
+        },
+        "responses": answers,
+    }
+
+
 # One row per operation: (path, method, operation). Schemas are referenced by registered names.
 OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
-    (
-        "/v1/email_campaigns/{campaign_id}/email_sharings",
-        "post",
-        {
-            "summary": "Share an email campaign's survey with recipients (Pisano's API).",
-            "description": "Rules across fields that JSON Schema cannot state (13028/13017): a "
-            "`custom_attributes` or `transactional_data` key must be one of `emails`; the same "
-            "address twice (case-insensitively) is 13017; `built_in_responses` values are typed "
-            "by the account's customer schema. A method other than POST is 404/13002, as Rails "
-            "answers a path without that route.",
-            "tags": ["pisano"],
-            "parameters": [
-                {
-                    "in": "path",
-                    "name": "campaign_id",
-                    "required": True,
-                    "schema": {"type": "string"},
-                    "example": DEFAULT_CAMPAIGN_EXAMPLE,
-                },
-                _FORCE_ERROR_PARAMETER,
-            ],
-            "security": [{"PisanoToken": []}],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": "EmailSharing"},
-                    "application/x-www-form-urlencoded": {"schema": _FORM_BODY},
-                },
-            },
-            "responses": _API_RESPONSES,
-        },
-    ),
+    *((_openapi_path(endpoint), "post", _api_operation(endpoint)) for endpoint in ENDPOINTS),
     ("/__mock/health", "get", _admin({"200": _json("Health")})),
     ("/__mock/reset", "post", _admin({"200": _json("Status")})),
     ("/__mock/metrics", "get", _admin({"200": _METRICS_ANSWER})),
@@ -269,8 +287,7 @@ class FaultsSchema(schemas.Answer):
 
 
 SCHEMAS = {
-    "EmailSharing": schemas.EmailSharingSchema,
-    "EmailSharingAccepted": schemas.EmailSharingAcceptedSchema,
+    **{name: schema for endpoint in ENDPOINTS for name, schema in endpoint.openapi.schemas.items()},
     "CatalogueError": schemas.CatalogueErrorSchema,
     "AdminError": schemas.AdminErrorSchema,
     "Status": schemas.StatusSchema,

@@ -35,6 +35,7 @@ from .state import (
     LinkChannel,
     Page,
     Pick,
+    Recipient,
     SharingBatch,
     Token,
     build_entities,
@@ -272,13 +273,14 @@ def sharing_batch(payload: bytes) -> SharingBatch:
         transactional_data=data,
         built_in_responses=responses,
         channel=fields["channel"],
+        trigger=fields.get("trigger", "api"),  # batches written before triggers existed
     )
 
 
 def batch_json(batch: SharingBatch) -> bytes:
     """One line of JSON for the batch's fields, then each held part as held, one per line (JSON
     written by orjson holds no newline): a page reads a batch without parsing its parts."""
-    fields = ("campaign_id", "request_id", "accepted_at", "channel", "recipients")
+    fields = ("campaign_id", "request_id", "accepted_at", "channel", "trigger", "recipients")
     head = orjson.dumps({name: getattr(batch, name) for name in fields})
     return b"\n".join([head, *(getattr(batch, name) for name in HELD_PARTS)])
 
@@ -506,8 +508,10 @@ class RedisStore:
     def record_sharings(self, batch: SharingBatch, nbytes: int) -> int:
         return self._sharings.append(batch_json(batch), len(batch), nbytes)
 
-    def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
-        return self._sharings.page(since, limit, sharing_filter(campaign_id, email), open_sharings)
+    def sharings(
+        self, since: int, limit: int, campaign_id: str | None, wanted: Recipient | str | None
+    ) -> Page:
+        return self._sharings.page(since, limit, sharing_filter(campaign_id, wanted), open_sharings)
 
     def sharing(self, sharing_id: int) -> dict[str, Any] | None:
         page = self._sharings.page(max(sharing_id - 1, 0), 1, None, open_sharings)

@@ -28,22 +28,85 @@ class RuleContext:
     from_form: bool = False
 
 
-def check_email_sharing(data: dict[str, Any], context: RuleContext) -> list[str]:
-    """Rows 12-13 of SPEC 1.4 beyond single fields, in order; returns warnings."""
-    emails = data["emails"]
-    check_recipient_keys(data, set(emails))
-    warnings = check_built_in_responses(data.get("built_in_responses") or {}, context)
-    warnings += check_batch_size(len(emails), context)
-    check_duplicates(emails)
-    return warnings
+@dataclass(frozen=True)
+class RecipientList:
+    """A list of recipients (`emails`, `phone_numbers`) and when two of them are the same one."""
+
+    field: str
+    fold: Callable[[str], str]  # two recipients are the same when their folds are
+    compared: str  # how the 13017 reason says they were compared
 
 
-def check_recipient_keys(data: dict[str, Any], recipients: set[str]) -> None:
+def normalised_number(number: str) -> str:
+    """A phone number as compared (SPEC 1.5): spaces, `-`, `(`, `)`, `.`, one leading `+` gone."""
+    return number.translate(_NUMBER_SEPARATORS).removeprefix("+")
+
+
+_NUMBER_SEPARATORS = str.maketrans("", "", " -().")
+_NUMBER_DIGITS = re.compile(r"[0-9]{7,15}")  # ASCII digits only: "٣" is a digit to str.isdigit
+
+
+def is_phone_number(value: Any) -> bool:
+    """SPEC 1.5: 7 to 15 digits remain once normalised."""
+    return isinstance(value, str) and bool(_NUMBER_DIGITS.fullmatch(normalised_number(value)))
+
+
+EMAILS = RecipientList("emails", str.lower, "compared case-insensitively")
+PHONE_NUMBERS = RecipientList(
+    "phone_numbers",
+    normalised_number,
+    "compared without spaces, -, (, ), . and a leading +",
+)
+
+
+def recipient_rules(
+    recipients: RecipientList,
+) -> Callable[[dict[str, Any], RuleContext], list[str]]:
+    """Rows 12-13 of SPEC 1.4 beyond single fields, in order, for one recipient list."""
+
+    def check(data: dict[str, Any], context: RuleContext) -> list[str]:
+        listed = data[recipients.field]
+        check_recipient_keys(data, set(listed), recipients.field)
+        warnings = check_built_in_responses(data.get("built_in_responses") or {}, context)
+        warnings += check_batch_size(len(listed), context, recipients.field)
+        check_duplicates(listed, recipients)
+        return warnings
+
+    return check
+
+
+check_email_sharing = recipient_rules(EMAILS)
+check_sms_sharing = recipient_rules(PHONE_NUMBERS)
+
+
+def check_link_sharing(data: dict[str, Any], context: RuleContext) -> list[str]:
+    """SPEC 1.6's last row; `customer` was checked as a field (check_customer)."""
+    return check_built_in_responses(data.get("built_in_responses") or {}, context)
+
+
+IDENTITY_KEYS = ("email", "phone_number", "name", "external_id")  # a link's customer (SPEC 1.6)
+
+
+def check_customer(value: Any) -> None:
+    """SPEC 1.6: an object holding at least one identity key (13038), each a string (13028)."""
+    if not isinstance(value, dict):
+        raise PisanoError(13038, f"customer: {type(value).__name__} where an object is expected")
+    given = [key for key in IDENTITY_KEYS if key in value]
+    if not given:
+        raise PisanoError(13038, f"customer: none of {', '.join(IDENTITY_KEYS)} is given")
+    for key in given:
+        if not isinstance(value[key], str):
+            raise PisanoError(13028, f"customer.{key}: {shown(value[key])} is not a string")
+
+
+def check_recipient_keys(
+    data: dict[str, Any], recipients: set[str], listed: str = "emails"
+) -> None:
     for name in RECIPIENT_KEYED_FIELDS:
         keyed = data.get(name) or {}
         if keyed.keys() - recipients:
             stray = next(key for key in keyed if key not in recipients)
-            raise PisanoError(13028, f'{name}: key "{stray}" is not one of emails')
+            raise PisanoError(13028, f'{name}: key "{stray}" is not one of {listed}')
 
 
 def check_built_in_responses(values: dict[str, Any], context: RuleContext) -> list[str]:
@@ -59,26 +122,25 @@ def check_built_in_responses(values: dict[str, Any], context: RuleContext) -> li
     return warnings
 
 
-def check_batch_size(count: int, context: RuleContext) -> list[str]:
+def check_batch_size(count: int, context: RuleContext, listed: str = "emails") -> list[str]:
     if count <= context.batch_limit:
         return []
-    message = f"emails: {count} recipients, above Pisano's best practice of {context.batch_limit}"
+    message = f"{listed}: {count} recipients, above Pisano's best practice of {context.batch_limit}"
     if context.strict_batch_limit:
         raise PisanoError(13028, message + " (strict_batch_limit)")
     return [message]
 
 
-def check_duplicates(emails: list[str]) -> None:
-    if len(set(map(str.lower, emails))) == len(emails):
+def check_duplicates(listed: list[str], recipients: RecipientList = EMAILS) -> None:
+    if len(set(map(recipients.fold, listed))) == len(listed):
         return
     seen: dict[str, str] = {}
-    for email in emails:
-        folded = email.lower()
+    for recipient in listed:
+        folded = recipients.fold(recipient)
         if folded in seen:
-            raise PisanoError(
-                13017, f'emails: "{email}" repeats "{seen[folded]}" (compared case-insensitively)'
-            )
-        seen[folded] = email
+            said = f'"{recipient}" repeats "{seen[folded]}" ({recipients.compared})'
+            raise PisanoError(13017, f"{recipients.field}: {said}")
+        seen[folded] = recipient
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")

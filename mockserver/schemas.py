@@ -16,7 +16,14 @@ from marshmallow import (
 )
 
 from .clock import READING_BOUND
-from .rules import RuleContext, check_email_sharing
+from .rules import (
+    RuleContext,
+    check_customer,
+    check_email_sharing,
+    check_link_sharing,
+    check_sms_sharing,
+    is_phone_number,
+)
 from .settings import MAX_CLOCK_RATE
 
 # Marshmallow's message for a required field that is absent; it maps to 13015 (SPEC 1.4 row 11).
@@ -47,35 +54,55 @@ class JsonInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class EmailSharingSchema(Schema):
-    """`POST /v1/email_campaigns/<campaign_id>/email_sharings` (SPEC 1.1)."""
+class PhoneNumber(fields.String):
+    """SPEC 1.5: 7 to 15 digits once spaces, `-`, `(`, `)`, `.` and one leading `+` are removed."""
 
-    class Meta:
-        unknown = EXCLUDE
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not is_phone_number(value):
+            raise self.make_error("invalid")
+        return str(value)
 
-    emails = fields.List(
-        fields.Email(),
-        required=True,
-        validate=validate.Length(min=1),
-        metadata={"description": "Recipients' email addresses; unique case-insensitively."},
-    )
-    custom_attributes = fields.Dict(
+
+class Customer(fields.Raw):
+    """SPEC 1.6's `customer`: not an object, or no identity key → 13038 (check_customer), null
+    included; so it checks null itself."""
+
+    checks_null = True  # validation.FastLoader leaves null to the field
+
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kw: Any) -> Any:
+        if value is not None:
+            return super().deserialize(value, attr, data, **kw)
+        check_customer(value)
+        return None
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        check_customer(value)
+        return value
+
+
+def _keyed_by(recipient: str, what: str) -> fields.Dict:
+    return fields.Dict(
         keys=fields.String(),
         values=fields.Dict(),
-        metadata={"description": "Customer fields (name, external_id, ...) keyed by email."},
+        metadata={"description": f"{what} keyed by {recipient}."},
     )
-    transactional_data = fields.Dict(
-        keys=fields.String(),
-        values=fields.Dict(),
-        metadata={"description": "Per-transaction fields (Segment, Location, ...) keyed by email."},
-    )
-    built_in_responses = fields.Dict(
+
+
+def _built_in_responses() -> fields.Dict:
+    return fields.Dict(
         keys=fields.String(),
         metadata={"description": "Feedback values embedded in the link, typed by the schema."},
     )
 
-    # The rules across fields (SPEC 1.4 rows 12-13); the fast path runs the same function.
-    cross_field_rules = staticmethod(check_email_sharing)
+
+class SharingSchema(Schema):
+    """What every sharing body's schema does: unknown fields ignored (warned), rules across
+    fields after the fields' own (`cross_field_rules`, which the fast path runs too)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    cross_field_rules: Any = staticmethod(lambda data, context: [])
 
     def __init__(self, rule_context: RuleContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -85,6 +112,64 @@ class EmailSharingSchema(Schema):
     @validates_schema
     def run_cross_field_rules(self, data: dict[str, Any], **_: Any) -> None:
         self.warnings = self.cross_field_rules(data, self.rule_context)
+
+
+class EmailSharingSchema(SharingSchema):
+    """`POST /v1/email_campaigns/<campaign_id>/email_sharings` (SPEC 1.1)."""
+
+    # Field order is check order (SPEC 1.4 rows 11-12): the recipients first.
+    emails = fields.List(
+        fields.Email(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Recipients' email addresses; unique case-insensitively."},
+    )
+    custom_attributes = _keyed_by("email", "Customer fields (name, external_id, ...)")
+    transactional_data = _keyed_by("email", "Per-transaction fields (Segment, Location, ...)")
+    built_in_responses = _built_in_responses()
+
+    cross_field_rules = staticmethod(check_email_sharing)  # rows 12-13
+
+
+class SmsSharingSchema(SharingSchema):
+    """`POST /v1/sms_campaigns/<campaign_id>/sms_sharings` (SPEC 1.5)."""
+
+    phone_numbers = fields.List(
+        PhoneNumber(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={
+            "description": "Recipients' phone numbers: 7-15 digits once spaces, -, (, ), . and "
+            "one leading + are removed; unique once so normalised."
+        },
+    )
+    custom_attributes = _keyed_by("phone number as sent", "Customer fields (name, email, ...)")
+    transactional_data = _keyed_by("phone number as sent", "Per-transaction fields")
+    built_in_responses = _built_in_responses()
+
+    cross_field_rules = staticmethod(check_sms_sharing)
+
+
+class LinkSharingSchema(SharingSchema):
+    """`POST /external/v1/link_sharings/<link_channel_id>/generate_link` (SPEC 1.6)."""
+
+    customer = Customer(
+        required=True,
+        metadata={
+            "description": "The customer: identity keys email, phone_number, name, external_id "
+            "(strings, may be empty; at least one given), any other key a custom attribute.",
+            "type": "object",
+        },
+    )
+    built_in_responses = _built_in_responses()
+    transactional_data = fields.Dict(
+        keys=fields.String(), metadata={"description": "Per-transaction fields."}
+    )
+    options = fields.Raw(
+        metadata={"description": '`true` or `"true"`: a short link as well.'},
+    )
+
+    cross_field_rules = staticmethod(check_link_sharing)
 
 
 class Answer(Schema):
@@ -105,6 +190,18 @@ class EmailSharingAcceptedSchema(Answer):
         values=fields.Integer(),
         metadata={"description": "Each accepted email and its sharing id (/__mock/sharings)."},
     )
+
+
+class SmsSharingAcceptedSchema(EmailSharingAcceptedSchema):
+    """The 200 answer of SPEC 1.5: each number as sent and its sharing id."""
+
+
+class LinkGeneratedSchema(Answer):
+    """The 200 answer of SPEC 1.6."""
+
+    status = fields.String(metadata={"example": "ok"})
+    link = fields.String(metadata={"description": "The survey link (SPEC 1.7)."})
+    short_link = fields.String(metadata={"description": "With `options: true`: `/l/<code>`."})
 
 
 class CatalogueErrorSchema(Schema):
@@ -181,11 +278,18 @@ class RequestsPageSchema(Answer):
     more = fields.Boolean()
 
 
-class SharingSchema(Answer):
+class SharingShownSchema(Answer):
     id = fields.Integer()
-    campaign_id = fields.String()
-    channel = fields.String()
-    email = fields.String()
+    campaign_id = fields.String(
+        metadata={"description": "The campaign (email, sms) or the link channel (link)."}
+    )
+    channel = fields.String(metadata={"description": "email, sms or link."})
+    email = fields.String(
+        allow_none=True, metadata={"description": "email, link (null: the customer gave none)."}
+    )
+    phone_number = fields.String(metadata={"description": "sms: the number as sent."})
+    customer = fields.Dict(metadata={"description": "link: the customer's identity keys."})
+    trigger = fields.String(metadata={"description": "api, csv or workflow."})
     custom_attributes = fields.Dict()
     transactional_data = fields.Dict()
     built_in_responses = fields.Dict()
@@ -197,7 +301,7 @@ class SharingSchema(Answer):
 
 
 class SharingsPageSchema(Answer):
-    sharings = fields.List(fields.Nested(SharingSchema))
+    sharings = fields.List(fields.Nested(SharingShownSchema))
     dropped = fields.Integer()
     more = fields.Boolean()
 
@@ -260,6 +364,10 @@ class ThrottleQuerySchema(Schema):
 class SharingsQuerySchema(PageQuerySchema):
     campaign_id = fields.String(load_default=None)
     email = fields.String(load_default=None)
+    phone_number = fields.String(
+        load_default=None,
+        metadata={"description": "SMS sharings to this number, compared as normalised."},
+    )
 
 
 class ContactsQuerySchema(PageQuerySchema):

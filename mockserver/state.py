@@ -18,6 +18,7 @@ from .bodies import HeldBody
 from .bounded import BoundedLog, give_back_big_blocks
 from .clock import Clock
 from .faults import Fault, FaultBook
+from .rules import IDENTITY_KEYS
 from .settings import DEFAULT_SENDER, Bounds, ConfigError
 
 
@@ -57,6 +58,12 @@ class SharingBatch(Sequence[dict[str, Any]]):
     """The recipients one request delivered, held compactly: the emails and each part as JSON
     text, parsed only when a page reads the batch.
 
+    The field names are the email endpoint's; the other channels reuse them: for `sms`, `emails`
+    holds the phone numbers as sent (the keys of `custom_attributes` / `transactional_data`); for
+    `link`, `campaign_id` is the link channel's id and `emails` holds one recipient, the
+    customer's `email` as sent ("" when it gave none), whose custom attributes are the whole
+    `customer` object (identity keys included, as the email endpoint's carry `name`, ...).
+
     Held parsed, a 5000-recipient batch costs ~4x its JSON text in Python objects (issue 9); even
     its emails alone, as 5000 `str` objects, would cost ~2.5x their text."""
 
@@ -68,7 +75,8 @@ class SharingBatch(Sequence[dict[str, Any]]):
     custom_attributes: bytes  # JSON: email → attributes, as the request sent them
     transactional_data: bytes  # JSON: email → data
     built_in_responses: bytes  # JSON: one object, every recipient's
-    channel: str = "email"
+    channel: str = "email"  # "sms", "link": the endpoint that shared them (api/sharing.py)
+    trigger: str = "api"  # "csv", "workflow": what made the request (SPEC 1.8)
 
     @classmethod
     def of(
@@ -78,8 +86,10 @@ class SharingBatch(Sequence[dict[str, Any]]):
         accepted_at: float,
         emails: Sequence[str],
         parts: dict[str, Any],
+        channel: str = "email",
+        trigger: str = "api",
     ) -> SharingBatch:
-        """A batch from what a request sent: its emails and its (parsed) per-recipient parts."""
+        """A batch from what a request sent: its recipients and its (parsed) per-recipient parts."""
         return cls(
             campaign_id,
             request_id,
@@ -89,6 +99,8 @@ class SharingBatch(Sequence[dict[str, Any]]):
             custom_attributes=_json_or_empty(parts.get("custom_attributes")),
             transactional_data=_json_or_empty(parts.get("transactional_data")),
             built_in_responses=_json_or_empty(parts.get("built_in_responses")),
+            channel=channel,
+            trigger=trigger,
         )
 
     @property
@@ -102,15 +114,19 @@ class SharingBatch(Sequence[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
         return self.opened()[index]  # one item parses every part: pages call `opened` once
 
-    def picked(self, offset: int, campaign_id: str | None, email: str | None) -> Iterable[int]:
-        """The indexes from `offset` of the recipients a page's filters keep (`email` lowercased);
-        only the emails are parsed, and only for an `email` filter."""
+    def picked(
+        self, offset: int, campaign_id: str | None, wanted: Recipient | None
+    ) -> Iterable[int]:
+        """The indexes from `offset` of the recipients a page's filters keep; only the
+        recipients are parsed, and only for a recipient filter."""
         if campaign_id and self.campaign_id != campaign_id:
             return ()
-        if not email:
+        if wanted is None:
             return range(offset, self.recipients)
-        emails = orjson.loads(self.emails)
-        return (i for i in range(offset, self.recipients) if emails[i].lower() == email)
+        if RECIPIENT_KEYS[self.channel] != wanted.key:
+            return ()
+        recipients = orjson.loads(self.emails)
+        return (i for i in range(offset, self.recipients) if wanted.same(recipients[i]))
 
     def opened(self) -> OpenBatch:
         return OpenBatch(self, *(orjson.loads(getattr(self, name)) for name in HELD_PARTS))
@@ -121,6 +137,23 @@ HELD_PARTS = ("emails", "custom_attributes", "transactional_data", "built_in_res
 
 def _json_or_empty(value: Any) -> bytes:
     return orjson.dumps(value) if value else EMPTY_OBJECT
+
+
+# What a sharing calls its recipient, by channel: `GET /__mock/sharings` shows it under this key.
+RECIPIENT_KEYS = {"email": "email", "sms": "phone_number", "link": "email"}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A filter of `GET /__mock/sharings` on the recipient: `email` (case-insensitively) or
+    `phone_number` (compared as normalised: `fold` is the rule's, rules.normalised_number)."""
+
+    key: str
+    value: str
+    fold: Callable[[str], str] = str.lower
+
+    def same(self, recipient: str) -> bool:
+        return self.fold(recipient) == self.fold(self.value)
 
 
 @dataclass(frozen=True)
@@ -138,17 +171,23 @@ class OpenBatch(Sequence[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
         held = self.held
-        email = self.emails[index]
-        return {
+        recipient = self.emails[index]
+        attributes = self.custom_attributes.get(recipient, {})
+        shown = {
             "campaign_id": held.campaign_id,
             "channel": held.channel,
-            "email": email,
-            "custom_attributes": self.custom_attributes.get(email, {}),
-            "transactional_data": self.transactional_data.get(email, {}),
+            RECIPIENT_KEYS[held.channel]: recipient,
+            "custom_attributes": attributes,
+            "transactional_data": self.transactional_data.get(recipient, {}),
             "built_in_responses": self.built_in_responses,
             "accepted_at": held.accepted_at,
             "request_id": held.request_id,
+            "trigger": held.trigger,
         }
+        if held.channel == "link":  # one customer: its identity keys as sent, email "" → null
+            shown["email"] = recipient or None
+            shown["customer"] = {k: attributes[k] for k in IDENTITY_KEYS if k in attributes}
+        return shown
 
 
 @dataclass(frozen=True)
@@ -233,7 +272,7 @@ class Store(Protocol):
     def requests(self, since: int, limit: int) -> Page: ...
     def record_sharings(self, batch: SharingBatch, nbytes: int) -> int: ...
     def sharings(
-        self, since: int, limit: int, campaign_id: str | None, email: str | None
+        self, since: int, limit: int, campaign_id: str | None, wanted: Recipient | str | None
     ) -> Page: ...
     def sharing(self, sharing_id: int) -> dict[str, Any] | None: ...
     def add_fault(self, spec: dict[str, Any]) -> Fault: ...
@@ -320,8 +359,10 @@ class MemoryStore:
         with self._lock:
             return self._sharings.append(batch, nbytes)
 
-    def sharings(self, since: int, limit: int, campaign_id: str | None, email: str | None) -> Page:
-        pick = sharing_filter(campaign_id, email)
+    def sharings(
+        self, since: int, limit: int, campaign_id: str | None, wanted: Recipient | str | None
+    ) -> Page:
+        pick = sharing_filter(campaign_id, wanted)
         with self._lock:
             batches = self._sharings.batches_since(since)
             items, more = page_of(batches, limit, pick, open_sharings)
@@ -390,12 +431,13 @@ def page_of(
     return items, False
 
 
-def sharing_filter(campaign_id: str | None, email: str | None) -> Pick | None:
-    """The filters of `GET /__mock/sharings`, read on the held batch."""
-    if not campaign_id and not email:
+def sharing_filter(campaign_id: str | None, wanted: Recipient | str | None) -> Pick | None:
+    """The filters of `GET /__mock/sharings`, read on the held batch (a plain string: an email)."""
+    if isinstance(wanted, str):
+        wanted = Recipient("email", wanted) if wanted else None
+    if not campaign_id and wanted is None:
         return None
-    wanted_email = email.lower() if email else None
-    return lambda batch, offset: batch.picked(offset, campaign_id, wanted_email)  # type: ignore[no-any-return]
+    return lambda batch, offset: batch.picked(offset, campaign_id, wanted)  # type: ignore[no-any-return]
 
 
 def only_sharing(items: list[dict[str, Any]], sharing_id: int) -> dict[str, Any] | None:

@@ -15,8 +15,14 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .catalogue import PisanoError
-from .rules import RuleContext, shown
-from .schemas import MISSING_MESSAGE, EmailSharingSchema
+from .rules import RuleContext, is_phone_number, shown
+from .schemas import (
+    MISSING_MESSAGE,
+    EmailSharingSchema,
+    LinkSharingSchema,
+    PhoneNumber,
+    SmsSharingSchema,
+)
 
 _EMAIL = validate.Email
 
@@ -56,6 +62,18 @@ def _load_email_list(name: str, field: fields.Field, value: Any) -> None:
             raise PisanoError(13028, f"{name}[{index}]: {shown(item)} is not an email address")
 
 
+def _load_phone_list(name: str, field: fields.Field, value: Any) -> None:
+    if not isinstance(value, list):
+        raise PisanoError(13028, f"{name}: {type(value).__name__} where a list is expected")
+    for index, item in enumerate(value):
+        if not is_phone_number(item):
+            raise PisanoError(
+                13028,
+                f"{name}[{index}]: {shown(item)} is not a phone number (7-15 digits once "
+                "spaces, -, (, ), . and one leading + are removed)",
+            )
+
+
 def _all_plain_emails(items: list[Any]) -> bool:
     try:
         return bool(items) and bool(_PLAIN_EMAIL_LINES.fullmatch("\n".join(items)))
@@ -85,6 +103,8 @@ def _load_any_field(name: str, field: fields.Field, value: Any) -> None:
 def _loader_for(field: fields.Field) -> Callable[[str, fields.Field, Any], None]:
     if isinstance(field, fields.List) and isinstance(field.inner, fields.Email):
         return _load_email_list
+    if isinstance(field, fields.List) and isinstance(field.inner, PhoneNumber):
+        return _load_phone_list
     if isinstance(field, fields.Dict):
         return _load_dict
     return _load_any_field
@@ -110,7 +130,7 @@ class FastLoader:
                     raise PisanoError(13015, f"{name}: required field is absent")
                 continue
             value = data[name]
-            if value is None:
+            if value is None and not getattr(field, "checks_null", False):
                 raise PisanoError(13028, f"{name}: null where a value is expected")
             load(name, field, value)
             for validator in field.validators:
@@ -139,3 +159,5 @@ def reference_load(schema_class: type[Schema], data: dict[str, Any], context: Ru
 
 
 email_sharing_loader = FastLoader(EmailSharingSchema())
+sms_sharing_loader = FastLoader(SmsSharingSchema())
+link_sharing_loader = FastLoader(LinkSharingSchema())

@@ -213,6 +213,7 @@ def test_a_batch_reads_back_as_the_request_sent_it(parts):
             "built_in_responses": {"nps": 9},
             "accepted_at": 1.25,
             "request_id": 7,
+            "trigger": "api",
         }
         for index, email in enumerate(emails)
     ]
