@@ -207,9 +207,10 @@ class CustomerSchemas:
 
 
 def customer_schema(store: Store, campaign_id: str) -> dict[str, str]:
-    """The schema typing a campaign's links; empty when the campaign or account is gone."""
-    campaign = store.campaign(campaign_id)
-    account = store.account(campaign.account) if campaign else None
+    """The schema typing a campaign's (or link channel's) links; empty when it or its account is
+    gone."""
+    owner = store.campaign(campaign_id) or store.link_channel(campaign_id)
+    account = store.account(owner.account) if owner else None
     return account.customer_schema if account else {}
 
 
