@@ -571,9 +571,13 @@ ABOUT: dict[Check, About] = {
         "same JSON types (a number stays a number).",
     ),
     attributes_keyed_by_the_right_email: About(
-        lambda example, observation: _delivered_count(example, observation) > 1,
-        "two delivered customers",
-        "Key custom_attributes and transactional_data by each customer's own email.",
+        lambda example, observation: (
+            endpoint_of(example).batches and _delivered_count(example, observation) > 1
+        ),
+        "two delivered customers in an endpoint's lists (a link call carries one customer, its "
+        "fields with it)",
+        "Key custom_attributes and transactional_data by each customer's own email (SMS: its "
+        "own number, as sent).",
     ),
     no_request_over_5000_recipients: About(
         lambda example, _o: endpoint_of(example).batches and len(example.customers) > BATCH_LIMIT,
@@ -584,8 +588,10 @@ ABOUT: dict[Check, About] = {
     requests_are_well_formed: About(
         _any_request(lambda _entry: True),
         "a request",
-        "POST JSON (Content-Type: application/json) to /v1/email_campaigns/<id>/email_sharings "
-        "with Authorization: Token token=<token>.",
+        "POST JSON (Content-Type: application/json) to the endpoint's documented path "
+        "(/v1/email_campaigns/<id>/email_sharings, /v1/sms_campaigns/<id>/sms_sharings, "
+        "/external/v1/link_sharings/<channel>/generate_link) with Authorization: Token "
+        "token=<token>.",
     ),
     backs_off_after_429: About(
         _any_request(lambda entry: bool(entry.get("throttle"))),
