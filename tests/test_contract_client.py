@@ -150,61 +150,54 @@ def test_every_check_that_applies_is_covered_by_a_broken_client_on_each_endpoint
     assert covered == {check_name(c) for c in CHECKS} - NOT_APPLICABLE[endpoint]
 
 
+REFERENCES = {"python": PYTHON_REFERENCE, "node": NODE_REFERENCE}
+REFERENCE_RUNS = [(language, endpoint) for language in REFERENCES for endpoint in ("sms", "link")]
+
+
 @pytest.fixture(scope="module")
-def broken_runs_on_endpoints(tmp_path_factory) -> dict[tuple[str, str], tuple[int, set[str]]]:
-    reports = tmp_path_factory.mktemp("broken-endpoints")
+def endpoint_runs(tmp_path_factory) -> dict[tuple[str, str], tuple[int, Path, str]]:
+    """Every broken client of BROKEN_ON_ENDPOINTS, and both reference clients on both new
+    endpoints (every scenario's fixed example), side by side: they mostly sleep in back-offs.
+    Keyed (endpoint, broken client) and (language, endpoint): exit status, JUnit report, output."""
+    reports = tmp_path_factory.mktemp("endpoints")
 
-    def run(key: tuple[str, str]) -> tuple[tuple[str, str], tuple[int, set[str]]]:
+    def broken(key: tuple[str, str]) -> tuple[str, tuple[str, ...]]:
         endpoint, client = key
-        report = reports / f"{endpoint}-{client}.xml"
         command = f"{sys.executable} {CLIENTS / 'broken' / (client + '.py')}"
-        args = BROKEN_ON_ENDPOINTS[key][1]
-        done = contract_cli(
-            "--client-cmd", command, "--endpoint", endpoint, *args, "--junit-xml", str(report)
-        )
-        if not report.exists():
-            return key, (done.returncode, {f"no report: {done.stderr[-1500:]}"})
-        return key, (done.returncode, failed_cases(report))
+        return command, ("--endpoint", endpoint, *BROKEN_ON_ENDPOINTS[key][1])
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(run, BROKEN_ON_ENDPOINTS))
+    def reference(key: tuple[str, str]) -> tuple[str, tuple[str, ...]]:
+        language, endpoint = key
+        return REFERENCES[language], ("--endpoint", endpoint, "--max-examples", "0")
+
+    jobs = {
+        **dict.fromkeys(REFERENCE_RUNS, reference),
+        **dict.fromkeys(BROKEN_ON_ENDPOINTS, broken),
+    }
+
+    def run(key: tuple[str, str]) -> tuple[tuple[str, str], tuple[int, Path, str]]:
+        command, args = jobs[key](key)
+        report = reports / ("-".join(key) + ".xml")
+        done = contract_cli("--client-cmd", command, *args, "--junit-xml", str(report))
+        return key, (done.returncode, report, done.stdout + done.stderr[-1500:])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(run, jobs))
 
 
 @pytest.mark.parametrize("key", BROKEN_ON_ENDPOINTS, ids="-".join)
-def test_broken_client_fails_exactly_its_check_on_each_endpoint(broken_runs_on_endpoints, key):
-    exit_status, failed = broken_runs_on_endpoints[key]
+def test_broken_client_fails_exactly_its_check_on_each_endpoint(endpoint_runs, key):
+    exit_status, report, output = endpoint_runs[key]
+    failed = failed_cases(report) if report.exists() else {f"no report: {output}"}
     assert (exit_status, failed) == (1, {BROKEN_ON_ENDPOINTS[key][0]})
-
-
-REFERENCES = {"python": PYTHON_REFERENCE, "node": NODE_REFERENCE}
-
-
-@pytest.fixture(scope="module")
-def reference_runs_on_endpoints(tmp_path_factory) -> dict[tuple[str, str], tuple[int, Path, str]]:
-    """Both reference clients on both new endpoints, every scenario's fixed example (they mostly
-    sleep in back-offs: run side by side)."""
-    reports = tmp_path_factory.mktemp("reference-endpoints")
-
-    def run(key: tuple[str, str]) -> tuple[tuple[str, str], tuple[int, Path, str]]:
-        language, endpoint = key
-        report = reports / f"{language}-{endpoint}.xml"
-        done = contract_cli(
-            "--client-cmd", REFERENCES[language], "--endpoint", endpoint,
-            "--max-examples", "0", "--junit-xml", str(report),
-        )  # fmt: skip
-        return key, (done.returncode, report, done.stdout + done.stderr[-3000:])
-
-    keys = [(language, endpoint) for language in REFERENCES for endpoint in ("sms", "link")]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(run, keys))
 
 
 @pytest.mark.parametrize("endpoint", ["sms", "link"])
 @pytest.mark.parametrize("language", REFERENCES)
 def test_reference_clients_pass_on_each_endpoint_and_skip_what_cannot_apply(
-    reference_runs_on_endpoints, language, endpoint
+    endpoint_runs, language, endpoint
 ):
-    exit_status, report, output = reference_runs_on_endpoints[language, endpoint]
+    exit_status, report, output = endpoint_runs[language, endpoint]
     assert exit_status == 0, output
     suite = next(iter(JUnitXml.fromfile(str(report))))
     skipped = {case.name for case in suite if any(isinstance(r, Skipped) for r in case.result)}
