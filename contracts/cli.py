@@ -12,6 +12,7 @@ from typing import Any
 from .admin_client import AdminClient, AdminError
 from .client_suite import run_client_suite
 from .endpoints import ENDPOINTS
+from .expectations import DEFAULT_LINK_CHANNEL, DEFAULT_SMS_CAMPAIGN
 from .model import KitError
 from .report import server_text_report, text_report, write_junit, write_server_junit
 from .runner import CommandClient, EmulatorProcess
@@ -78,8 +79,10 @@ example, what was expected and what arrived, and the emulator's journal); 2 the 
 """
 
 SERVER_HELP = """\
-Check a server against Pisano's documented behaviour: the email sharing endpoint, its error
-catalogue byte for byte, and the throttle tiers. Against this emulator the kit finds its admin
+Check a server against Pisano's documented behaviour: the email sharing endpoint, SMS sharing
+(--sms-campaign-id) and link generation (--link-channel-id) with their 200 bodies and their rules
+in order, the error catalogue byte for byte, the throttle tiers, and one throttle bucket for email,
+SMS and link. Against this emulator the kit finds its admin
 API and uses it (reset, clock). Against a real Pisano environment it refuses to run unless you
 pass --live; then it paces itself to one request per 4 s (--pace; within the throttle) and sends
 only to addresses at example.com, so no real person receives a survey. The throttle's first tier
@@ -163,6 +166,18 @@ def _add_server_suite(suites: Any) -> None:
     server.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
     server.add_argument("--token", required=True, help="an API token of the server")
     server.add_argument("--campaign-id", required=True, help="a campaign of that token's account")
+    server.add_argument(
+        "--sms-campaign-id",
+        metavar="ID",
+        help="an SMS campaign of that account: checks the SMS endpoint (on this emulator, default "
+        f"the default fixture's {DEFAULT_SMS_CAMPAIGN}; else its checks are skipped)",
+    )
+    server.add_argument(
+        "--link-channel-id",
+        metavar="ID",
+        help="a link channel of that account: checks link generation (on this emulator, default "
+        f"the default fixture's {DEFAULT_LINK_CHANNEL}; else its checks are skipped)",
+    )
     server.add_argument(
         "--live",
         action="store_true",
@@ -268,6 +283,8 @@ def server_command(args: argparse.Namespace) -> int:
         return 2
     server = Server(base_url, args.token, args.campaign_id, admin if emulator else None)
     server.pace = 0.0 if emulator else args.pace
+    server.sms_campaign_id = args.sms_campaign_id or (DEFAULT_SMS_CAMPAIGN if emulator else None)
+    server.link_channel_id = args.link_channel_id or (DEFAULT_LINK_CHANNEL if emulator else None)
     outcomes = run_server_suite(server)
     print(server_text_report(outcomes))
     if args.junit_xml:
