@@ -3,6 +3,9 @@ emulator shows of a link that the kit reads back."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 
@@ -184,3 +187,29 @@ def test_a_link_call_to_the_email_path_is_not_well_formed():
     email_path = "/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
     entries = [entry(1, email_path, ADA_CALL, 404), entry(2, email_path, BOB_CALL, 404)]
     assert "requests are well formed" in failed(LINK_EXAMPLE, *entries, exit_status=1)
+
+
+@pytest.fixture
+def reference_client():
+    """The Python reference client, importable, left on the email endpoint afterwards."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "clients" / "python"))
+    import reference_client
+
+    yield reference_client
+    reference_client.ENDPOINT[0] = reference_client.ENDPOINTS["email"]
+
+
+def test_the_plugin_runs_a_python_callable_on_the_sms_endpoint(pisano_contract, reference_client):
+    reference_client.ENDPOINT[0] = reference_client.ENDPOINTS["sms"]
+    result = pisano_contract(
+        reference_client.deliver_all, endpoint="sms", max_examples=0, scenarios=("ordinary",)
+    )
+    assert result.passed and result.endpoint == "sms"
+    assert "every customer delivered" in result.played[0].judged
+
+
+def test_the_plugin_fails_an_email_callable_on_the_sms_endpoint(pisano_contract, reference_client):
+    with pytest.raises(pytest.fail.Exception, match="requests are well formed"):
+        pisano_contract(
+            reference_client.deliver_all, endpoint="sms", max_examples=0, scenarios=("ordinary",)
+        )
