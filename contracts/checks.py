@@ -588,10 +588,8 @@ ABOUT: dict[Check, About] = {
     requests_are_well_formed: About(
         _any_request(lambda _entry: True),
         "a request",
-        "POST JSON (Content-Type: application/json) to the endpoint's documented path "
-        "(/v1/email_campaigns/<id>/email_sharings, /v1/sms_campaigns/<id>/sms_sharings, "
-        "/external/v1/link_sharings/<channel>/generate_link) with Authorization: Token "
-        "token=<token>.",
+        "POST JSON (Content-Type: application/json) to the endpoint's documented path (see "
+        "--help) with Authorization: Token token=<token>.",
     ),
     backs_off_after_429: About(
         _any_request(lambda entry: bool(entry.get("throttle"))),
