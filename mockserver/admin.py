@@ -25,6 +25,7 @@ from .faults import FaultSchema
 from .lifecycle import request_body
 from .links import responses_query
 from .metrics import exposition
+from .rules import normalised_number
 from .schemas import (
     CLOCK_BOUND,
     ClockChangeSchema,
@@ -35,7 +36,7 @@ from .schemas import (
     ThrottleQuerySchema,
 )
 from .settings import ConfigError, FixtureSchema, load_fixture
-from .state import Store
+from .state import Recipient, Store
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__mock")
 
@@ -169,10 +170,19 @@ def sharings() -> Response:
     query = load_query(SharingsQuerySchema())
     emulator = current_emulator()
     page = emulator.store.sharings(
-        query["since"], query["limit"], query["campaign_id"], query["email"]
+        query["since"], query["limit"], query["campaign_id"], recipient_filter(query)
     )
     shown = with_links(page.items, emulator)
     return admin_json({"sharings": shown, "dropped": page.dropped, "more": page.more})
+
+
+def recipient_filter(query: dict[str, Any]) -> Recipient | None:
+    """`email` (case-insensitively) or `phone_number` (as normalised, SPEC 1.5); not both."""
+    if query["email"] and query["phone_number"]:
+        raise AdminError(400, "email, phone_number: filter by one of them, not both")
+    if query["phone_number"]:
+        return Recipient("phone_number", query["phone_number"], normalised_number)
+    return Recipient("email", query["email"]) if query["email"] else None
 
 
 def with_links(items: list[dict[str, Any]], emulator: Emulator) -> list[dict[str, Any]]:
@@ -207,8 +217,8 @@ class CustomerSchemas:
 
 
 def customer_schema(store: Store, campaign_id: str) -> dict[str, str]:
-    """The schema typing a campaign's (or link channel's) links; empty when it or its account is
-    gone."""
+    """The schema typing a campaign's links (or a link channel's: a link sharing's campaign_id);
+    empty when the campaign or account is gone."""
     owner = store.campaign(campaign_id) or store.link_channel(campaign_id)
     account = store.account(owner.account) if owner else None
     return account.customer_schema if account else {}

@@ -2,21 +2,31 @@
 
 Derived when read from the sharings held (`GET /__mock/contacts`), never kept: the request path
 pays nothing, and a contact lasts as long as its sharings do. Matching, in Pisano's order: by
-`external_id`, else by `email` (case-insensitively), else by `phone_number`; found → updated, else
-created. A contact found by email or phone whose `external_id` differs from the sharing's is not
-the same customer: a new contact is made.
+`external_id`, else by `email` (case-insensitively), else by `phone_number` (as normalised, SPEC
+1.5); found → updated, else created. An SMS sharing is matched by `external_id`, else by its number
+(`MATCH_KEYS`). A contact found by email or phone whose `external_id` differs from the sharing's
+is not the same customer: a new contact is made.
+
+Every channel's sharing reads the same way: its recipient (`email`, or `phone_number` for SMS, as
+`GET /__mock/sharings` shows it) over what its custom attributes say (a link's are its `customer`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .rules import normalised_number
 from .state import Page, Store
 
 IDENTITY_KEYS = ("external_id", "email", "phone_number")  # matching order (SPEC 1.2)
 SHOWN_KEYS = (*IDENTITY_KEYS, "name")  # a contact's own fields; other attributes are custom
+RECIPIENT_KEYS = ("email", "phone_number")  # a sharing's recipient, shown under one of these
+# The keys a sharing is matched by, in order, per channel: an SMS is sent to its number.
+MATCH_KEYS = {"email": IDENTITY_KEYS, "link": IDENTITY_KEYS, "sms": ("external_id", "phone_number")}
+# How an identity value is compared: emails case-insensitively, numbers as normalised.
+FOLDS: dict[str, Callable[[str], str]] = {"email": str.lower, "phone_number": normalised_number}
 READ_CHUNK = 10_000  # sharings read per page of the store
 
 
@@ -56,7 +66,7 @@ def identity_of(sharing: dict[str, Any]) -> dict[str, str | None]:
     """The sharing's own fields: its recipient, and what its custom attributes say of them."""
     attributes = sharing.get("custom_attributes") or {}
     given = {key: attributes.get(key) for key in SHOWN_KEYS}
-    given["email"] = sharing.get("email") or given["email"]
+    given.update({key: sharing[key] for key in RECIPIENT_KEYS if sharing.get(key)})
     return {key: text_or_none(value) for key, value in given.items()}
 
 
@@ -68,7 +78,8 @@ def text_or_none(value: Any) -> str | None:
 
 
 def folded(key: str, value: str) -> tuple[str, str]:
-    return key, value.lower() if key == "email" else value
+    fold = FOLDS.get(key)
+    return key, fold(value) if fold else value
 
 
 class ContactBook:
@@ -80,7 +91,8 @@ class ContactBook:
 
     def add(self, sharing: dict[str, Any]) -> None:
         identity = identity_of(sharing)
-        contact = self.match(identity)
+        keys = MATCH_KEYS.get(sharing.get("channel", "email"), IDENTITY_KEYS)
+        contact = self.match(identity, keys)
         if contact is None:
             contact = Contact(len(self.contacts) + 1, dict.fromkeys(SHOWN_KEYS))
             self.contacts.append(contact)
@@ -97,8 +109,8 @@ class ContactBook:
         if value:
             self.index[folded(key, value)] = contact
 
-    def match(self, identity: dict[str, str | None]) -> Contact | None:
-        for key in IDENTITY_KEYS:
+    def match(self, identity: dict[str, str | None], keys: Iterable[str]) -> Contact | None:
+        for key in keys:
             value = identity[key]
             found = self.index.get(folded(key, value)) if value else None
             if found is not None and not other_customer(found, identity):
@@ -130,13 +142,14 @@ class ContactFilter:
     limit: int = 10_000
     email: str | None = None
     external_id: str | None = None
+    phone_number: str | None = None  # compared as normalised
 
     def keeps(self, contact: Contact) -> bool:
-        fields = contact.fields
-        return (
-            contact.id > self.since
-            and (self.email is None or (fields["email"] or "").lower() == self.email.lower())
-            and (self.external_id is None or fields["external_id"] == self.external_id)
+        wanted = {key: getattr(self, key) for key in IDENTITY_KEYS}
+        return contact.id > self.since and all(
+            folded(key, contact.fields[key] or "") == folded(key, value)
+            for key, value in wanted.items()
+            if value is not None
         )
 
 

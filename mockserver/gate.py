@@ -39,7 +39,10 @@ def guard(emulator: Emulator) -> Response | None:
     fault = None
     if g.faults_held:  # none held when the request began: no round trip to look (Redis)
         view_args = req.view_args or {}
-        fault = emulator.store.take_fault(req.path, token, view_args.get("campaign_id"))
+        target = view_args.get("campaign_id") or view_args.get(
+            "link_channel_id"
+        )  # match.campaign_id
+        fault = emulator.store.take_fault(req.path, token, target)
     if fault is not None:
         answer = apply_fault(fault, emulator.clock)
         if answer is not None:

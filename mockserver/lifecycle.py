@@ -27,7 +27,7 @@ def is_admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PREFIXES) or path == "/__mock"
 
 
-SURVEY_PREFIX = "/s/"  # survey pages (api/survey.py): the customer's browser, not the API
+SURVEY_PREFIX = ("/s/", "/l/")  # survey pages, short links (api/survey.py): a browser
 
 
 def is_survey_path(path: str) -> bool:

@@ -3,6 +3,9 @@
 
 A token is the sharing's id and a MAC of it under the store's secret, so it cannot be guessed and
 needs no table to be read back: `GET /s/<token>` finds its sharing from the token alone.
+
+A short link (SPEC 1.7: an SMS carries one) is `<public_url>/l/<code>`, read back the same way:
+the code is the sharing's id in base62 and 8 base62 characters of a MAC of it (`SHORT_MAC_CHARS`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ import orjson
 ID_BYTES = 8
 MAC_BYTES = 16  # 128 bits: unguessable
 TOKEN_CHARS = 32  # base64url of 24 bytes, no padding needed
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# 62**8 ~ 2.2e14 codes per sharing id (~47.6 bits): a guesser at 10,000 requests a second needs
+# ~350 years on average to hit one sharing's code; and an SMS stays short (a 6-digit id: 12 chars).
+SHORT_MAC_CHARS = 8
+SHORT_DOMAIN = b"short:"  # the short code's MAC never equals a token's, under the same secret
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,23 @@ class LinkMaker:
             return None
         return int.from_bytes(head, "big")
 
+    def short_code(self, sharing_id: int) -> str:
+        return to_base62(sharing_id) + self._short_mac(sharing_id)
+
+    def short_link(self, sharing_id: int) -> str:
+        """`<public_url>/l/<code>`: `GET` on it redirects to the sharing's survey link."""
+        return f"{self.public_url}/l/{self.short_code(sharing_id)}"
+
+    def short_sharing_id(self, code: str) -> int | None:
+        """The sharing a short code names, or None when it is not one of ours."""
+        head, mac = code[:-SHORT_MAC_CHARS], code[-SHORT_MAC_CHARS:]
+        sharing_id = from_base62(head)
+        if sharing_id is None or to_base62(sharing_id) != head:  # one code per sharing
+            return None
+        if not hmac.compare_digest(mac.encode(), self._short_mac(sharing_id).encode()):
+            return None
+        return sharing_id
+
     def survey_link(
         self, sharing_id: int, responses: Mapping[str, Any], schema: Mapping[str, str]
     ) -> str:
@@ -56,6 +81,30 @@ class LinkMaker:
 
     def _mac(self, raw: bytes) -> bytes:
         return hmac.digest(self.secret, raw, "sha256")[:MAC_BYTES]  # one-shot: 3x hmac.new
+
+    def _short_mac(self, sharing_id: int) -> str:
+        raw = SHORT_DOMAIN + sharing_id.to_bytes(ID_BYTES, "big")
+        number = int.from_bytes(hmac.digest(self.secret, raw, "sha256")[:8], "big")
+        return to_base62(number % 62**SHORT_MAC_CHARS).rjust(SHORT_MAC_CHARS, BASE62[0])
+
+
+def to_base62(number: int) -> str:
+    digits = ""
+    while True:
+        number, digit = divmod(number, 62)
+        digits = BASE62[digit] + digits
+        if not number:
+            return digits
+
+
+def from_base62(text: str) -> int | None:
+    """A base62 number up to a sharing id's size, or None (empty, a foreign character, too big)."""
+    if not text or len(text) > 11 or any(char not in BASE62 for char in text):
+        return None
+    number = 0
+    for char in text:
+        number = number * 62 + BASE62.index(char)
+    return number if number < 2 ** (8 * ID_BYTES) else None
 
 
 def response_items(responses: Mapping[str, Any], schema: Mapping[str, str]) -> list[dict[str, Any]]:

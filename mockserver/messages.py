@@ -1,6 +1,9 @@
 """A message to one recipient (SPEC 1.7) and the email it becomes on the wire.
 
-Rendering a campaign's templates into a `Message` lives here too (sandboxed Jinja2).
+Rendering a campaign's templates into a `Message` lives here too (sandboxed Jinja2), one row of
+`CHANNELS` per channel: an email has a subject, a text and an HTML part and the survey link; an
+SMS (to the number as sent) has a text only, carrying the short link (SPEC 1.2: SMS needs the link
+shortener).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -29,14 +32,14 @@ class Message:
     id: int  # the outbox's id; the recipient's sharing id, as one message per recipient
     sharing_id: int
     campaign_id: str
-    channel: str  # "email" (issue 11: "sms")
+    channel: str  # "email" or "sms" (a row of CHANNELS)
     provider: str  # the campaign provider's type: outbox, smtp, http
     sender: str  # shown as `from`
-    to: str
-    subject: str | None  # None: left to the provider (the seed)
+    to: str  # an address, or for sms the number as sent
+    subject: str | None  # None: left to the provider (the seed); always None for sms
     text: str
-    html: str
-    link: str
+    html: str  # empty for sms
+    link: str  # the survey link; for sms the short link
     created_at: float  # the request's instant, on the emulator's clock
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     transactional_data: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +109,28 @@ ENVIRONMENTS: dict[str, jinja2.Environment] = {
         undefined=jinja2.StrictUndefined, autoescape=True, keep_trailing_newline=True
     ),
 }
-DEFAULT_TEMPLATES = {"text_template": DEFAULT_TEXT_TEMPLATE, "html_template": DEFAULT_HTML_TEMPLATE}
+DEFAULT_SMS_TEXT_TEMPLATE = "Hello {{ name }}, how did it go? Tell us: {{ link }}"
+DEFAULT_TEMPLATES = {
+    ("email", "text_template"): DEFAULT_TEXT_TEMPLATE,
+    ("email", "html_template"): DEFAULT_HTML_TEMPLATE,
+    ("sms", "text_template"): DEFAULT_SMS_TEXT_TEMPLATE,
+}
+
+
+@dataclass(frozen=True)
+class ChannelStyle:
+    """What a channel's message is made of."""
+
+    recipient: str  # the template variable naming the recipient (as sent)
+    templates: tuple[str, ...]  # the campaign's templates rendered; a part not rendered is empty
+    short_link: bool  # the message carries the short link (`link`), not the survey link
+    has_subject: bool  # False: `subject` is None whatever the campaign says
+
+
+CHANNELS = {
+    "email": ChannelStyle("email", ("text_template", "html_template"), False, True),
+    "sms": ChannelStyle("phone_number", ("text_template",), True, False),
+}
 
 
 class _Cache(OrderedDict[Any, Any]):
@@ -134,10 +158,10 @@ _TEMPLATES = _Cache(256)  # by (kind, source): each distinct source compiled onc
 _OPENED = _Cache(8)  # by id(batch): a batch's JSON parsed once for all its messages
 
 
-def compiled(kind: str, source: str | None) -> jinja2.Template:
-    """The template for `kind` (text_template, html_template), the default when `source` is None;
-    raises RenderError naming a syntax error's line."""
-    text = DEFAULT_TEMPLATES[kind] if source is None else source
+def compiled(kind: str, source: str | None, channel: str = "email") -> jinja2.Template:
+    """The template for `kind` (text_template, html_template), the channel's default when
+    `source` is None; raises RenderError naming a syntax error's line."""
+    text = DEFAULT_TEMPLATES[channel, kind] if source is None else source
     return _TEMPLATES.get_or_make((kind, text), lambda: _compile(kind, text))
 
 
@@ -189,39 +213,55 @@ def render_many(mail: MailBatch, indexes: Iterable[int], links: LinkMaker) -> It
 
 
 def _render(mail: MailBatch, opened: OpenBatch, index: int, links: LinkMaker) -> Message:
-    head = mail.letterhead
-    email = opened.emails[index]
-    sharing_id = mail.first_id + index
-    custom = opened.custom_attributes.get(email) or {}
-    transactional = opened.transactional_data.get(email) or {}
-    link = links.survey_link(sharing_id, opened.built_in_responses, head.customer_schema)
+    message = _outline(mail, opened, index, links)
+    style = CHANNELS[message.channel]
     variables = {
-        "name": custom.get("name") or DEFAULT_NAME,
-        "email": email,
-        "link": link,
-        "custom_attributes": custom,
-        "transactional_data": transactional,
+        "name": message.custom_attributes.get("name") or DEFAULT_NAME,
+        style.recipient: message.to,
+        "link": message.link,
+        "custom_attributes": message.custom_attributes,
+        "transactional_data": message.transactional_data,
         "built_in_responses": opened.built_in_responses,
-        "campaign_id": head.campaign_id,
-        "subject": head.subject,
+        "campaign_id": message.campaign_id,
+        "subject": message.subject,
     }
-    text, html = (
-        _render_one(kind, compiled(kind, getattr(head, kind)), variables)
-        for kind in ("text_template", "html_template")
-    )
+    head = mail.letterhead
+    parts = {
+        kind: _render_one(kind, compiled(kind, getattr(head, kind), message.channel), variables)
+        for kind in style.templates
+    }
+    return replace(message, text=parts["text_template"], html=parts.get("html_template", ""))
+
+
+def outline(mail: MailBatch, index: int, links: LinkMaker) -> Message:
+    """Recipient `index`'s message with `text` and `html` empty: what is known without rendering
+    (shown when a template fails)."""
+    return _outline(mail, _opened(mail), index, links)
+
+
+def _outline(mail: MailBatch, opened: OpenBatch, index: int, links: LinkMaker) -> Message:
+    head = mail.letterhead
+    channel = mail.sharings.channel
+    style = CHANNELS[channel]
+    to = opened.emails[index]  # for sms: the number as sent (SharingBatch keeps it there)
+    sharing_id = mail.first_id + index
+    if style.short_link:
+        link = links.short_link(sharing_id)
+    else:
+        link = links.survey_link(sharing_id, opened.built_in_responses, head.customer_schema)
     return Message(
         id=sharing_id,
         sharing_id=sharing_id,
         campaign_id=head.campaign_id,
-        channel=mail.sharings.channel,
+        channel=channel,
         provider=head.provider_type,
         sender=head.sender,
-        to=email,
-        subject=head.subject,
-        text=text,
-        html=html,
+        to=to,
+        subject=head.subject if style.has_subject else None,
+        text="",
+        html="",
         link=link,
         created_at=mail.sharings.accepted_at,
-        custom_attributes=custom,
-        transactional_data=transactional,
+        custom_attributes=opened.custom_attributes.get(to) or {},
+        transactional_data=opened.transactional_data.get(to) or {},
     )

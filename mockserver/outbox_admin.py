@@ -13,7 +13,8 @@ from .access import has_body
 from .admin import AdminError, admin_json, load_body, load_query, render_admin_error
 from .context import current_emulator
 from .links import LinkMaker
-from .messages import RenderError, as_email, render
+from .messages import CHANNELS as MESSAGE_CHANNELS
+from .messages import RenderError, as_email, outline, render
 from .outbox import STATUSES, HeldMessage, OutboxFilter
 from .postman import pending
 from .schemas import JsonNumber
@@ -21,7 +22,7 @@ from .schemas import JsonNumber
 blueprint = Blueprint("outbox_admin", __name__, url_prefix="/__mock")
 blueprint.register_error_handler(AdminError, render_admin_error)
 
-CHANNELS = ("email", "sms")  # sms: issue 11
+CHANNELS = tuple(MESSAGE_CHANNELS)
 MAX_PAGE = 10_000  # messages rendered for one page: ~10 ms each 100
 FLUSH_DEFAULT_SECONDS = 10.0
 FLUSH_MAX_SECONDS = 300.0  # the default delivery settings retry for ~15 s, timeouts aside
@@ -73,21 +74,7 @@ def shown(held: HeldMessage, links: LinkMaker) -> dict[str, Any]:
 
 def unrendered(held: HeldMessage, links: LinkMaker) -> dict[str, Any]:
     """What a message shows when its templates fail: all but `text` and `html`."""
-    head = held.mail.letterhead
-    opened = held.mail.sharings.opened()
-    return {
-        "id": held.id,
-        "sharing_id": held.id,
-        "campaign_id": head.campaign_id,
-        "channel": held.mail.sharings.channel,
-        "provider": head.provider_type,
-        "from": head.sender,
-        "to": opened.emails[held.index],
-        "subject": head.subject,
-        "text": None,
-        "html": None,
-        "link": links.survey_link(held.id, opened.built_in_responses, head.customer_schema),
-    }
+    return {**outline(held.mail, held.index, links).shown(), "text": None, "html": None}
 
 
 @blueprint.get("/outbox/<int:message_id>.eml")
@@ -96,6 +83,10 @@ def eml(message_id: int) -> Response:
     held = emulator.outbox.get(message_id)
     if held is None:
         raise AdminError(404, f"outbox: no message {message_id} (never sent, dropped or reset)")
+    channel = held.mail.sharings.channel
+    if channel != "email":
+        said = f"outbox: message {message_id} is on the {channel} channel, not an email: no .eml"
+        raise AdminError(404, said)
     try:
         message = render(held.mail, held.index, emulator.links)
     except RenderError as error:

@@ -31,6 +31,7 @@ from http import HTTPStatus
 from typing import Any
 
 from .messages import Message, as_email
+from .settings import CHANNEL_PROVIDERS
 
 SMTP_PORT = 25
 # The EHLO name: fixed, as socket.getfqdn() may wait on a DNS lookup before every attempt.
@@ -66,6 +67,9 @@ def deliver(message: Message, provider: Mapping[str, Any], timeout: float) -> No
     send = SENDS.get(kind)
     if send is None:
         said = f"provider type {kind!r} is not one of {', '.join(SENDS)}"
+        raise DeliveryError(said, permanent=True)
+    if kind not in CHANNEL_PROVIDERS.get(message.channel, ()):  # the config refuses it first
+        said = f"provider {kind!r} cannot carry channel {message.channel!r}"
         raise DeliveryError(said, permanent=True)
     send(message, provider, timeout)
 
@@ -468,20 +472,28 @@ class HttpTarget:
         return masked(parts._replace(netloc=netloc).geturl(), secret)
 
 
+# The JSON of one POST per channel (SPEC 1.7), keys in this order: an SMS has no subject nor HTML,
+# and says its channel (a provider serving both channels tells them apart by it).
+PAYLOAD_KEYS = {
+    "email": (
+        "to", "from", "subject", "text", "html", "link", "campaign_id", "sharing_id",
+        "custom_attributes", "transactional_data",
+    ),
+    "sms": (
+        "to", "from", "text", "link", "campaign_id", "sharing_id", "custom_attributes",
+        "transactional_data", "channel",
+    ),
+}  # fmt: skip
+
+
 def payload(message: Message) -> dict[str, Any]:
-    """The JSON of one POST (SPEC 1.7)."""
-    return {
-        "to": message.to,
-        "from": message.sender,
-        "subject": message.subject,
-        "text": message.text,
-        "html": message.html,
-        "link": message.link,
-        "campaign_id": message.campaign_id,
-        "sharing_id": message.sharing_id,
+    """The JSON of one POST (SPEC 1.7): the message's keys its channel posts."""
+    fields = {
+        **message.shown(),
         "custom_attributes": message.custom_attributes,
         "transactional_data": message.transactional_data,
     }
+    return {key: fields[key] for key in PAYLOAD_KEYS[message.channel]}
 
 
 def post_http(message: Message, provider: Mapping[str, Any], timeout: float) -> None:

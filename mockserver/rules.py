@@ -81,7 +81,16 @@ check_sms_sharing = recipient_rules(PHONE_NUMBERS)
 
 def check_link_sharing(data: dict[str, Any], context: RuleContext) -> list[str]:
     """SPEC 1.6's last row; `customer` was checked as a field (check_customer)."""
-    return check_built_in_responses(data.get("built_in_responses") or {}, context)
+    warnings = check_built_in_responses(data.get("built_in_responses") or {}, context)
+    options = data.get("options")
+    if not wants_short_link(options) and not (options is False or options in ("false", None)):
+        warnings.append(f'options: {shown(options)} is neither true nor "true": no short link')
+    return warnings
+
+
+def wants_short_link(options: Any) -> bool:
+    """SPEC 1.6: `true` or `"true"` (not 1, which equals True in Python)."""
+    return options is True or options == "true"
 
 
 IDENTITY_KEYS = ("email", "phone_number", "name", "external_id")  # a link's customer (SPEC 1.6)

@@ -80,6 +80,15 @@ class Customer(fields.Raw):
         return value
 
 
+class Options(fields.Raw):
+    """SPEC 1.6's `options`: never refused (a client serialising nulls sends `"options": null`)."""
+
+    checks_null = True  # validation.FastLoader leaves null to the field, which accepts it
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_none=True, **kwargs)
+
+
 def _keyed_by(recipient: str, what: str) -> fields.Dict:
     return fields.Dict(
         keys=fields.String(),
@@ -165,8 +174,11 @@ class LinkSharingSchema(SharingSchema):
     transactional_data = fields.Dict(
         keys=fields.String(), metadata={"description": "Per-transaction fields."}
     )
-    options = fields.Raw(
-        metadata={"description": '`true` or `"true"`: a short link as well.'},
+    options = Options(
+        metadata={
+            "description": '`true` or `"true"`: a short link as well; anything else (null '
+            'included) none, with a warning unless it is false, "false" or null.'
+        },
     )
 
     cross_field_rules = staticmethod(check_link_sharing)
@@ -373,6 +385,7 @@ class SharingsQuerySchema(PageQuerySchema):
 class ContactsQuerySchema(PageQuerySchema):
     email = fields.String(load_default=None)
     external_id = fields.String(load_default=None)
+    phone_number = fields.String(load_default=None)  # compared as normalised (contacts.py)
 
 
 class ClockChangeSchema(Schema):

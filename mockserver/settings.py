@@ -32,6 +32,8 @@ from marshmallow import (
 AUTH_FORMS = ("token", "token_space", "token_quoted", "bearer", "bare")
 SCHEMA_TYPES = ("boolean", "integer", "float", "string", "list", "date", "datetime", "option")
 PROVIDER_TYPES = ("outbox", "smtp", "http")  # SPEC 1.7: where a campaign's messages go
+# The providers that can carry each channel's messages: SMTP carries email only.
+CHANNEL_PROVIDERS = {"email": PROVIDER_TYPES, "sms": ("outbox", "http")}
 DEFAULT_SENDER = "surveys@pisano-mock.test"
 THROTTLE_PROFILES = ("rack_attack", "rich")
 THROTTLE_KEYS = ("token", "ip", "token_and_ip")
@@ -199,6 +201,13 @@ class CampaignSchema(Schema):
     text_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     html_template = fields.String(load_default=None, allow_none=True, validate=check_template)
     provider = fields.Nested(lambda: ProviderSchema(), load_default=lambda: {"type": "outbox"})
+
+    @validates_schema
+    def check_provider_channel(self, data: dict[str, Any], **kwargs: Any) -> None:
+        kind, channel = data["provider"]["type"], data["channel"]
+        if kind not in CHANNEL_PROVIDERS[channel]:
+            carriers = " or ".join(CHANNEL_PROVIDERS[channel])
+            raise ValidationError(f"provider {kind!r} cannot carry channel {channel!r}: {carriers}")
 
 
 class ProviderSchema(Schema):

@@ -90,6 +90,90 @@ def test_an_empty_identity_value_matches_nothing():
     assert len(contacts) == 2
 
 
+# -- SMS and link sharings (SPEC 1.2, 1.5, 1.6) ---------------------------------------------------
+
+
+def sms(sid: int, number: str, at: float = 0.0, **attributes: object) -> dict:
+    """An SMS sharing as `GET /__mock/sharings` shows it: the number as sent, its attributes."""
+    shown = {"id": sid, "channel": "sms", "phone_number": number, "accepted_at": at}
+    return {**shown, "custom_attributes": attributes}
+
+
+def link(sid: int, at: float = 0.0, **customer: object) -> dict:
+    """A link sharing as shown: `email` the customer's (or None), custom attributes its whole
+    `customer` object (identity keys included)."""
+    email = customer.get("email") or None
+    shown = {"id": sid, "channel": "link", "email": email, "accepted_at": at}
+    return {**shown, "custom_attributes": customer}
+
+
+def test_an_sms_sharing_gives_its_contact_the_number():
+    (contact,) = contacts_of([sms(1, "+90 532 000 00 01", name="Ayşe")])
+    assert (contact["phone_number"], contact["name"], contact["email"]) == (
+        "+90 532 000 00 01",
+        "Ayşe",
+        None,
+    )
+    assert contact["custom_attributes"] == {}
+
+
+def test_numbers_equal_once_normalised_are_one_contact():
+    numbers = ["+90 532 000 00 01", "90-532-000-0001", "(90) 532.000.0001"]
+    (contact,) = contacts_of([sms(i, number) for i, number in enumerate(numbers, 1)])
+    assert contact["sharings"] == [1, 2, 3]
+    assert contact["phone_number"] == "(90) 532.000.0001"  # the latest spelling
+
+
+def test_an_sms_matches_by_external_id_before_the_number():
+    contacts = contacts_of(
+        [sms(1, "5550000001", external_id="E1"), sms(2, "5550000002", external_id="E1")]
+    )
+    (contact,) = contacts
+    assert (contact["phone_number"], contact["sharings"]) == ("5550000002", [1, 2])
+
+
+def test_an_sms_is_not_matched_by_an_email_attribute():
+    """SMS: external_id, else phone_number (the number is the recipient)."""
+    contacts = contacts_of(
+        [sharing(1, "a@example.com"), sms(2, "5550000001", email="a@example.com")]
+    )
+    assert [c["sharings"] for c in contacts] == [[1], [2]]
+
+
+def test_an_sms_finds_the_email_contact_that_gave_its_number():
+    contacts = contacts_of(
+        [sharing(1, "a@example.com", phone_number="+1 555 000 0001"), sms(2, "15550000001")]
+    )
+    (contact,) = contacts
+    assert (contact["email"], contact["phone_number"], contact["sharings"]) == (
+        "a@example.com",
+        "15550000001",
+        [1, 2],
+    )
+
+
+def test_a_link_matches_by_external_id_then_email_then_number():
+    contacts = contacts_of(
+        [
+            sharing(1, "a@example.com", external_id="E1"),
+            sms(2, "5550000009"),
+            link(3, external_id="E1"),
+            link(4, email="A@EXAMPLE.com"),
+            link(5, phone_number="555-000-0009", name="Bo"),
+            link(6, name="Nobody"),
+        ]
+    )
+    assert [c["sharings"] for c in contacts] == [[1, 3, 4], [2, 5], [6]]
+    assert contacts[1]["name"] == "Bo"
+    assert contacts[0]["custom_attributes"] == {}  # the customer's identity keys are fields
+
+
+def test_a_links_other_customer_keys_are_custom_attributes():
+    (contact,) = contacts_of([link(1, email="a@example.com", Tier="gold", name="Ann")])
+    assert contact["custom_attributes"] == {"Tier": "gold"}
+    assert (contact["email"], contact["name"]) == ("a@example.com", "Ann")
+
+
 # -- the admin route ------------------------------------------------------------------------------
 
 
@@ -135,6 +219,26 @@ def test_filters_and_pages(api, pisano_mock):
     page = read("since=1&limit=2")
     assert [c["id"] for c in page["contacts"]] == [2, 3] and page["more"] is True
     assert read("since=3&limit=2")["more"] is False
+
+
+SMS_PATH = "/v1/sms_campaigns/00000000-0000-4000-8000-000000000501/sms_sharings"
+LINK_PATH = "/external/v1/link_sharings/00000000-0000-4000-8000-000000000701/generate_link"
+
+
+def test_contacts_of_sms_and_link_sharings_over_http(api, pisano_mock):
+    numbers = ["+90 532 000 00 01", "05320000002"]
+    body = {"phone_numbers": numbers, "custom_attributes": {numbers[0]: {"name": "Ayşe"}}}
+    assert api.post(body, path=SMS_PATH).status_code == 200
+    customer = {"phone_number": "90-532-000-0001", "external_id": "E7", "Tier": "gold"}
+    assert api.post({"customer": customer}, path=LINK_PATH).status_code == 200
+    contacts = pisano_mock.call("GET", "/__mock/contacts")["contacts"]
+    shown = [(c["phone_number"], c["name"], c["external_id"], len(c["sharings"])) for c in contacts]
+    assert shown == [("90-532-000-0001", "Ayşe", "E7", 2), ("05320000002", None, None, 1)]
+    assert contacts[0]["custom_attributes"] == {"Tier": "gold"}
+    read = lambda query: pisano_mock.call("GET", f"/__mock/contacts?{query}")  # noqa: E731
+    assert [c["id"] for c in read("phone_number=%2B905320000001")["contacts"]] == [1]
+    assert [c["id"] for c in read("phone_number=0532-000-0002")["contacts"]] == [2]
+    assert read("phone_number=5320000003")["contacts"] == []
 
 
 @pytest.mark.parametrize("query", ["limit=0", "since=-1", "colour=red", "limit=x"])

@@ -21,7 +21,7 @@ from ..catalogue import PisanoError
 from ..context import Emulator, current_emulator
 from ..links import responses_query
 from ..outbox import Letterhead, MailBatch
-from ..rules import RuleContext
+from ..rules import RuleContext, wants_short_link
 from ..schemas import (
     EmailSharingAcceptedSchema,
     EmailSharingSchema,
@@ -239,17 +239,9 @@ def _link_body(shared: Shared, emulator: Emulator) -> dict[str, Any]:
     responses = shared.data.get("built_in_responses") or {}
     link = emulator.links.link(shared.first_id, responses_query(responses, shared.schema))
     body = {"status": "ok", "link": link}
-    if shared.data.get("options") in (True, "true"):
-        body["short_link"] = short_link(emulator, shared.first_id)
+    if wants_short_link(shared.data.get("options")):
+        body["short_link"] = emulator.links.short_link(shared.first_id)  # `GET /l/<code>`
     return body
-
-
-def short_link(emulator: Emulator, sharing_id: int) -> str:
-    """`LinkMaker.short_link` (the smsbox branch adds it with `/l/<code>`)."""
-    maker: Callable[[int], str] | None = getattr(emulator.links, "short_link", None)
-    if maker is not None:
-        return maker(sharing_id)
-    return f"{emulator.links.public_url}/l/{emulator.links.token(sharing_id)}"
 
 
 def _campaign_target(channel: str) -> Callable[[Account, str], Target]:

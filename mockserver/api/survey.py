@@ -1,9 +1,11 @@
-"""`GET /s/<token>` (SPEC 1.7): what the customer lands on from a survey link.
+"""`GET /s/<token>` (SPEC 1.7): what the customer lands on from a survey link; `GET /l/<code>`: a
+short link (an SMS's), redirected to its survey link.
 
 A small HTML page naming the campaign, the recipient and the prefilled answers the link's
 `responses` carries. It is the customer's browser, not a client of the API: neither journaled nor
 throttled (lifecycle.is_survey_path). A token that is not ours, or names a sharing no longer held,
-is Pisano's 13002; a `responses` that does not decode is a 400 page saying so, never a 500.
+is Pisano's 13002; a `responses` that does not decode is a 400 page saying so, never a 500. A short
+code is read back like a token (links.py), and answered the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from flask import Blueprint, Response, request
 
 from ..catalogue import PisanoError
 from ..context import current_emulator
-from ..links import decode_responses
+from ..links import decode_responses, responses_query
+from ..state import Store
 
 blueprint = Blueprint("survey", __name__)
 
@@ -77,16 +80,44 @@ def survey_page(token: str) -> Response:
     return Response(html, 400 if error else 200, HEADERS, content_type="text/html; charset=utf-8")
 
 
+@blueprint.get("/l/<code>")
+def short_link(code: str) -> Response:
+    """302 to the sharing's survey link, its `responses` as the long link carries them."""
+    sharing_id = current_emulator().links.short_sharing_id(code)
+    if sharing_id is None:
+        raise PisanoError(13002, "short link: the code is not one this emulator made")
+    sharing = held_sharing(sharing_id, "short link")
+    return Response(status=302, headers={"Location": long_link(sharing), **HEADERS})
+
+
+def long_link(sharing: dict[str, Any]) -> str:
+    emulator = current_emulator()
+    schema = customer_schema(emulator.store, sharing["campaign_id"])
+    query = responses_query(sharing.get("built_in_responses") or {}, schema)
+    return emulator.links.link(sharing["id"], query)
+
+
+def customer_schema(store: Store, owner_id: str) -> dict[str, str]:
+    """The schema typing the links of a campaign's or a link channel's sharings (the account's);
+    empty when it is gone."""
+    owner = store.campaign(owner_id) or store.link_channel(owner_id)
+    account = store.account(owner.account) if owner else None
+    return dict(account.customer_schema) if account else {}
+
+
 def sharing_of(token: str) -> dict[str, Any]:
     """The sharing a token names, or 13002 (SPEC 1.7: unknown → 13002)."""
-    emulator = current_emulator()
-    sharing_id = emulator.links.sharing_id(token)
+    sharing_id = current_emulator().links.sharing_id(token)
     if sharing_id is None:
         raise PisanoError(13002, "survey link: the token is not one this emulator made")
-    sharing = emulator.store.sharing(sharing_id)
+    return held_sharing(sharing_id, "survey link")
+
+
+def held_sharing(sharing_id: int, what: str) -> dict[str, Any]:
+    sharing = current_emulator().store.sharing(sharing_id)
     if sharing is None:
         raise PisanoError(
-            13002, f"survey link: sharing {sharing_id} is not held (dropped by the bounds or reset)"
+            13002, f"{what}: sharing {sharing_id} is not held (dropped by the bounds or reset)"
         )
     return sharing
 
