@@ -27,7 +27,6 @@ DEFAULT_CUSTOMER_SCHEMA = {
     "VisitTime": "datetime",
     "Channel": "option",
 }
-DOCUMENTED_PATH = re.compile(r"/v1/email_campaigns/(?P<campaign_id>[^/]+)/email_sharings/?\Z")
 # SPEC 1.1: the Authorization forms Pisano accepts (checked on the journal's masked header, whose
 # masking keeps a token's characters non-blank).
 AUTH_FORMS = (
