@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .endpoints import EMAIL, ENDPOINTS, Endpoint
 from .expectations import (
     AUTH_FORMS,
     BATCH_LIMIT,
     DEFAULT_CUSTOMER_SCHEMA,
-    DOCUMENTED_PATH,
     IDENTITY_KEYS,
 )
 from .model import ContractFailure, Example, Observation, as_json, exit_words
@@ -30,12 +30,13 @@ Check = Callable[[Example, Observation], None]
 # -- reading the journal ------------------------------------------------------------------------
 
 
-def recipients_of(entry: dict[str, Any]) -> list[str]:
-    body = entry.get("body")
-    emails = body.get("emails") if isinstance(body, dict) else None
-    if isinstance(emails, str):
-        return [emails]
-    return [e for e in emails if isinstance(e, str)] if isinstance(emails, list) else []
+def endpoint_of(example: Example) -> Endpoint:
+    return ENDPOINTS[example.endpoint]
+
+
+def recipients_of(entry: dict[str, Any], endpoint: Endpoint = EMAIL) -> list[str]:
+    """The customers one request names, as keys (an email, a normalised number, a link key)."""
+    return endpoint.recipients_of(entry)
 
 
 def is_transient_failure(entry: dict[str, Any]) -> bool:
@@ -48,9 +49,11 @@ def is_final_refusal(entry: dict[str, Any]) -> bool:
     return entry["code"] is not None and 400 <= entry["status"] < 500
 
 
-def dropped_after_batches(observation: Observation) -> list[frozenset[str]]:
+def dropped_after_batches(
+    observation: Observation, endpoint: Endpoint = EMAIL
+) -> list[frozenset[str]]:
     return [
-        frozenset(recipients_of(entry))
+        frozenset(recipients_of(entry, endpoint))
         for entry in observation.requests
         if (entry.get("fault") or {}).get("kind") == "drop" and entry["status"] == 200
     ]
@@ -137,18 +140,35 @@ def first_sharings(observation: Observation) -> dict[str, dict[str, Any]]:
     return found
 
 
+def delivered(example: Example, observation: Observation) -> dict[str, dict[str, Any]]:
+    """Each customer delivered, by key, with what first arrived of it. Email: the emulator's
+    sharings; SMS and link: the bodies of the requests it accepted (200), per recipient."""
+    endpoint = endpoint_of(example)
+    if endpoint is EMAIL:
+        return {email: arrived_fields(s) for email, s in first_sharings(observation).items()}
+    found: dict[str, dict[str, Any]] = {}
+    for entry in observation.requests:
+        if entry["status"] == 200:
+            for key, fields in endpoint.arrived(entry):
+                found.setdefault(key, fields)
+    return found
+
+
 def _mismatches(example: Example, observation: Observation) -> Iterator[tuple[dict, dict, bool]]:
-    """(customer, sharing, keyed to another customer) for each customer whose data arrived wrong."""
-    delivered = first_sharings(observation)
+    """(sent, arrived, keyed to another customer) for each customer whose data arrived wrong."""
+    endpoint = endpoint_of(example)
+    arrivals = delivered(example, observation)
     owners: dict[str, set[str]] = {}
     for customer in example.customers:
-        owners.setdefault(canonical(sent_fields(customer)), set()).add(customer["email"])
+        owners.setdefault(canonical(endpoint.sent_fields(customer)), set()).add(
+            endpoint.key_of(customer)
+        )
     for customer in example.customers:
-        sharing = delivered.get(customer["email"])
-        if sharing is None or json_equal(arrived_fields(sharing), sent_fields(customer)):
+        key, sent = endpoint.key_of(customer), endpoint.sent_fields(customer)
+        arrived = arrivals.get(key)
+        if arrived is None or json_equal(arrived, sent):
             continue
-        arrived = canonical(arrived_fields(sharing))
-        yield customer, sharing, bool(owners.get(arrived, set()) - {customer["email"]})
+        yield sent, arrived, bool(owners.get(canonical(arrived), set()) - {key})
 
 
 def differences(expected: Any, arrived: Any) -> tuple[Any, Any]:
@@ -189,43 +209,50 @@ def _forced_by_the_server(entry: dict[str, Any]) -> bool:
     return kind == "error" or (kind == "drop" and entry["status"] == 200)
 
 
-def _over_the_batch_limit(entry: dict[str, Any]) -> bool:
-    return len(recipients_of(entry)) > BATCH_LIMIT
+def _over_the_batch_limit(entry: dict[str, Any], endpoint: Endpoint) -> bool:
+    return len(recipients_of(entry, endpoint)) > BATCH_LIMIT
 
 
-def _malformed(entry: dict[str, Any]) -> bool:
-    return bool(request_problems(entry))
+def _malformed(entry: dict[str, Any], endpoint: Endpoint) -> bool:
+    return bool(request_problems(entry, endpoint))
 
 
-def _transient_not_retried(entry: dict[str, Any], sent_later: set[str]) -> bool:
-    return is_transient_failure(entry) and not set(recipients_of(entry)) <= sent_later
+def _transient_not_retried(entry: dict[str, Any], sent_later: set[str], endpoint: Endpoint) -> bool:
+    return is_transient_failure(entry) and not set(recipients_of(entry, endpoint)) <= sent_later
 
 
+Excuse = Callable[[dict[str, Any], set[str], Endpoint], bool]
 # Why a client may stop and exit non-zero without delivering everyone: the server made it stop,
 # or another check names what the client did wrong (so one defect fails one check).
-STOPPING_EXCUSES: tuple[Callable[[dict[str, Any], set[str]], bool], ...] = (
-    lambda entry, _later: _forced_by_the_server(entry),
-    lambda entry, _later: _over_the_batch_limit(entry),  # no request over 5000 recipients
-    lambda entry, _later: _malformed(entry),  # requests are well formed
+STOPPING_EXCUSES: tuple[Excuse, ...] = (
+    lambda entry, _later, _endpoint: _forced_by_the_server(entry),
+    lambda entry, _later, endpoint: _over_the_batch_limit(entry, endpoint),  # over 5000
+    lambda entry, _later, endpoint: _malformed(entry, endpoint),  # requests are well formed
     _transient_not_retried,  # transient errors retried
 )
 
 
-def _stopped_for_a_reason(observation: Observation) -> bool:
+def _stopped_for_a_reason(observation: Observation, endpoint: Endpoint) -> bool:
     return any(
-        excuse(entry, sent_later)
-        for entry, sent_later in _followed_by(observation, lambda _entry: True)
+        excuse(entry, sent_later, endpoint)
+        for entry, sent_later in _followed_by(observation, lambda _entry: True, endpoint)
         for excuse in STOPPING_EXCUSES
     )
+
+
+def _missing(example: Example, observation: Observation) -> list[str]:
+    """The customers (their keys) not delivered."""
+    arrivals = delivered(example, observation)
+    keys = [endpoint_of(example).key_of(c) for c in example.customers]
+    return [key for key in keys if key not in arrivals]
 
 
 def every_customer_delivered(example: Example, observation: Observation) -> None:
     if observation.exit_status is None:
         return  # killed at the timeout: judged by "client finishes in time"
-    if observation.exit_status != 0 and _stopped_for_a_reason(observation):
+    if observation.exit_status != 0 and _stopped_for_a_reason(observation, endpoint_of(example)):
         return
-    delivered = {s["email"] for s in observation.sharings}
-    missing = [c["email"] for c in example.customers if c["email"] not in delivered]
+    missing = _missing(example, observation)
     if missing:
         raise ContractFailure(
             "every customer delivered",
@@ -235,19 +262,20 @@ def every_customer_delivered(example: Example, observation: Observation) -> None
 
 
 def no_customer_delivered_twice(example: Example, observation: Observation) -> None:
-    resent_after_drop = dropped_after_batches(observation)
+    endpoint = endpoint_of(example)
+    resent_after_drop = dropped_after_batches(observation, endpoint)
     counts: Counter[str] = Counter()
     excused = 0
     for entry in observation.requests:
         if entry["status"] != 200:
             continue
-        batch = recipients_of(entry)
+        batch = recipients_of(entry, endpoint)
         if (entry.get("fault") or {}).get("kind") != "drop" and frozenset(
             batch
         ) in resent_after_drop:
             excused += 1
             continue
-        counts.update(email.lower() for email in batch)
+        counts.update(endpoint.same(key) for key in batch)
     if excused:
         observation.warnings.append(
             f"after a dropped answer (drop: after) the client re-sent exactly that batch {excused} "
@@ -262,35 +290,42 @@ def no_customer_delivered_twice(example: Example, observation: Observation) -> N
         )
 
 
-def _what_differs(customer: dict[str, Any], sharing: dict[str, Any]) -> tuple[str, str]:
+def _what_differs(sent: dict[str, Any], arrived: dict[str, Any]) -> tuple[str, str]:
     """The customer's fields that did not arrive as sent, and what arrived instead, in JSON."""
-    expected, arrived = differences(sent_fields(customer), arrived_fields(sharing))
-    return as_json(expected), as_json(arrived)
+    expected, instead = differences(sent, arrived)
+    return as_json(expected), as_json(instead)
+
+
+def _who(example: Example, sent: dict[str, Any]) -> str:
+    """The customer whose `sent` fields these are, by its key."""
+    endpoint = endpoint_of(example)
+    keys = (endpoint.key_of(c) for c in example.customers if endpoint.sent_fields(c) == sent)
+    return next(keys, "?")
 
 
 def fields_arrive_intact(example: Example, observation: Observation) -> None:
-    for customer, sharing, keyed_elsewhere in _mismatches(example, observation):
+    for sent, arrived, keyed_elsewhere in _mismatches(example, observation):
         if not keyed_elsewhere:
-            expected, arrived = _what_differs(customer, sharing)
+            expected, instead = _what_differs(sent, arrived)
             raise ContractFailure(
-                "fields arrive intact", f"{customer['email']}: {expected}", arrived
+                "fields arrive intact", f"{_who(example, sent)}: {expected}", instead
             )
 
 
 def attributes_keyed_by_the_right_email(example: Example, observation: Observation) -> None:
-    for customer, sharing, keyed_elsewhere in _mismatches(example, observation):
+    for sent, arrived, keyed_elsewhere in _mismatches(example, observation):
         if keyed_elsewhere:
-            expected, arrived = _what_differs(customer, sharing)
+            expected, instead = _what_differs(sent, arrived)
             raise ContractFailure(
                 "attributes keyed by the right email",
-                f"{customer['email']}'s own fields under its email: {expected}",
-                f"another customer's: {arrived}",
+                f"{_who(example, sent)}'s own fields under its own key: {expected}",
+                f"another customer's: {instead}",
             )
 
 
 def no_request_over_5000_recipients(example: Example, observation: Observation) -> None:
     for entry in observation.requests:
-        count = len(recipients_of(entry))
+        count = len(recipients_of(entry, endpoint_of(example)))
         if count > BATCH_LIMIT:
             raise ContractFailure(
                 "no request over 5000 recipients",
@@ -299,7 +334,7 @@ def no_request_over_5000_recipients(example: Example, observation: Observation) 
             )
 
 
-def request_problems(entry: dict[str, Any]) -> list[str]:
+def request_problems(entry: dict[str, Any], endpoint: Endpoint = EMAIL) -> list[str]:
     """What is wrong with the form of one request: media type, body, method and path, auth."""
     headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -308,7 +343,7 @@ def request_problems(entry: dict[str, Any]) -> list[str]:
         problems.append(f"Content-Type {as_json(headers.get('content-type'))}")
     if not isinstance(entry.get("body"), dict):
         problems.append("a body that is not a JSON object")
-    if entry["method"] != "POST" or not DOCUMENTED_PATH.match(entry["path"]):
+    if entry["method"] != "POST" or not endpoint.path.match(entry["path"]):
         problems.append(f"{entry['method']} {entry['path']}")
     authorization = headers.get("authorization")
     if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
@@ -318,7 +353,7 @@ def request_problems(entry: dict[str, Any]) -> list[str]:
 
 def requests_are_well_formed(example: Example, observation: Observation) -> None:
     for entry in observation.requests:
-        problems = request_problems(entry)
+        problems = request_problems(entry, endpoint_of(example))
         if problems:
             raise ContractFailure(
                 "requests are well formed",
@@ -343,18 +378,20 @@ def backs_off_after_429(example: Example, observation: Observation) -> None:
 
 
 def _followed_by(
-    observation: Observation, picked: Callable[[dict[str, Any]], bool]
+    observation: Observation, picked: Callable[[dict[str, Any]], bool], endpoint: Endpoint
 ) -> Iterator[tuple[dict[str, Any], set[str]]]:
     """Each request `picked` selects, with every recipient the client sent after it."""
     requests = observation.requests
     for index, entry in enumerate(requests):
         if picked(entry):
-            yield entry, set().union(*(recipients_of(later) for later in requests[index + 1 :]))
+            later = requests[index + 1 :]
+            yield entry, set().union(*(recipients_of(e, endpoint) for e in later))
 
 
 def non_retryable_errors_not_retried(example: Example, observation: Observation) -> None:
-    for entry, sent_later in _followed_by(observation, is_final_refusal):
-        retried = set(recipients_of(entry)) & sent_later
+    endpoint = endpoint_of(example)
+    for entry, sent_later in _followed_by(observation, is_final_refusal, endpoint):
+        retried = set(recipients_of(entry, endpoint)) & sent_later
         if retried or observation.exit_status == 0:
             raise ContractFailure(
                 "non-retryable errors not retried",
@@ -365,8 +402,9 @@ def non_retryable_errors_not_retried(example: Example, observation: Observation)
 
 
 def transient_errors_retried(example: Example, observation: Observation) -> None:
-    for entry, sent_later in _followed_by(observation, is_transient_failure):
-        lost = [email for email in recipients_of(entry) if email not in sent_later]
+    endpoint = endpoint_of(example)
+    for entry, sent_later in _followed_by(observation, is_transient_failure, endpoint):
+        lost = [key for key in recipients_of(entry, endpoint) if key not in sent_later]
         if lost:
             what = "dropped connection" if entry["status"] is None else f"{entry['status']}"
             raise ContractFailure(
@@ -381,8 +419,7 @@ def exit_status_zero_when_every_customer_arrived(
 ) -> None:
     if observation.exit_status in (0, None) or example.server.drops_after:
         return  # after a dropped answer the client cannot know, and may exit non-zero
-    delivered = {s["email"] for s in observation.sharings}
-    if all(c["email"] in delivered for c in example.customers):
+    if not _missing(example, observation):
         raise ContractFailure(
             "exit status zero when every customer arrived",
             "exit status 0: every customer was delivered",
@@ -425,18 +462,18 @@ def built_in_responses_arrive_in_the_link(example: Example, observation: Observa
     if not _sends_built_in_responses(example, observation):
         return  # nothing to judge: the client never sends them (reported as skipped)
     expected = link_items(example.built_in_responses)
-    wanted = {c["email"] for c in example.customers}
-    for sharing in observation.sharings:
+    for sharing in _client_sharings(example, observation):
         arrived = _arrived_in_link(sharing)
-        if sharing["email"] in wanted and not json_equal(arrived, expected):
+        if not json_equal(arrived, expected):
             raise ContractFailure(
                 "built in responses arrive in the link",
-                f"{sharing['email']}'s link: {as_json(expected)}",
+                f"{_sharing_name(sharing)}'s link: {as_json(expected)}",
                 as_json(arrived),
             )
+    endpoint = endpoint_of(example)
     for entry in observation.requests:  # refused ones too: a wrong type is refused (13028)
         body = entry.get("body")
-        if entry["status"] != 200 and isinstance(body, dict) and body.get("emails"):
+        if entry["status"] != 200 and isinstance(body, dict) and recipients_of(entry, endpoint):
             sent = _sent_responses(entry)
             if not json_equal(sent, expected):
                 raise ContractFailure(
@@ -444,6 +481,22 @@ def built_in_responses_arrive_in_the_link(example: Example, observation: Observa
                     f"request #{entry['id']} to send {as_json(expected)}",
                     f"{as_json(sent)} (answered {entry['status']}, code {entry['code']})",
                 )
+
+
+def _client_sharings(example: Example, observation: Observation) -> list[dict[str, Any]]:
+    """The sharings of the example's customers on its endpoint's channel (email: by address)."""
+    endpoint = endpoint_of(example)
+    if endpoint is EMAIL:
+        wanted = {c["email"] for c in example.customers}
+        return [s for s in observation.sharings if s.get("email") in wanted]
+    return [s for s in observation.sharings if s.get("channel") == endpoint.name]
+
+
+def _sharing_name(sharing: dict[str, Any]) -> str:
+    for key in ("email", "phone_number", "id"):
+        if sharing.get(key) not in (None, ""):
+            return str(sharing[key])
+    return "a sharing"
 
 
 def _sends_built_in_responses(_example: Example, observation: Observation) -> bool:
@@ -477,13 +530,12 @@ def _any_request(
     return lambda _example, observation: any(picked(e) for e in observation.requests)
 
 
-def _delivered_count(observation: Observation) -> int:
-    return len(first_sharings(observation))
+def _delivered_count(example: Example, observation: Observation) -> int:
+    return len(delivered(example, observation))
 
 
 def _all_arrived(example: Example, observation: Observation) -> bool:
-    delivered = {s["email"] for s in observation.sharings}
-    return all(c["email"] in delivered for c in example.customers)
+    return not _missing(example, observation)
 
 
 @dataclass(frozen=True)
@@ -513,26 +565,31 @@ ABOUT: dict[Check, About] = {
         "Split the list without overlap, and never send again a batch answered 200.",
     ),
     fields_arrive_intact: About(
-        lambda _e, observation: _delivered_count(observation) > 0,
+        lambda example, observation: _delivered_count(example, observation) > 0,
         "a delivered customer",
         "Send name, external_id, phone_number and transactional_data as they are in the file: "
         "same JSON types (a number stays a number).",
     ),
     attributes_keyed_by_the_right_email: About(
-        lambda _e, observation: _delivered_count(observation) > 1,
-        "two delivered customers",
-        "Key custom_attributes and transactional_data by each customer's own email.",
+        lambda example, observation: (
+            endpoint_of(example).batches and _delivered_count(example, observation) > 1
+        ),
+        "two delivered customers in an endpoint's lists (a link call carries one customer, its "
+        "fields with it)",
+        "Key custom_attributes and transactional_data by each customer's own email (SMS: its "
+        "own number, as sent).",
     ),
     no_request_over_5000_recipients: About(
-        lambda example, _o: len(example.customers) > BATCH_LIMIT,
-        "more than 5000 customers (scenario 'above 5000')",
+        lambda example, _o: endpoint_of(example).batches and len(example.customers) > BATCH_LIMIT,
+        "more than 5000 customers to an endpoint that takes lists (scenario 'above 5000'; "
+        "a link is one customer per call)",
         "Send at most 5000 emails per request: split larger lists into batches.",
     ),
     requests_are_well_formed: About(
         _any_request(lambda _entry: True),
         "a request",
-        "POST JSON (Content-Type: application/json) to /v1/email_campaigns/<id>/email_sharings "
-        "with Authorization: Token token=<token>.",
+        "POST JSON (Content-Type: application/json) to the endpoint's documented path (see "
+        "--help) with Authorization: Token token=<token>.",
     ),
     backs_off_after_429: About(
         _any_request(lambda entry: bool(entry.get("throttle"))),

@@ -11,6 +11,8 @@ from typing import Any
 
 from .admin_client import AdminClient, AdminError
 from .client_suite import run_client_suite
+from .endpoints import ENDPOINTS
+from .expectations import DEFAULT_LINK_CHANNEL, DEFAULT_SMS_CAMPAIGN
 from .model import KitError
 from .report import server_text_report, text_report, write_junit, write_server_junit
 from .runner import CommandClient, EmulatorProcess
@@ -30,15 +32,30 @@ the kit tries smaller variations to find the smallest example that still fails, 
 Your command is run through `sh -c` with these environment variables:
   PISANO_BASE_URL        the emulator, e.g. http://127.0.0.1:43121
   PISANO_API_TOKEN       the token to send: Authorization: Token token=<token>
-  PISANO_CAMPAIGN_ID     the campaign to send to
-  PISANO_CUSTOMERS_FILE  a JSON array of customers: {"email", "name", "external_id",
-                         "phone_number", "transactional_data"} (only email is always there)
+  PISANO_ENDPOINT        email, sms or link: the --endpoint the client is to call
+  PISANO_CAMPAIGN_ID     the campaign to send to (email, sms)
+  PISANO_LINK_CHANNEL_ID the link channel to generate links on (link, instead of the campaign)
+  PISANO_CUSTOMERS_FILE  a JSON array of customers:
+      email: {"email", "name", "external_id", "phone_number", "transactional_data"}
+             (email always there, unique case-insensitively)
+      sms:   {"phone_number", "name", "external_id", "email", "transactional_data"}
+             (phone_number always there, unique once spaces, -, (, ), . and a leading +
+             are removed)
+      link:  one link customer each: identity keys "email", "phone_number", "name",
+             "external_id" (strings, at least one not empty), every other key a custom
+             attribute, and "transactional_data"
   PISANO_BUILT_IN_RESPONSES_FILE
                          a JSON object of built_in_responses typed by the emulator's customer
                          schema (NPS integer, Satisfied boolean, Comment string, ...); a client
-                         that sends built_in_responses sends this object with every batch
-It must deliver every customer to POST /v1/email_campaigns/<id>/email_sharings and exit 0
-exactly when every customer arrived.
+                         that sends built_in_responses sends this object with every request
+It must deliver every customer and exit 0 exactly when every customer arrived:
+  --endpoint email  POST /v1/email_campaigns/<id>/email_sharings   (emails, <= 5000 a request)
+  --endpoint sms    POST /v1/sms_campaigns/<id>/sms_sharings       (phone_numbers, <= 5000)
+  --endpoint link   POST /external/v1/link_sharings/<channel>/generate_link
+                    (one call per customer: {"customer": {...}, "transactional_data": {...}})
+The email and SMS bodies key custom_attributes and transactional_data by the email or the
+number as sent. A check that cannot apply to an endpoint (no request over 5000 recipients, for
+links) is reported as skipped.
 
 What is checked, one check each (the names the report uses):
   client finishes in time               within --timeout
@@ -62,8 +79,10 @@ example, what was expected and what arrived, and the emulator's journal); 2 the 
 """
 
 SERVER_HELP = """\
-Check a server against Pisano's documented behaviour: the email sharing endpoint, its error
-catalogue byte for byte, and the throttle tiers. Against this emulator the kit finds its admin
+Check a server against Pisano's documented behaviour: the email sharing endpoint, SMS sharing
+(--sms-campaign-id) and link generation (--link-channel-id) with their 200 bodies and their rules
+in order, the error catalogue byte for byte, the throttle tiers, and one throttle bucket for email,
+SMS and link. Against this emulator the kit finds its admin
 API and uses it (reset, clock). Against a real Pisano environment it refuses to run unless you
 pass --live; then it paces itself to one request per 4 s (--pace; within the throttle) and sends
 only to addresses at example.com, so no real person receives a survey. The throttle's first tier
@@ -97,6 +116,12 @@ def _add_client_suite(suites: Any) -> None:
         required=True,
         metavar="COMMAND",
         help="how to run your client (through sh -c)",
+    )
+    client.add_argument(
+        "--endpoint",
+        choices=sorted(ENDPOINTS),
+        default="email",
+        help="the endpoint the client calls: email (default), sms or link",
     )
     client.add_argument(
         "--max-examples",
@@ -141,6 +166,18 @@ def _add_server_suite(suites: Any) -> None:
     server.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
     server.add_argument("--token", required=True, help="an API token of the server")
     server.add_argument("--campaign-id", required=True, help="a campaign of that token's account")
+    server.add_argument(
+        "--sms-campaign-id",
+        metavar="ID",
+        help="an SMS campaign of that account: checks the SMS endpoint (on this emulator, default "
+        f"the default fixture's {DEFAULT_SMS_CAMPAIGN}; else its checks are skipped)",
+    )
+    server.add_argument(
+        "--link-channel-id",
+        metavar="ID",
+        help="a link channel of that account: checks link generation (on this emulator, default "
+        f"the default fixture's {DEFAULT_LINK_CHANNEL}; else its checks are skipped)",
+    )
     server.add_argument(
         "--live",
         action="store_true",
@@ -199,6 +236,7 @@ def client_command(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 shrink_seconds=args.shrink_seconds,
                 scenarios=tuple(args.scenario) if args.scenario else None,
+                endpoint=args.endpoint,
             )
     except KitError as error:
         print(f"pisano-mock contract client: {error}", file=sys.stderr)
@@ -245,6 +283,8 @@ def server_command(args: argparse.Namespace) -> int:
         return 2
     server = Server(base_url, args.token, args.campaign_id, admin if emulator else None)
     server.pace = 0.0 if emulator else args.pace
+    server.sms_campaign_id = args.sms_campaign_id or (DEFAULT_SMS_CAMPAIGN if emulator else None)
+    server.link_channel_id = args.link_channel_id or (DEFAULT_LINK_CHANNEL if emulator else None)
     outcomes = run_server_suite(server)
     print(server_text_report(outcomes))
     if args.junit_xml:

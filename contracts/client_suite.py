@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from .checks import CHECKS, check_name, judged_checks, run_checks
 from .model import ContractFailure, Example, KitError, Observation, exit_words
-from .runner import Client, ExampleRunner, Target
-from .scenarios import examples, explicit_examples
+from .runner import Client, ExampleRunner, Target, on_endpoint
+from .scenarios import examples, explicit_examples, scenarios_for
 
 
 @dataclass
@@ -38,6 +38,7 @@ class SuiteResult:
     played: list[Played] = field(default_factory=list)
     seed: int = 0
     budget_spent: bool = False
+    endpoint: str = "email"
 
     @property
     def failed_checks(self) -> set[str]:
@@ -129,26 +130,32 @@ def run_client_suite(
     shrink_seconds: float = 60.0,
     scenarios: tuple[str, ...] | None = None,
     progress: TextIO | None = sys.stderr,
+    endpoint: str = "email",
 ) -> SuiteResult:
-    """Play every scenario's explicit example, then `max_examples` drawn ones; shrink failures
-    within `shrink_seconds`. Raises KitError when the kit itself cannot run."""
-    result = SuiteResult(seed=seed_value if seed_value is not None else random.randrange(2**32))
-    runner = ExampleRunner(target, client, timeout)
+    """Play every scenario's explicit example on `endpoint`, then `max_examples` drawn ones;
+    shrink failures within `shrink_seconds`. Raises KitError when the kit itself cannot run."""
+    if scenarios and not set(scenarios) & set(scenarios_for(endpoint)):
+        raise KitError(f"no scenario of {', '.join(scenarios)} applies to the {endpoint} endpoint")
+    chosen = seed_value if seed_value is not None else random.randrange(2**32)
+    result = SuiteResult(seed=chosen, endpoint=endpoint)
+    runner = ExampleRunner(on_endpoint(target, endpoint), client, timeout)
     run = _SuiteRun(runner, result, shrink_seconds, progress)
     try:
-        for fixed in explicit_examples(scenarios=scenarios):
+        for fixed in explicit_examples(scenarios=scenarios, endpoint=endpoint):
             with contextlib.suppress(ContractFailure):  # recorded in `result` by play()
                 run.play(fixed, explicit=True)
         if max_examples > 0:
-            _search(run, max_examples, scenarios)
+            _search(run, max_examples, scenarios, endpoint)
     finally:
         runner.close()
     return result
 
 
-def _search(run: _SuiteRun, max_examples: int, scenarios: tuple[str, ...] | None) -> None:
+def _search(
+    run: _SuiteRun, max_examples: int, scenarios: tuple[str, ...] | None, endpoint: str
+) -> None:
     """Let hypothesis draw examples and shrink what fails; the record is `run.result`."""
-    test = given(example=examples(scenarios=scenarios))(run.play_drawn)
+    test = given(example=examples(scenarios=scenarios, endpoint=endpoint))(run.play_drawn)
     test = settings(
         max_examples=max_examples,
         database=None,

@@ -8,9 +8,13 @@ import re
 # SPEC 2.1's default fixture: the token and campaign a client is handed by the kit and the plugin.
 DEFAULT_TOKEN = "test-token"
 DEFAULT_CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+DEFAULT_SMS_CAMPAIGN = "00000000-0000-4000-8000-000000000501"  # SPEC 1.5
+DEFAULT_LINK_CHANNEL = "00000000-0000-4000-8000-000000000701"  # SPEC 1.6
 ALIGNED = 1_000_000_000.0  # a multiple of every tier's period (5, 25, 125, 625 s)
 BATCH_LIMIT = 5000
 IDENTITY_KEYS = ("name", "external_id", "phone_number")
+# SPEC 1.6's identity keys of a link customer, in SPEC 1.2's contact-matching order.
+LINK_IDENTITY_KEYS = ("external_id", "email", "phone_number", "name")
 # The default fixture's customer schema (account acme): what types `built_in_responses` (SPEC 1.1),
 # and where a question is an `option`, its link says `option_key` instead of `body` (SPEC 1.7).
 DEFAULT_CUSTOMER_SCHEMA = {
@@ -23,7 +27,6 @@ DEFAULT_CUSTOMER_SCHEMA = {
     "VisitTime": "datetime",
     "Channel": "option",
 }
-DOCUMENTED_PATH = re.compile(r"/v1/email_campaigns/(?P<campaign_id>[^/]+)/email_sharings/?\Z")
 # SPEC 1.1: the Authorization forms Pisano accepts (checked on the journal's masked header, whose
 # masking keeps a token's characters non-blank).
 AUTH_FORMS = (
@@ -45,6 +48,8 @@ CATALOGUE_CHECKED = {
     13017: (400, "bad_request", "Duplicate value"),
     13028: (400, "bad_request", "Invalid parameters"),
     13030: (400, "bad_request", "Invalid authentication token"),
+    13035: (404, "not_found", "Node not found"),
+    13038: (400, "bad_request", "Required customer identitiy keys not present in params!"),
 }
 # Catalogue entries a client must not retry (4xx), as the client suite scripts them.
 NON_RETRYABLE = (13001, 13002, 13011, 13013, 13028, 13036)

@@ -47,6 +47,7 @@ class Example:
     # Handed to the client in PISANO_BUILT_IN_RESPONSES_FILE; a client that sends them must get
     # them into every customer's survey link (SPEC 1.7).
     built_in_responses: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = "email"  # which endpoint the client is asked to call (contracts.endpoints)
 
     def describe(self, limit: int = 3) -> str:
         """The example in JSON notation (the client may be written in any language)."""
@@ -59,7 +60,8 @@ class Example:
             server.append(f"throttle: {self.server.preload_tiers} tier(s) exhausted before start")
         if self.built_in_responses:
             server.append(f"built_in_responses {as_json(self.built_in_responses)}")
-        return f"scenario {self.scenario}: customers [{shown}{more}]; " + (
+        where = "" if self.endpoint == "email" else f" ({self.endpoint})"
+        return f"scenario {self.scenario}{where}: customers [{shown}{more}]; " + (
             "; ".join(server) or "the server behaves"
         )
 
@@ -81,12 +83,7 @@ class Observation:
     def journal_excerpt(self, limit: int = 12) -> str:
         lines = []
         for entry in self.requests[:limit]:
-            emails = (
-                (entry.get("body") or {}).get("emails")
-                if isinstance(entry.get("body"), dict)
-                else None
-            )
-            count = len(emails) if isinstance(emails, list) else "?"
+            count = _recipient_count(entry.get("body"))
             what = entry.get("reason") or ""
             answer = "dropped" if entry["status"] is None else entry["status"]
             lines.append(
@@ -96,6 +93,16 @@ class Observation:
         if len(self.requests) > limit:
             lines.append(f"  … {len(self.requests) - limit} more")
         return "\n".join(lines) or "  (no request reached the emulator)"
+
+
+def _recipient_count(body: Any) -> int | str:
+    """How many customers a request body names, whichever endpoint it went to."""
+    if not isinstance(body, dict):
+        return "?"
+    listed = body.get("emails", body.get("phone_numbers"))
+    if isinstance(listed, list):
+        return len(listed)
+    return 1 if isinstance(body.get("customer"), dict) else "?"
 
 
 def exit_words(status: int | None) -> str:

@@ -50,7 +50,9 @@ def pisano_mock(pisano_mock_server: Any) -> PisanoMock:
 @pytest.fixture
 def pisano_contract(pisano_mock_server: Any) -> Callable[..., Any]:
     """Run the client suite against a Python callable on the session's emulator; fail the test
-    with the kit's report when a check does not hold. Returns the suite's result."""
+    with the kit's report when a check does not hold. Returns the suite's result. With
+    `endpoint="sms"` or `"link"` the callable gets the SMS campaign or the link channel in place
+    of the campaign, and the customers of that endpoint."""
     from .client_suite import run_client_suite
     from .report import text_report
     from .runner import CallableClient, Target
@@ -62,6 +64,7 @@ def pisano_contract(pisano_mock_server: Any) -> Callable[..., Any]:
         seed: int = 0,
         shrink_seconds: float = 30.0,
         scenarios: tuple[str, ...] | None = None,
+        endpoint: str = "email",
     ) -> Any:
         result = run_client_suite(
             Target(pisano_mock_server.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN),
@@ -71,6 +74,7 @@ def pisano_contract(pisano_mock_server: Any) -> Callable[..., Any]:
             shrink_seconds=shrink_seconds,
             scenarios=scenarios,
             progress=None,
+            endpoint=endpoint,
         )
         if not result.passed:
             pytest.fail(text_report(result, rerun_hint="seed={seed}"), pytrace=False)

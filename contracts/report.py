@@ -31,7 +31,8 @@ def text_report(result: SuiteResult, rerun_hint: str = "--seed {seed}") -> str:
     the run where it was started (a command's option, a pytest fixture's setting)."""
     played = len(result.played)
     lines = [
-        f"pisano-mock contract client: {played} examples played (seed {result.seed}); "
+        f"pisano-mock contract client: {played} examples played on the {result.endpoint} "
+        f"endpoint (seed {result.seed}); "
         f"median kit overhead {result.median_overhead:.3f} s per example"
     ]
     for check in ALL_CHECK_NAMES:

@@ -20,11 +20,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from .admin_client import AdminClient
+from .endpoints import ENDPOINTS
 from .expectations import ALIGNED, DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 from .model import Example, KitError, Observation
 
@@ -33,12 +34,22 @@ CLOCK_WATCH_SECONDS = 0.005
 
 @dataclass(frozen=True)
 class Target:
-    """Where the client is sent: what it gets in PISANO_BASE_URL, _API_TOKEN, _CAMPAIGN_ID."""
+    """Where the client is sent: what it gets in PISANO_BASE_URL, _API_TOKEN, _ENDPOINT and
+    _CAMPAIGN_ID (for a link: _LINK_CHANNEL_ID)."""
 
     base_url: str
     token: str = DEFAULT_TOKEN
-    campaign_id: str = DEFAULT_CAMPAIGN
+    campaign_id: str = DEFAULT_CAMPAIGN  # the campaign, or for a link the link channel
     admin_token: str | None = None  # the kit's own; the client under test is never given it
+    endpoint: str = "email"
+
+
+def on_endpoint(target: Target, endpoint: str) -> Target:
+    """The same emulator, the client sent to `endpoint` with the default fixture's campaign or
+    link channel for it (an email target keeps its campaign)."""
+    if endpoint == target.endpoint:
+        return target
+    return replace(target, endpoint=endpoint, campaign_id=ENDPOINTS[endpoint].target_id)
 
 
 class EmulatorProcess:
@@ -166,7 +177,8 @@ def client_environment(
     env = {
         "PISANO_BASE_URL": target.base_url,
         "PISANO_API_TOKEN": target.token,
-        "PISANO_CAMPAIGN_ID": target.campaign_id,
+        "PISANO_ENDPOINT": target.endpoint,
+        ENDPOINTS[target.endpoint].id_variable: target.campaign_id,
         "PISANO_CUSTOMERS_FILE": str(customers_file),
     }
     if responses_file is not None:
@@ -264,7 +276,8 @@ class ExampleRunner:
     def _exhaust_tier_one(self) -> None:
         # Requests without a body are counted by the throttle (it comes before validation) and
         # deliver nothing: 20 of them use up tier 1's window, 40 across two windows tier 2's.
-        url = f"{self.target.base_url}/v1/email_campaigns/{self.target.campaign_id}/email_sharings"
+        path = ENDPOINTS[self.target.endpoint].path_of(self.target.campaign_id)
+        url = f"{self.target.base_url}{path}"
         headers = {
             "Authorization": f"Token token={self.target.token}",
             "Content-Type": "application/json",

@@ -64,6 +64,8 @@ class Server:
     sent: int = field(default=0)
     clock: Callable[[], float] = time.time  # wall clock: Pisano's windows are epoch-aligned
     sleep: Callable[[float], None] = time.sleep
+    sms_campaign_id: str | None = None  # SPEC 1.5's checks run when given
+    link_channel_id: str | None = None  # SPEC 1.6's checks run when given
 
     def post(
         self,
@@ -93,6 +95,19 @@ class Server:
         except urllib.error.HTTPError as refusal:
             return Answer(refusal.code, refusal.headers.get("Content-Type", ""), refusal.read())
 
+    def sms(self, body: bytes | dict[str, Any] | None, **kwargs: Any) -> Answer:
+        """A request to the SMS endpoint (SPEC 1.5), of `campaign_id` or the SMS campaign."""
+        campaign = _needed(self.sms_campaign_id, *SMS_TARGET)
+        campaign = kwargs.pop("campaign_id", None) or campaign
+        return self.post(body, path=f"/v1/sms_campaigns/{campaign}/sms_sharings", **kwargs)
+
+    def link(self, body: bytes | dict[str, Any] | None, **kwargs: Any) -> Answer:
+        """A request to the link endpoint (SPEC 1.6), of `channel` or the link channel."""
+        channel = _needed(self.link_channel_id, *LINK_TARGET)
+        channel = kwargs.pop("channel", None) or channel
+        path = f"/external/v1/link_sharings/{channel}/generate_link"
+        return self.post(body, path=path, **kwargs)
+
     def restore_clock(self) -> None:
         """On the emulator: the clock back at real time, running (the suite froze it)."""
         if self.admin is not None:
@@ -103,6 +118,17 @@ class Server:
         if self.admin is not None:
             self.admin.reset()
             self.admin.call("POST", "/__mock/clock", {"set": ALIGNED})
+
+
+SMS_TARGET = ("SMS campaign", "--sms-campaign-id")
+LINK_TARGET = ("link channel", "--link-channel-id")
+
+
+def _needed(target_id: str | None, what: str, option: str) -> str:
+    """The SMS campaign or link channel a check needs; skipped (not passed) without it."""
+    if target_id is None:
+        raise CheckSkipped(f"no {what} to check: give {option}")
+    return target_id
 
 
 def _recipients(*names: str) -> list[str]:
@@ -294,10 +320,243 @@ def first_tier_holds(server: Server) -> None:
     )
 
 
+# -- SMS sharing (SPEC 1.5) ------------------------------------------------------------------------
+
+# Numbers reserved for fiction (Ofcom's drama range, the US 555-01xx range), written as people
+# write them: should a server not refuse a body that must be refused, nobody gets the SMS.
+SMS_NUMBERS = ("+44 (7700) 900-123", "2025550143")
+TWIN = "447700900123"  # SMS_NUMBERS[0] once normalised
+STRANGER = "2025550144"
+
+
+def _json_answer(check: str, answer: Answer) -> dict[str, Any]:
+    """A 200 with a JSON object, parsed; else the check fails showing what came."""
+    try:
+        parsed = json.loads(answer.body) if answer.status == 200 else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not answer.content_type.startswith("application/json"):
+        raise ContractFailure(
+            check, "200 application/json, a JSON object", f"{answer.status} {answer.content_type} "
+            f"{answer.body[:200].decode('utf-8', 'replace')}",
+        )  # fmt: skip
+    return parsed
+
+
+def sms_accepts_a_valid_body(server: Server) -> None:
+    """SPEC 1.5's 200: status, the campaign, the count, an id per number as sent. On the emulator
+    only: live, it would send SMS messages."""
+    if server.admin is None:
+        raise CheckSkipped("live, a valid SMS body sends text messages: checked on an emulator")
+    first, second = SMS_NUMBERS
+    body = {
+        "phone_numbers": [first, second],
+        "custom_attributes": {first: {"name": "Ayşe", "email": _recipients("ayse")[0]}},
+        "transactional_data": {second: {"Segment": "Gold", "Amount": 12.5}},
+    }
+    answer = _json_answer("sms: accepts a valid body", server.sms(body))
+    sharings = answer.get("sharings")
+    expected = {"status": "ok", "campaign_id": server.sms_campaign_id, "count": 2}
+    shown = {k: answer.get(k) for k in expected}
+    ids = list(sharings.values()) if isinstance(sharings, dict) else []
+    well_formed = isinstance(sharings, dict) and list(sharings) == [first, second]
+    if shown != expected or not well_formed or not _distinct_integers(ids):
+        raise ContractFailure(
+            "sms: accepts a valid body",
+            f"{as_json(expected)} and sharings {{{as_json(first)}: id, {as_json(second)}: id}}",
+            as_json(answer),
+        )
+
+
+def _distinct_integers(ids: list[Any]) -> bool:
+    integers = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+    return len(set(integers)) == len(ids)
+
+
+SMS_REFUSALS = [
+    _refusal(
+        "sms: unknown token is 13001",
+        13001,
+        lambda s: s.sms({"phone_numbers": [SMS_NUMBERS[1]]}, token="pisano-mock-contract-unknown"),
+    ),
+    _refusal(
+        "sms: unknown campaign is 13002",
+        13002,
+        lambda s: s.sms({"phone_numbers": [SMS_NUMBERS[1]]}, campaign_id=str(uuid.uuid4())),
+    ),
+    _refusal(
+        "sms: an email campaign is 13002",
+        13002,
+        lambda s: s.sms({"phone_numbers": [SMS_NUMBERS[1]]}, campaign_id=s.campaign_id),
+    ),
+    _refusal(
+        "sms: the email endpoint with an SMS campaign is 13002",
+        13002,
+        lambda s: s.post(
+            {"emails": _recipients("a")}, campaign_id=_needed(s.sms_campaign_id, *SMS_TARGET)
+        ),
+    ),
+    _refusal(
+        "sms: unknown campaign comes before the body (13002)",
+        13002,
+        lambda s: s.sms(b"{not json", campaign_id=str(uuid.uuid4())),
+    ),
+    _refusal("sms: body not JSON is 13000", 13000, lambda s: s.sms(b"{not json")),
+    _refusal(
+        "sms: phone_numbers absent is 13015", 13015, lambda s: s.sms({"custom_attributes": {}})
+    ),
+    _refusal("sms: phone_numbers empty is 13028", 13028, lambda s: s.sms({"phone_numbers": []})),
+    _refusal(
+        "sms: phone_numbers a string is 13028",
+        13028,
+        lambda s: s.sms({"phone_numbers": SMS_NUMBERS[1]}),
+    ),
+    _refusal(
+        "sms: a number with letters is 13028",
+        13028,
+        lambda s: s.sms({"phone_numbers": ["555-CALL-NOW"]}),
+    ),
+    _refusal(
+        "sms: a number of 30 digits is 13028", 13028, lambda s: s.sms({"phone_numbers": ["1" * 30]})
+    ),
+    _refusal(
+        "sms: a number of 6 digits is 13028", 13028, lambda s: s.sms({"phone_numbers": ["123456"]})
+    ),
+    _refusal("sms: an empty number is 13028", 13028, lambda s: s.sms({"phone_numbers": [""]})),
+    _refusal(
+        "sms: attributes of a stranger are 13028",
+        13028,
+        lambda s: s.sms({"phone_numbers": [SMS_NUMBERS[1]], "custom_attributes": {STRANGER: {}}}),
+    ),
+    _refusal(
+        "sms: the same number twice once normalised is 13017",
+        13017,
+        lambda s: s.sms({"phone_numbers": [SMS_NUMBERS[0], TWIN]}),
+    ),
+]
+
+
+# -- link generation (SPEC 1.6) --------------------------------------------------------------------
+
+
+def _link_answer(server: Server, options: Any, keys: list[str]) -> None:
+    check = "link: generates a link"
+    body: dict[str, Any] = {
+        "customer": {"email": _recipients("ada")[0], "name": "Ada", "Tier": "Gold"},
+        "transactional_data": {"Segment": "Gold"},
+    }
+    if options is not None:
+        body["options"] = options
+    answer = _json_answer(check, server.link(body))
+    links_ok = all(isinstance(answer.get(k), str) and answer[k] for k in keys[1:])
+    if list(answer) != keys or answer.get("status") != "ok" or not links_ok:
+        raise ContractFailure(
+            check,
+            f"options {as_json(options)}: an object of {as_json(keys)}, status ok, links as text",
+            as_json(answer),
+        )
+
+
+def link_generates_a_link(server: Server) -> None:
+    """SPEC 1.6's 200: the link; a short link as well when `options` is true or "true"."""
+    _link_answer(server, None, ["status", "link"])
+    for options in (True, "true"):
+        _link_answer(server, options, ["status", "link", "short_link"])
+
+
+def _on_the_default_schema(server: Server) -> None:
+    if server.admin is None:
+        raise CheckSkipped("needs the emulator's default customer schema (NPS an integer)")
+
+
+def _wrongly_typed_response(server: Server) -> Answer:
+    _on_the_default_schema(server)
+    body = {"customer": {"external_id": "x"}, "built_in_responses": {"NPS": "nine"}}
+    return server.link(body)
+
+
+CUSTOMER = {"external_id": "pisano-mock-contract"}
+LINK_REFUSALS = [
+    _refusal(
+        "link: unknown token is 13001",
+        13001,
+        lambda s: s.link({"customer": CUSTOMER}, token="pisano-mock-contract-unknown"),
+    ),
+    _refusal(
+        "link: missing authorization is 13030",
+        13030,
+        lambda s: s.link({"customer": CUSTOMER}, token=""),
+    ),
+    _refusal(
+        "link: unknown link channel is 13035",
+        13035,
+        lambda s: s.link({"customer": CUSTOMER}, channel=str(uuid.uuid4())),
+    ),
+    _refusal(
+        "link: unknown channel comes before the body (13035)",
+        13035,
+        lambda s: s.link(b"{not json", channel=str(uuid.uuid4())),
+    ),
+    _refusal("link: body not JSON is 13000", 13000, lambda s: s.link(b"{not json")),
+    _refusal("link: customer absent is 13015", 13015, lambda s: s.link({"transactional_data": {}})),
+    _refusal(
+        "link: customer absent comes before a wrong type (13015)",
+        13015,
+        lambda s: s.link({"built_in_responses": {"NPS": "nine"}}),
+    ),
+    _refusal("link: customer a list is 13038", 13038, lambda s: s.link({"customer": [CUSTOMER]})),
+    _refusal("link: customer a string is 13038", 13038, lambda s: s.link({"customer": "x"})),
+    _refusal(
+        "link: customer without an identity key is 13038",
+        13038,
+        lambda s: s.link({"customer": {"Tier": "Gold"}}),
+    ),
+    _refusal(
+        "link: a built_in_responses value of the wrong type is 13028",
+        13028,
+        _wrongly_typed_response,
+    ),
+]
+
+
+def one_throttle_for_email_sms_and_link(server: Server) -> None:
+    """SPEC 1.2/1.3: one bucket per token for "Email & SMS & Link": 20 requests spread over the
+    three endpoints fill the first tier's window; the 21st, on any of them, is refused."""
+    if server.admin is None:
+        raise CheckSkipped("needs the emulator's clock (live, the first tier is checked by email)")
+    _needed(server.sms_campaign_id, *SMS_TARGET)
+    _needed(server.link_channel_id, *LINK_TARGET)
+    senders = (server.post, server.sms, server.link)
+    statuses = [senders[i % 3]({}).status for i in range(20)]
+    refused = [senders[i]({}) for i in range(3)]
+    if 429 in statuses or any(a.status != 429 for a in refused):
+        raise ContractFailure(
+            "one throttle for email, SMS and link",
+            "20 requests across the three endpoints let through, then 429 on each",
+            f"statuses {statuses}, then {[a.status for a in refused]}",
+        )
+    for answer in refused:
+        _refused_as_pisano(answer)
+
+
+def _named(check: Callable[[Server], None], name: str) -> Callable[[Server], None]:
+    check.check_name = name  # type: ignore[attr-defined]
+    return check
+
+
+_named(sms_accepts_a_valid_body, "sms: accepts a valid body")
+_named(link_generates_a_link, "link: generates a link")
+_named(one_throttle_for_email_sms_and_link, "one throttle for email, SMS and link")
+
 SERVER_CHECKS: list[Callable[[Server], None]] = [
     accepts_a_valid_body,
     *REFUSALS,
-    throttle_tiers_hold,
+    sms_accepts_a_valid_body,
+    *SMS_REFUSALS,
+    link_generates_a_link,
+    *LINK_REFUSALS,
+    one_throttle_for_email_sms_and_link,
+    throttle_tiers_hold,  # last: live, its burst leaves the token throttled for a while
 ]
 
 
@@ -306,6 +565,12 @@ SERVER_FIXES = {
     "and transactional_data as sent.",
     "throttle tiers hold": "Refuse the 21st request of a 5 s window (41st of 25 s, ...) with 429 "
     'text/plain "Retry later\\n".',
+    "sms: accepts a valid body": 'Answer 200 {"status":"ok","campaign_id":C,"count":n,'
+    '"sharings":{"<number as sent>": id, ...}}.',
+    "link: generates a link": 'Answer 200 {"status":"ok","link":...}, with "short_link" when '
+    'options is true or "true".',
+    "one throttle for email, SMS and link": "Count email, SMS and link requests of one token in "
+    "one throttle bucket.",
 }
 REFUSAL_FIX = "Answer this case with its catalogue entry byte for byte: status, Content-Type, body."
 

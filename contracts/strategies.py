@@ -108,13 +108,18 @@ class CustomerBatch:
 
     template: list[dict[str, Any]]
     count: int
+    endpoint: str = "email"
 
     def expand(self) -> list[dict[str, Any]]:
-        return expand_customers(self.template, self.count)
+        return EXPANDERS[self.endpoint](self.template, self.count)
 
 
 def customer_batches(
-    *, min_count: int = 1, max_count: int = 6000, domains: tuple[str, ...] | None = None
+    *,
+    min_count: int = 1,
+    max_count: int = 6000,
+    domains: tuple[str, ...] | None = None,
+    endpoint: str = "email",
 ) -> st.SearchStrategy[CustomerBatch]:
     """A template of 1-4 customers and a count, mostly small, sometimes in the thousands."""
     if not 0 <= min_count <= max_count:
@@ -125,10 +130,9 @@ def customer_batches(
 
     def batch(n: int) -> st.SearchStrategy[CustomerBatch]:
         long_texts = n <= LONG_TEXTS_UP_TO
-        template = st.lists(
-            customers(domains=domains, long_texts=long_texts), min_size=1, max_size=4
-        )
-        return st.builds(CustomerBatch, template, st.just(n))
+        drawn = CUSTOMER_STRATEGIES[endpoint](domains=domains, long_texts=long_texts)
+        template = st.lists(drawn, min_size=1, max_size=4)
+        return st.builds(CustomerBatch, template, st.just(n), st.just(endpoint))
 
     return count.flatmap(batch)
 
@@ -144,6 +148,127 @@ def expand_customers(template: list[dict[str, Any]], count: int) -> list[dict[st
             seen.add(customer["email"].lower())
             expanded.append(customer)
     return expanded
+
+
+# -- SMS and link customers (SPEC 1.5, 1.6) ------------------------------------------------------
+
+_NUMBER_SEPARATORS = ("", " ", "-", ".")
+
+
+@st.composite
+def phone_numbers(draw: st.DrawFn) -> str:
+    """Valid numbers as people write them (SPEC 1.5): 7 to 15 digits, now and then a leading `+`,
+    groups apart by spaces, `-` or `.`, the first group sometimes in parentheses."""
+    digits = draw(st.text(st.sampled_from("0123456789"), min_size=7, max_size=15))
+    cuts = sorted(draw(st.sets(st.integers(1, len(digits) - 1), max_size=3)))
+    groups = [digits[a:b] for a, b in zip([0, *cuts], [*cuts, len(digits)], strict=True)]
+    if len(groups) > 1 and draw(st.booleans()):
+        groups[0] = f"({groups[0]})"
+    separator = draw(st.sampled_from(_NUMBER_SEPARATORS))
+    return draw(st.sampled_from(["", "+"])) + separator.join(groups)
+
+
+def sms_customers(*, long_texts: bool = True) -> st.SearchStrategy[dict[str, Any]]:
+    """One customer of an SMS customers file: `phone_number` always, the rest optional."""
+    optional_text = st.none() | texts(long=long_texts)
+    return st.fixed_dictionaries(
+        {"phone_number": phone_numbers()},
+        optional={
+            "name": optional_text,
+            "external_id": optional_text,
+            "email": st.none() | email_addresses(domains=RESERVED_DOMAINS),
+            "transactional_data": st.dictionaries(
+                st.text(_TEXT, max_size=20), scalars(long_texts=long_texts), max_size=5
+            ),
+        },
+    )
+
+
+LINK_IDENTITY = ("external_id", "email", "phone_number", "name")
+_RESERVED_LINK_KEYS = {*LINK_IDENTITY, "transactional_data"}
+
+
+def link_customers() -> st.SearchStrategy[dict[str, Any]]:
+    """One link customer (SPEC 1.6): identity keys as strings (one at least not empty, made so by
+    `expand_link_customers`), any other key a custom attribute of any scalar type."""
+    identity = {
+        "external_id": texts(max_size=12, long=False),
+        "email": st.just("") | email_addresses(domains=RESERVED_DOMAINS),
+        "phone_number": st.just("") | phone_numbers(),
+        "name": texts(long=False),
+    }
+    attributes = st.dictionaries(
+        st.text(_TEXT, min_size=1, max_size=12).filter(lambda k: k not in _RESERVED_LINK_KEYS),
+        scalars(long_texts=False),
+        max_size=3,
+    )
+    data = st.dictionaries(st.text(_TEXT, max_size=20), scalars(long_texts=False), max_size=4)
+    return st.builds(
+        lambda ident, attrs, extra: {**attrs, **ident, **extra},
+        st.fixed_dictionaries({}, optional=identity),
+        attributes,
+        st.fixed_dictionaries({}, optional={"transactional_data": data}),
+    )
+
+
+def _renumbered(number: str, index: int) -> str:
+    """`number` with its digits replaced by (its digits + index), its layout kept."""
+    digits = [c for c in number if c.isdigit()]
+    shifted = str((int("".join(digits)) + index) % 10 ** len(digits)).zfill(len(digits))
+    refill = iter(shifted)
+    return "".join(next(refill) if c.isdigit() else c for c in number)
+
+
+def _digits(number: str) -> str:
+    stripped = "".join(c for c in number if c not in " -().")
+    return stripped.removeprefix("+")
+
+
+def expand_sms_customers(template: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """`count` SMS customers cycling through `template`, numbers unique once normalised."""
+    expanded, seen = [], set()
+    for index in range(count):
+        customer = dict(template[index % len(template)])
+        customer["phone_number"] = _renumbered(customer["phone_number"], index)
+        if _digits(customer["phone_number"]) not in seen:
+            seen.add(_digits(customer["phone_number"]))
+            expanded.append(customer)
+    return expanded
+
+
+def expand_link_customers(template: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """`count` link customers cycling through `template`, each known by its own key: the first
+    identity key it holds (external_id, email, phone_number, name) made unique by its index."""
+    expanded, seen = [], set()
+    for index in range(count):
+        customer = dict(template[index % len(template)])
+        key = next((k for k in LINK_IDENTITY if customer.get(k) not in (None, "")), "external_id")
+        customer[key] = _unique_identity(key, customer.get(key) or "", index)
+        if (key, customer[key]) not in seen:
+            seen.add((key, customer[key]))
+            expanded.append(customer)
+    return expanded
+
+
+def _unique_identity(key: str, value: str, index: int) -> str:
+    if key == "email":
+        local, domain = value.rsplit("@", 1)
+        return f"{local}+{index}@{domain}"
+    if key == "phone_number":
+        return _renumbered(value, index)
+    return f"{value}#{index}"
+
+
+EXPANDERS = {
+    "email": expand_customers,
+    "sms": expand_sms_customers,
+    "link": expand_link_customers,
+}
+CUSTOMER_STRATEGIES: dict[str, Callable[..., st.SearchStrategy[dict[str, Any]]]] = {
+    "email": customers,
+    "sms": lambda *, domains=None, long_texts=True: sms_customers(long_texts=long_texts),
+    "link": lambda *, domains=None, long_texts=True: link_customers(),
+}
 
 
 def _date_text(d: date) -> str:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from junitparser import Failure, JUnitXml
+from junitparser import Failure, JUnitXml, Skipped
 
 from contracts.checks import CHECKS, check_name
 from contracts.client_suite import ALL_CHECK_NAMES, run_client_suite
@@ -97,6 +97,121 @@ def test_broken_client_fails_exactly_its_check(broken_runs, client):
     check = BROKEN[client][0]
     exit_status, failed = broken_runs[client]
     assert (exit_status, failed) == (1, {check})
+
+
+# -- the SMS and link endpoints (SPEC 1.5, 1.6, 3: --endpoint) ---------------------------------
+
+# Checks that cannot apply to an endpoint: reported skipped there, never passed.
+NOT_APPLICABLE = {
+    "sms": set(),
+    "link": {"attributes keyed by the right email", "no request over 5000 recipients"},
+}
+
+
+def _only(*scenarios: str) -> tuple[str, ...]:
+    return ("--max-examples", "0", "--scenario", *scenarios)
+
+
+# (endpoint, broken client) -> (the check it must fail, extra arguments): one scenario each, the
+# one that shows the defect, so that the runs stay short.
+BROKEN_ON_ENDPOINTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    (endpoint, client): (check, args)
+    for endpoint in ("sms", "link")
+    for client, (check, args) in {
+        "hangs": ("client finishes in time", ("--timeout", "1", *_only("ordinary"))),
+        "does_nothing": ("every customer delivered", _only("ordinary")),
+        "resends_first_customer": ("no customer delivered twice", _only("ordinary")),
+        "numbers_as_strings": ("fields arrive intact", _only("ordinary")),
+        "shifts_attributes": ("attributes keyed by the right email", _only("ordinary")),
+        "one_request_for_all": ("no request over 5000 recipients", _only("above 5000")),
+        "posts_to_the_email_path": ("requests are well formed", _only("ordinary")),
+        "retries_429_at_once": ("backs off after 429", _only("throttle tiers")),
+        "retries_everything": ("non retryable errors not retried", _only("refused for good")),
+        "gives_up_on_5xx": ("transient errors retried", _only("transient 5xx")),
+        "exits_1_on_success": ("exit status zero when every customer arrived", _only("ordinary")),
+        "drops_a_built_in_response": ("built in responses arrive in the link", _only("ordinary")),
+        # Defects of one endpoint only:
+        **{
+            "sms": {
+                "normalises_numbers_not_their_keys": ("every customer delivered", _only("ordinary"))
+            },
+            "link": {
+                "sends_the_customer_as_a_list": ("every customer delivered", _only("ordinary"))
+            },
+        }[endpoint],
+    }.items()
+    if check not in NOT_APPLICABLE[endpoint]
+}
+
+
+@pytest.mark.parametrize("endpoint", ["sms", "link"])
+def test_every_check_that_applies_is_covered_by_a_broken_client_on_each_endpoint(endpoint):
+    covered = {check for (on, _), (check, _args) in BROKEN_ON_ENDPOINTS.items() if on == endpoint}
+    assert covered == {check_name(c) for c in CHECKS} - NOT_APPLICABLE[endpoint]
+
+
+REFERENCES = {"python": PYTHON_REFERENCE, "node": NODE_REFERENCE}
+REFERENCE_RUNS = [(language, endpoint) for language in REFERENCES for endpoint in ("sms", "link")]
+
+
+@pytest.fixture(scope="module")
+def endpoint_runs(tmp_path_factory) -> dict[tuple[str, str], tuple[int, Path, str]]:
+    """Every broken client of BROKEN_ON_ENDPOINTS, and both reference clients on both new
+    endpoints (every scenario's fixed example), side by side: they mostly sleep in back-offs.
+    Keyed (endpoint, broken client) and (language, endpoint): exit status, JUnit report, output."""
+    reports = tmp_path_factory.mktemp("endpoints")
+
+    def broken(key: tuple[str, str]) -> tuple[str, tuple[str, ...]]:
+        endpoint, client = key
+        command = f"{sys.executable} {CLIENTS / 'broken' / (client + '.py')}"
+        return command, ("--endpoint", endpoint, *BROKEN_ON_ENDPOINTS[key][1])
+
+    def reference(key: tuple[str, str]) -> tuple[str, tuple[str, ...]]:
+        language, endpoint = key
+        return REFERENCES[language], ("--endpoint", endpoint, "--max-examples", "0")
+
+    jobs = {
+        **dict.fromkeys(REFERENCE_RUNS, reference),
+        **dict.fromkeys(BROKEN_ON_ENDPOINTS, broken),
+    }
+
+    def run(key: tuple[str, str]) -> tuple[tuple[str, str], tuple[int, Path, str]]:
+        command, args = jobs[key](key)
+        report = reports / ("-".join(key) + ".xml")
+        done = contract_cli("--client-cmd", command, *args, "--junit-xml", str(report))
+        return key, (done.returncode, report, done.stdout + done.stderr[-1500:])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(run, jobs))
+
+
+@pytest.mark.parametrize("key", BROKEN_ON_ENDPOINTS, ids="-".join)
+def test_broken_client_fails_exactly_its_check_on_each_endpoint(endpoint_runs, key):
+    exit_status, report, output = endpoint_runs[key]
+    failed = failed_cases(report) if report.exists() else {f"no report: {output}"}
+    assert (exit_status, failed) == (1, {BROKEN_ON_ENDPOINTS[key][0]})
+
+
+@pytest.mark.parametrize("endpoint", ["sms", "link"])
+@pytest.mark.parametrize("language", REFERENCES)
+def test_reference_clients_pass_on_each_endpoint_and_skip_what_cannot_apply(
+    endpoint_runs, language, endpoint
+):
+    exit_status, report, output = endpoint_runs[language, endpoint]
+    assert exit_status == 0, output
+    suite = next(iter(JUnitXml.fromfile(str(report))))
+    skipped = {case.name for case in suite if any(isinstance(r, Skipped) for r in case.result)}
+    failed = {case.name for case in suite if any(isinstance(r, Failure) for r in case.result)}
+    assert (failed, skipped) == (set(), NOT_APPLICABLE[endpoint])
+    assert f"on the {endpoint} endpoint" in output
+
+
+def test_no_scenario_for_the_endpoint_is_the_kit_unable_to_run():
+    run = contract_cli(
+        "--client-cmd", "true", "--endpoint", "link", "--scenario", "above 5000", timeout=120
+    )
+    assert run.returncode == 2
+    assert "applies to the link endpoint" in run.stderr
 
 
 @pytest.mark.parametrize("command", [PYTHON_REFERENCE, NODE_REFERENCE], ids=["python", "node"])

@@ -15,7 +15,7 @@ from contracts.admin_client import AdminClient
 from contracts.server_suite import Server, run_server_suite
 from mockserver.app import create_app
 from mockserver.server import LiveServer
-from mockserver.settings import load_settings
+from mockserver.settings import ThrottleSettings, load_settings
 from tests.conftest import DEFAULT_CAMPAIGN, DEFAULT_TOKEN
 
 
@@ -112,11 +112,16 @@ def test_cli_passes_against_the_emulator_and_refuses_a_server_without_admin_api(
         ]
         run = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "12 of 12 checks held" in run.stdout
+        # 12 for email and the throttle, 29 for SMS, link and their shared bucket (default ids)
+        assert "41 of 41 checks held" in run.stdout
         command[command.index("--base-url") + 1] = live.base_url + "/no-admin-api-here"
         run = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert run.returncode == 2
         assert "--live" in run.stderr
+
+
+SMS_CAMPAIGN = "00000000-0000-4000-8000-000000000501"
+LINK_CHANNEL = "00000000-0000-4000-8000-000000000701"
 
 
 def test_live_mode_paces_itself_and_mails_only_reserved_domains():
@@ -125,7 +130,10 @@ def test_live_mode_paces_itself_and_mails_only_reserved_domains():
         witness.reset()
         server = Server(live.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, admin=None, pace=0.05)
         outcomes = run_server_suite(server)
-        assert [outcome.name for outcome in outcomes if outcome.failure or outcome.skipped] == []
+        assert [outcome.name for outcome in outcomes if outcome.failure] == []
+        # Without an SMS campaign or a link channel their checks are skipped, not passed.
+        skipped = [outcome.name for outcome in outcomes if outcome.skipped]
+        assert skipped and all(name.startswith(("sms", "link", "one throttle")) for name in skipped)
         entries = witness.requests()
         # The last check's burst of bodies refused anyway ({"emails": []}) is sent unpaced;
         # everything before it is paced.
@@ -145,6 +153,29 @@ def test_live_mode_paces_itself_and_mails_only_reserved_domains():
             for a in addresses
             if "@" in a
         )
+
+
+def test_live_mode_checks_sms_and_link_sending_no_sms_and_only_reserved_addresses(server_with):
+    # Without a throttle: paced for a test (0.01 s), the 29 requests of SMS and link would meet
+    # the first tier; the throttle's own check then fails, as it must on such a server.
+    with server_with(throttle=ThrottleSettings(enabled=False)) as (_api, witness):
+        witness.reset()
+        server = Server(witness.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, admin=None, pace=0.01)
+        server.sms_campaign_id, server.link_channel_id = SMS_CAMPAIGN, LINK_CHANNEL
+        outcomes = run_server_suite(server)
+        entries = witness.requests()
+    assert [outcome.name for outcome in outcomes if outcome.failure] == ["throttle tiers hold"]
+    # Live, no valid SMS body is sent, and what needs the emulator's clock or schema waits.
+    assert [outcome.name for outcome in outcomes if outcome.skipped] == [
+        "sms: accepts a valid body",
+        "link: a built_in_responses value of the wrong type is 13028",
+        "one throttle for email, SMS and link",
+    ]
+    assert [e for e in entries if "/sms_sharings" in e["path"] and e["status"] == 200] == []
+    bodies = [e["body"] for e in entries if "/generate_link" in e["path"]]
+    customers = [b["customer"] for b in bodies if isinstance(b, dict) and "customer" in b]
+    emails = [c["email"] for c in customers if isinstance(c, dict) and "email" in c]
+    assert emails and all(e.rsplit("@", 1)[1] == "example.com" for e in emails)
 
 
 @pytest.mark.parametrize("flag", ["--token", "--campaign-id", "--base-url"])

@@ -98,6 +98,12 @@ def test_client_help_names_every_check_scenario_and_option():
         "--shrink-seconds",
         "--scenario",
         "skipped",
+        "--endpoint",
+        "PISANO_ENDPOINT",
+        "PISANO_LINK_CHANNEL_ID",
+        "/v1/sms_campaigns/<id>/sms_sharings",
+        "/external/v1/link_sharings/<channel>/generate_link",
+        "phone_number always there",
     ):
         assert option in text, option
 
@@ -108,6 +114,8 @@ def test_server_help_names_its_options():
         "--base-url",
         "--token",
         "--campaign-id",
+        "--sms-campaign-id",
+        "--link-channel-id",
         "--live",
         "--pace",
         "--junit-xml",

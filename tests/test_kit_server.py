@@ -219,3 +219,103 @@ def test_a_skipped_check_is_reported_as_skipped_in_text_and_junit(tmp_path):
     suite = next(iter(JUnitXml.fromfile(str(tmp_path / "server.xml"))))
     skipped = {case.name for case in suite if any(isinstance(r, Skipped) for r in case.result)}
     assert skipped == {"throttle tiers hold"}
+
+
+# -- SMS and link (SPEC 1.5, 1.6): the 200 bodies, the rules in order, one throttle bucket --------
+
+SMS_CAMPAIGN = "00000000-0000-4000-8000-000000000501"
+LINK_CHANNEL = "00000000-0000-4000-8000-000000000701"
+CHANNEL_CHECKS = {
+    "sms: accepts a valid body",
+    "sms: the same number twice once normalised is 13017",
+    "link: generates a link",
+    "link: unknown link channel is 13035",
+    "one throttle for email, SMS and link",
+}
+
+
+def channel_outcomes(app, *, with_ids: bool = True) -> dict[str, str]:
+    """Each check's verdict (ok, FAIL, skip) against `app` on this emulator."""
+    with LiveServer(app) as live:
+        server = Server(live.base_url, DEFAULT_TOKEN, DEFAULT_CAMPAIGN, AdminClient(live.base_url))
+        if with_ids:
+            server.sms_campaign_id, server.link_channel_id = SMS_CAMPAIGN, LINK_CHANNEL
+        outcomes = run_server_suite(server)
+    return {o.name: "FAIL" if o.failure else "skip" if o.skipped else "ok" for o in outcomes}
+
+
+class RewriteAnswer:
+    """WSGI middleware: a 200 JSON answer on paths containing `part` rewritten by `change`."""
+
+    def __init__(self, app, part: str, change):
+        self.app, self.part, self.change = app, part, change
+
+    def __call__(self, environ, start_response):
+        if self.part not in environ["PATH_INFO"]:
+            return self.app(environ, start_response)
+        held = {}
+
+        def start(status, headers, exc_info=None):
+            held["status"], held["headers"] = status, headers
+
+        body = b"".join(self.app(environ, start))
+        if held["status"].startswith("200"):
+            body = json.dumps(self.change(json.loads(body))).encode()
+        headers = [(k, v) for k, v in held["headers"] if k.lower() != "content-length"]
+        start_response(held["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+class TokenPerPath:
+    """WSGI middleware: SMS and link requests carry another token, as if the server kept one
+    throttle bucket per endpoint (the bucket is keyed by the token)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if "/email_campaigns/" not in environ["PATH_INFO"]:
+            environ["HTTP_AUTHORIZATION"] = "Token token=other-account-token"
+        return self.app(environ, start_response)
+
+
+def test_the_server_suite_checks_sms_and_link_on_this_emulator():
+    outcomes = channel_outcomes(emulator_app())
+    assert set(outcomes) >= CHANNEL_CHECKS
+    assert {name: v for name, v in outcomes.items() if v != "ok"} == {}
+    assert sum(name.startswith(("sms", "link")) for name in outcomes) >= 25
+
+
+def test_without_an_sms_campaign_or_link_channel_their_checks_are_skipped_not_passed():
+    outcomes = channel_outcomes(emulator_app(), with_ids=False)
+    channel = {name: v for name, v in outcomes.items() if name.startswith(("sms", "link"))}
+    assert channel and set(channel.values()) == {"skip"}
+    assert outcomes["one throttle for email, SMS and link"] == "skip"
+    assert {name for name, v in outcomes.items() if v != "skip"} == {
+        name for name in outcomes if not name.startswith(("sms", "link", "one throttle"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("middleware", "kwargs", "failing"),
+    [
+        (RewriteAnswer, {"part": "/sms_sharings", "change": lambda a: {**a, "count": 0}},
+         "sms: accepts a valid body"),
+        (RewriteAnswer, {"part": "/sms_sharings",
+                         "change": lambda a: {**a, "sharings": dict.fromkeys(a["sharings"], 1)}},
+         "sms: accepts a valid body"),
+        (RewriteAnswer, {"part": "/generate_link",
+                         "change": lambda a: {k: v for k, v in a.items() if k != "short_link"}},
+         "link: generates a link"),
+        (RewriteAnswer, {"part": "/generate_link", "change": lambda a: {**a, "status": "created"}},
+         "link: generates a link"),
+        (TokenPerPath, {}, "one throttle for email, SMS and link"),
+    ],
+    ids=["sms count", "sms one id twice", "no short link", "link status", "bucket per endpoint"],
+)  # fmt: skip
+def test_a_server_that_deviates_fails_exactly_that_check(middleware, kwargs, failing):
+    outcomes = channel_outcomes(emulator_app(middleware, **kwargs))
+    failed = {name for name, verdict in outcomes.items() if verdict == "FAIL"}
+    if middleware is TokenPerPath:  # its SMS and link requests are another account's: refused
+        failed = {name for name in failed if not name.startswith(("sms", "link"))}
+    assert failed == {failing}
