@@ -90,13 +90,15 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
+        self.ends_at = float("inf")  # set when the attempt starts
         self.connected = False
         self.over = False  # the attempt ended: nothing left to shut
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
     def __enter__(self) -> Deadline:
-        WATCHDOG.watch(self, time.monotonic() + self.seconds)
+        self.ends_at = time.monotonic() + self.seconds
+        WATCHDOG.watch(self, self.ends_at)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -124,7 +126,9 @@ class Deadline:
                 shut(sock)
 
     def ran_out(self, error: BaseException) -> bool:
-        return self.expired or isinstance(error, TimeoutError)
+        """Whether the time was up: also when a socket's own timeout (smtplib says it as "closed")
+        came before the watchdog, late on a loaded machine."""
+        return self.expired or isinstance(error, TimeoutError) or time.monotonic() >= self.ends_at
 
     def said(self) -> str:
         """What running out of time looked like: no connection, or no (whole) answer."""
