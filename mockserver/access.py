@@ -30,8 +30,12 @@ JSON = ("application/json",)
 WRITE_CONTENT_TYPES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"/__mock/campaigns/[^/]+/csv\Z"), ("text/csv", "multipart/form-data")),
 )
-# curl's `-d` sends a form Content-Type: the most common first stumble (issue 7).
-CURL_HINT = " (with curl: -H 'Content-Type: application/json')"
+# curl's `-d` sends a form Content-Type: the most common first stumble (issue 7). The hint says
+# what the write at hand takes.
+CURL_HINTS = {
+    "application/json": " (with curl: -H 'Content-Type: application/json')",
+    "text/csv": " (with curl: -H 'Content-Type: text/csv' --data-binary @FILE, or -F file=@FILE)",
+}
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -140,7 +144,8 @@ def check_content_type(access: Access) -> None:
         return
     accepted = accepted_content_types(request.path)
     if request.mimetype not in accepted:
-        hint = CURL_HINT if request.mimetype == "application/x-www-form-urlencoded" else ""
+        form = request.mimetype == "application/x-www-form-urlencoded"
+        hint = CURL_HINTS.get(accepted[0], "") if form or not request.mimetype else ""
         raise AdminError(
             415,
             f"Content-Type: {request.content_type or 'absent'}; this admin write takes "

@@ -33,7 +33,7 @@ from .settings import ConfigError, Workflow
 
 log = logging.getLogger("pisano_mock")
 
-MAX_CATCH_UP = 1000  # due times one look fires at most (the LAST ones); earlier ones are skipped
+MAX_CATCH_UP = 100  # due times one look fires at most (the LAST ones); earlier ones are skipped
 SKIP_COUNT_BOUND = 100_000  # skipped due times counted one by one up to this (~1.5 s of croniter)
 RUNS_KEPT = 2 * MAX_CATCH_UP  # runs listed per workflow (a whole look, its skipped note too)
 TICK_SECONDS = 0.5  # how often the ticker looks, in real time, while the clock runs

@@ -143,6 +143,14 @@ def test_other_content_types_are_415(api: Any, content_type: str) -> None:
     assert "text/csv or multipart/form-data" in answer.json()["reason"]
 
 
+def test_a_form_upload_is_told_how_curl_sends_csv_not_json(api: Any) -> None:
+    # curl -d @file sends a form Content-Type; the hint said to send JSON (new-user finding).
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    reason = upload(api, EMAIL_CAMPAIGN, b"email\na@example.com\n", form).json()["reason"]
+    assert "-H 'Content-Type: text/csv' --data-binary @FILE" in reason
+    assert "application/json" not in reason
+
+
 def test_on_redis_the_upload_is_shared_and_journaled_alike(
     server_with: Any, redis_url: str
 ) -> None:
