@@ -18,7 +18,8 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -127,6 +128,14 @@ def skipped_run(due: Due) -> dict[str, Any]:
 # -- where the marks and the runs are kept -------------------------------------------------------
 
 
+class LookBusy(Exception):
+    """Another process held the look longer than a look may wait."""
+
+
+LOOK_LEASE_SECONDS = 120.0  # a look holds the shared lock at most this long (a process may die)
+LOOK_WAIT_SECONDS = 60.0  # a look waits this long for another's to end
+
+
 class RunBook(Protocol):
     """Marks and runs, in this process or in Redis (SPEC 2.5: runs listed from any replica)."""
 
@@ -136,6 +145,7 @@ class RunBook(Protocol):
     def record(self, name: str, run: dict[str, Any]) -> None: ...
     def runs(self, name: str) -> tuple[list[dict[str, Any]], int]: ...
     def reset(self, names: Sequence[str]) -> None: ...
+    def looking(self) -> AbstractContextManager[object]: ...
 
 
 def advanced(mark: float | None, now: float) -> tuple[float, float] | None:
@@ -155,6 +165,9 @@ class MemoryRunBook:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def looking(self) -> AbstractContextManager[object]:
+        return nullcontext()  # one process: the scheduler's own lock keeps looks one at a time
 
     def arm(self, names: Sequence[str]) -> None:
         with self._lock:
@@ -216,6 +229,23 @@ class RedisRunBook:
 
     def now(self) -> float:
         return self.clock.now()
+
+    @contextmanager
+    def looking(self) -> Iterator[object]:
+        """The look's lock, shared by every worker and replica (a lease: a process that dies
+        holding it frees it after LOOK_LEASE_SECONDS)."""
+        lock = self.client.lock(
+            key("workflows:look"),
+            timeout=LOOK_LEASE_SECONDS,
+            blocking_timeout=LOOK_WAIT_SECONDS,
+        )
+        if not lock.acquire():
+            raise LookBusy
+        try:
+            yield lock
+        finally:
+            with suppress(redis.exceptions.LockError):  # the lease ran out: nothing to free
+                lock.release()
 
     def _move(self, name: str, only_if_absent: bool) -> tuple[float, float | None]:
         args = [*self.clock.script_args(), "1" if only_if_absent else "0"]
@@ -283,9 +313,15 @@ class Scheduler:
         return cls((), MemoryRunBook(MemoryClock()), lambda workflow, at: Outcome("ok"))
 
     def catch_up(self) -> int:
-        """Fire every due time the clock passed since the last look; how many ran."""
+        """Fire every due time the clock passed since the last look; how many ran. One look at
+        a time across every process sharing the book: another's later span waits for ours, so
+        due times run in order (SPEC 1.8) and not merely once."""
         with self._lock:
-            return sum(self._catch_up(workflow) for workflow in self.workflows.values())
+            try:
+                with self.book.looking():
+                    return sum(self._catch_up(w) for w in self.workflows.values())
+            except LookBusy:  # another process held the look too long: the next look catches up
+                return 0
 
     def _catch_up(self, workflow: Workflow) -> int:
         span = self.book.advance(workflow.name)
