@@ -251,7 +251,13 @@ def package_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(plugins=argv[:1] != ["serve"]).parse_args(argv)
-    return args.handler(args)
+    code = 0
+    try:
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, not at exit: a reader gone is then caught below
+    except BrokenPipeError:  # `pisano-mock csv check f.csv | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    return code
 
 
 if __name__ == "__main__":

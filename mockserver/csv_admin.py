@@ -89,14 +89,20 @@ def _csv_bytes() -> bytes:
         raise
     if request.mimetype != "multipart/form-data":
         return raw
-    upload = _multipart(raw).files.get(MULTIPART_FIELD)
-    if upload is None:
-        raise AdminError(
-            400,
-            f"{MULTIPART_FIELD}: absent; send the CSV as the multipart field "
-            f"'{MULTIPART_FIELD}' (curl -F file=@customers.csv)",
-        )
-    return upload.read()
+    parsed = _multipart(raw)
+    uploads = parsed.files.getlist(MULTIPART_FIELD)
+    if len(uploads) == 1:
+        return uploads[0].read()
+    raise AdminError(400, f"{MULTIPART_FIELD}: {_multipart_problem(parsed, len(uploads))}")
+
+
+def _multipart_problem(parsed: Request, files: int) -> str:
+    how = f"send one file as the multipart field '{MULTIPART_FIELD}' (curl -F file=@customers.csv)"
+    if files > 1:
+        return f"{files} files given; {how}"
+    if MULTIPART_FIELD in parsed.form:  # `-F 'file=...'`: text, no filename
+        return f"given as a text field, not a file; {how}"
+    return f"absent; {how}"
 
 
 def _multipart(raw: bytes) -> Request:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,22 @@ def test_help_is_complete() -> None:
 def test_the_readme_examples(name: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["csv", "check", str(FIXTURES / name)]) == 1
     assert capsys.readouterr().out == expected
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    # `csv check f.csv | head -2` printed a BrokenPipeError traceback (attack on issue 11): here
+    # the reader is gone before anything is written.
+    read, write = os.pipe()
+    os.close(read)
+    command = [
+        sys.executable,
+        "-m",
+        "mockserver.cli",
+        "csv",
+        "check",
+        str(FIXTURES / "customers.csv"),
+    ]
+    done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert done.returncode == 0  # the file is good: what was checked stands

@@ -72,6 +72,23 @@ def test_multipart_without_the_field_is_an_admin_400(api: Any) -> None:
     assert journal(api)[-1]["status"] == 400
 
 
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        (
+            [("file", ("a.csv", b"email\na@example.com\n")), ("file", ("b.csv", b"email\n"))],
+            "file: 2 files given",
+        ),
+        ({"file": (None, b"email\na@example.com\n")}, "file: given as a text field, not a file"),
+    ],
+)
+def test_multipart_says_what_is_wrong_with_its_file(api: Any, files: Any, said: str) -> None:
+    # A second file was ignored silently; a text field was said "absent" (attack on issue 11).
+    answer = api.request("POST", f"/__mock/campaigns/{EMAIL_CAMPAIGN}/csv", files=files)
+    assert answer.status_code == 400
+    assert answer.json()["reason"].startswith(said)
+
+
 def test_sms_campaign_takes_phone_numbers(api: Any) -> None:
     answer = upload(api, SMS_CAMPAIGN, (FIXTURES / "phones.tsv").read_bytes())
     assert answer.status_code == 200, answer.text
