@@ -175,3 +175,87 @@ def test_the_new_answers_are_stated(pisano_mock):
     assert "text/html" in page["200"]["content"]
     assert "application/json" in page["404"]["content"]
     assert set(paths["/l/{code}"]["get"]["responses"]) >= {"302", "404"}
+
+
+CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+CSV = f"/__mock/campaigns/{CAMPAIGN}/csv"
+
+
+def declared(document: dict, path: str, method: str, status: int) -> dict | None:
+    responses = document["paths"][path][method]["responses"]
+    keys = (str(status), f"{status // 100}XX", "default")
+    return next((responses[k] for k in keys if k in responses), None)
+
+
+def _first_message(api) -> str:
+    api.post(EMAILS)
+    message = api.request("GET", "/__mock/outbox").json()["messages"][0]
+    return f"/__mock/outbox/{message['id']}.eml"
+
+
+def _survey_link(api) -> str:
+    sharing = api.request("GET", "/__mock/sharings").json()["sharings"]
+    if not sharing:
+        api.post(EMAILS)
+        sharing = api.request("GET", "/__mock/sharings").json()["sharings"]
+    return sharing[0]["link"].split("://", 1)[1].split("/", 1)[1]
+
+
+# (documented path, method, what to send) for the routes of issues 10-11
+NEW_ANSWERS = [
+    ("/__mock/outbox", "get", lambda api: api.request("GET", "/__mock/outbox?limit=0")),
+    ("/__mock/outbox", "get", lambda api: api.request("GET", "/__mock/outbox?limit=1")),
+    ("/__mock/outbox/{message_id}.eml", "get", lambda api: api.request("GET", _first_message(api))),
+    (
+        "/__mock/outbox/{message_id}.eml",
+        "get",
+        lambda api: api.request("GET", "/__mock/outbox/9.eml"),
+    ),
+    ("/__mock/outbox/flush", "post", lambda api: api.request("POST", "/__mock/outbox/flush")),
+    ("/__mock/contacts", "get", lambda api: api.request("GET", "/__mock/contacts")),
+    (
+        "/__mock/campaigns/{campaign_id}/csv",
+        "post",
+        lambda api: api.request(
+            "POST", CSV, data=b"email\na@x.com\n", headers={"Content-Type": "text/csv"}
+        ),
+    ),
+    (
+        "/__mock/campaigns/{campaign_id}/csv",
+        "post",
+        lambda api: api.request("POST", CSV, files={"file": ("c.csv", b"email\nnope\n")}),
+    ),
+    (
+        "/__mock/campaigns/{campaign_id}/csv",
+        "post",
+        lambda api: api.request("POST", CSV, files={"other": ("c.csv", b"email\n")}),
+    ),
+    ("/__mock/workflows", "get", lambda api: api.request("GET", "/__mock/workflows")),
+    (
+        "/__mock/workflows/{name}/run",
+        "post",
+        lambda api: api.request("POST", "/__mock/workflows/x/run"),
+    ),
+    ("/s/{token}", "get", lambda api: api.request("GET", "/" + _survey_link(api))),
+    ("/s/{token}", "get", lambda api: api.request("GET", "/s/nope")),
+    (
+        "/s/{token}",
+        "get",
+        lambda api: api.request("GET", "/" + _survey_link(api) + "?responses=%%"),
+    ),
+    ("/l/{code}", "get", lambda api: api.request("GET", "/l/nope", allow_redirects=False)),
+]
+
+
+def test_every_answer_of_the_new_routes_is_documented(api, pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    seen = set()
+    for path, method, send in NEW_ANSWERS:
+        answer = send(api)
+        seen.add((path, answer.status_code))
+        response = declared(document, path, method, answer.status_code)
+        assert response is not None, (path, answer.status_code)
+        media_type = answer.headers.get("Content-Type", "").split(";")[0]
+        assert media_type in response.get("content", {media_type: None}), (path, media_type)
+    assert {status for path, status in seen} == {200, 400, 404}  # each scenario did its part
+    assert {("/__mock/outbox/{message_id}.eml", 200), ("/s/{token}", 400)} <= seen
