@@ -46,7 +46,10 @@ def is_transient_failure(entry: dict[str, Any]) -> bool:
 
 
 def is_final_refusal(entry: dict[str, Any]) -> bool:
-    return entry["code"] is not None and 400 <= entry["status"] < 500
+    """A catalogue refusal the client received (a dropped answer reached it as a dropped
+    connection, which it may retry)."""
+    dropped = (entry.get("fault") or {}).get("kind") == "drop"
+    return entry["code"] is not None and 400 <= entry["status"] < 500 and not dropped
 
 
 def dropped_after_batches(
@@ -217,6 +220,11 @@ def _malformed(entry: dict[str, Any], endpoint: Endpoint) -> bool:
     return bool(request_problems(entry, endpoint))
 
 
+def _responses_refused(entry: dict[str, Any]) -> bool:
+    """Refused for its built_in_responses: the emulator's reason names the field first."""
+    return entry["code"] == 13028 and (entry.get("reason") or "").startswith("built_in_responses")
+
+
 def _transient_not_retried(entry: dict[str, Any], sent_later: set[str], endpoint: Endpoint) -> bool:
     return is_transient_failure(entry) and not set(recipients_of(entry, endpoint)) <= sent_later
 
@@ -228,6 +236,7 @@ STOPPING_EXCUSES: tuple[Excuse, ...] = (
     lambda entry, _later, _endpoint: _forced_by_the_server(entry),
     lambda entry, _later, endpoint: _over_the_batch_limit(entry, endpoint),  # over 5000
     lambda entry, _later, endpoint: _malformed(entry, endpoint),  # requests are well formed
+    lambda entry, _later, _endpoint: _responses_refused(entry),  # built in responses arrive...
     _transient_not_retried,  # transient errors retried
 )
 
@@ -348,7 +357,18 @@ def request_problems(entry: dict[str, Any], endpoint: Endpoint = EMAIL) -> list[
     authorization = headers.get("authorization")
     if not authorization or not any(form.match(authorization) for form in AUTH_FORMS):
         problems.append(f"Authorization {as_json(authorization)}")
+    problems.extend(f"unknown field(s) {names}" for names in _ignored_fields(entry))
     return problems
+
+
+IGNORED_FIELDS = "ignored unknown field(s): "  # the emulator's journal warning, SPEC 2.3
+
+
+def _ignored_fields(entry: dict[str, Any]) -> list[str]:
+    """The keys the server ignored as unknown (a misspelt `builtInResponses`, say): what the
+    client meant never arrived, though the request was accepted."""
+    warnings = entry.get("warnings") or []
+    return [w.removeprefix(IGNORED_FIELDS) for w in warnings if w.startswith(IGNORED_FIELDS)]
 
 
 def requests_are_well_formed(example: Example, observation: Observation) -> None:
@@ -357,7 +377,7 @@ def requests_are_well_formed(example: Example, observation: Observation) -> None
         if problems:
             raise ContractFailure(
                 "requests are well formed",
-                "POST to the documented path, a JSON object, an accepted auth form",
+                "POST to the documented path, a JSON object of known fields, an accepted auth form",
                 f"request #{entry['id']}: " + "; ".join(problems),
             )
 
@@ -445,6 +465,29 @@ def link_responses(link: str) -> Any:
     return json.loads(base64.b64decode(values[0], validate=True)) if values else []
 
 
+def _question_type(item: dict[str, Any]) -> str | None:
+    return DEFAULT_CUSTOMER_SCHEMA.get(str(item.get("question_key")))
+
+
+def _integer_kinds(items: Any) -> list[bool]:
+    """For each item of an `integer` question, whether its value is a JSON integer (not 9.0)."""
+    if not isinstance(items, list):
+        return []
+    return [
+        isinstance(value, int) and not isinstance(value, bool)
+        for item in items
+        if isinstance(item, dict) and _question_type(item) == "integer"
+        for value in [item.get("body")]
+    ]
+
+
+def same_responses(a: Any, b: Any) -> bool:
+    """Equal as JSON values, and an `integer` question's value an integer on both sides: the
+    customer schema types it, and the emulator refuses 9.0 for it (13028), unlike a `float`
+    question's 4.0, which JSON.stringify writes 4."""
+    return json_equal(a, b) and _integer_kinds(a) == _integer_kinds(b)
+
+
 def _arrived_in_link(sharing: dict[str, Any]) -> Any:
     try:
         return link_responses(sharing["link"])
@@ -464,7 +507,7 @@ def built_in_responses_arrive_in_the_link(example: Example, observation: Observa
     expected = link_items(example.built_in_responses)
     for sharing in _client_sharings(example, observation):
         arrived = _arrived_in_link(sharing)
-        if not json_equal(arrived, expected):
+        if not same_responses(arrived, expected):
             raise ContractFailure(
                 "built in responses arrive in the link",
                 f"{_sharing_name(sharing)}'s link: {as_json(expected)}",
@@ -475,7 +518,7 @@ def built_in_responses_arrive_in_the_link(example: Example, observation: Observa
         body = entry.get("body")
         if entry["status"] != 200 and isinstance(body, dict) and recipients_of(entry, endpoint):
             sent = _sent_responses(entry)
-            if not json_equal(sent, expected):
+            if not same_responses(sent, expected):
                 raise ContractFailure(
                     "built in responses arrive in the link",
                     f"request #{entry['id']} to send {as_json(expected)}",
@@ -588,8 +631,8 @@ ABOUT: dict[Check, About] = {
     requests_are_well_formed: About(
         _any_request(lambda _entry: True),
         "a request",
-        "POST JSON (Content-Type: application/json) to the endpoint's documented path (see "
-        "--help) with Authorization: Token token=<token>.",
+        "POST a JSON object of the documented fields (Content-Type: application/json) to the "
+        "endpoint's path (see --help) with Authorization: Token token=<token>.",
     ),
     backs_off_after_429: About(
         _any_request(lambda entry: bool(entry.get("throttle"))),

@@ -64,12 +64,13 @@ What is checked, one check each (the names the report uses):
   fields arrive intact                  as JSON values: 1.0 equals 1, "1" does not
   attributes keyed by the right email
   no request over 5000 recipients
-  requests are well formed              JSON, documented path, accepted Authorization form
+  requests are well formed              known JSON fields, documented path, accepted Authorization
   backs off after 429                   at most 3 further refusals in the refusing window
   non retryable errors not retried      catalogue errors (4xx), then a non-zero exit
   transient errors retried              5xx, 429, dropped connections
   exit status zero when every customer arrived
   built in responses arrive in the link in every survey link, in order, JSON types kept
+                                        (an integer question's 9 is not 9.0)
                                         (skipped for a client that never sends them)
 A check with nothing to judge in any example (no 429 met, say) is reported as skipped, not ok.
 Each failed check says how to fix it.

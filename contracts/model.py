@@ -58,11 +58,13 @@ class Example:
             server.append(f"faults {as_json(list(self.server.faults))}")
         if self.server.preload_tiers:
             server.append(f"throttle: {self.server.preload_tiers} tier(s) exhausted before start")
-        if self.built_in_responses:
-            server.append(f"built_in_responses {as_json(self.built_in_responses)}")
         where = "" if self.endpoint == "email" else f" ({self.endpoint})"
-        return f"scenario {self.scenario}{where}: customers [{shown}{more}]; " + (
-            "; ".join(server) or "the server behaves"
+        # Always shown, `{}` too: the client is always handed them, and `{}` is why a link
+        # must carry no responses.
+        responses = f"built_in_responses {as_json(self.built_in_responses)}"
+        behaviour = "; ".join(server) or "the server behaves"
+        return (
+            f"scenario {self.scenario}{where}: customers [{shown}{more}]; {behaviour}; {responses}"
         )
 
 

@@ -16,6 +16,7 @@ from .api.sharing import ENDPOINTS, Endpoint, OpenApiRow
 from .catalogue import CATALOGUE
 from .faults import FAULT_RULES, FaultSchema, FaultStateSchema
 from .headers import ADMIN_TOKEN, FORCE_ERROR, HEADER_LIMIT, REASON, REQUEST_ID, WARNING
+from .outbox_admin import FlushSchema, OutboxQuerySchema
 from .settings import FixtureSchema
 
 blueprint = Blueprint("openapi", __name__)
@@ -199,19 +200,162 @@ _METRICS_ANSWER = {
 
 
 def _admin(
-    answers: dict[str, Any], body: str | None = None, query: type | None = None
+    answers: dict[str, Any],
+    body: str | None = None,
+    query: type | None = None,
+    body_required: bool = True,
 ) -> dict[str, Any]:
     """An admin operation: its answers, every admin error, and what it takes."""
     operation: dict[str, Any] = {
         "tags": ["admin"],
         "security": _ADMIN_SECURITY,
-        "responses": {**answers, "401": _ADMIN_UNAUTHORIZED, "4XX": _ADMIN_ERROR},
+        "responses": {"401": _ADMIN_UNAUTHORIZED, "4XX": _ADMIN_ERROR, **answers},
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(body)["content"]}
+        operation["requestBody"] = {"required": body_required, "content": _json(body)["content"]}
     if query is not None:
         operation["parameters"] = [{"in": "query", "schema": query}]
     return operation
+
+
+# -- issue 10-11's routes: the outbox, contacts, CSV uploads, workflows, the customer's pages -----
+
+_EML = {
+    "description": "The email as SMTP carries it (text and HTML alternatives), the same bytes each "
+    "time; Content-Disposition names it `message-<id>.eml`. 404 (AdminError): no such message "
+    "(never sent, dropped or reset), an sms message, or a campaign whose templates fail.",
+    "content": {"message/rfc822": {"schema": {"type": "string"}}},
+    "headers": {
+        "Content-Disposition": {
+            "description": 'attachment; filename="message-<id>.eml"',
+            "schema": {"type": "string"},
+        }
+    },
+}
+_CSV_HEADERS = {
+    **{name: _API_HEADERS[name] for name in (REASON, WARNING)},
+    REQUEST_ID: {
+        "description": "The upload's journal entry (`trigger: csv`), when it got one (access "
+        "refusals come before).",
+        "schema": _INTEGER,
+    },
+}
+
+
+def _either(*names: str) -> dict[str, Any]:
+    # anyOf, not oneOf: the answers are open objects, so one body may fit both.
+    return {"anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in names]}
+
+
+_MESSAGE_ID = {"in": "path", "name": "message_id", "required": True, "schema": _INTEGER}
+_CSV_ANSWERS = {
+    "200": {
+        "description": "The sharing endpoint's 200 for the campaign's channel: the file's rows "
+        "shared as one API call would share them. X-Pisano-Mock-Warning: what was accepted but "
+        "looks wrong.",
+        "content": {
+            "application/json": {"schema": _either("EmailSharingAccepted", "SmsSharingAccepted")}
+        },
+        "headers": _CSV_HEADERS,
+    },
+    "4XX": {
+        "description": "A catalogue entry, as the sharing endpoint answers it (13002 unknown "
+        "campaign, 13005 no flow, 13036 locked account, 13028/13017/13037 a line of the file, "
+        "13000 too large), the reason naming the line; or an admin error (ours): 400 a multipart "
+        "body without the field `file`, 401/403 access, 415 neither text/csv nor "
+        "multipart/form-data.",
+        "content": {"application/json": {"schema": _either("CatalogueError", "AdminError")}},
+        "headers": _CSV_HEADERS,
+    },
+}
+_CSV_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "email,name\na@example.com,Ada\n",
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+    },
+}
+
+
+def _csv_upload() -> dict[str, Any]:
+    operation = _admin(_CSV_ANSWERS)
+    campaign = {
+        "in": "path",
+        "name": "campaign_id",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "735c19a7-ee54-4b03-a84a-93dfe2a94a56",  # SPEC 2.1's default fixture
+    }
+    return {**operation, "parameters": [campaign], "requestBody": _CSV_BODY}
+
+
+# What the customer's browser gets: not the API (no token, not journaled nor throttled).
+_NOT_OURS = {
+    "description": "13002 (Pisano's body): the token or code is not one this emulator made, or its "
+    "sharing is no longer held (dropped by the bounds, or reset).",
+    "content": {"application/json": {"schema": "CatalogueError"}},
+    "headers": {REASON: _API_HEADERS[REASON]},
+}
+_PAGE_HEADERS = {
+    name: {"schema": {"type": "string"}}
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Cache-Control")
+}
+
+
+def _customer_page(parameter: str, answers: dict[str, Any], query: bool = False) -> dict[str, Any]:
+    parameters = [{"in": "path", "name": parameter, "required": True, "schema": {"type": "string"}}]
+    if query:
+        parameters.append(
+            {
+                "in": "query",
+                "name": "responses",
+                "required": False,
+                "description": "The prefilled answers: base64 of a UTF-8 JSON array (SPEC 1.7).",
+                "schema": {"type": "string"},
+            }
+        )
+    return {
+        "tags": ["customer"],
+        "security": [{}],
+        "parameters": parameters,
+        "responses": {**answers, "404": _NOT_OURS},
+    }
+
+
+_SURVEY_PAGE = _customer_page(
+    "token",
+    {
+        "200": {
+            "description": "The survey page: campaign, recipient, prefilled answers.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": _PAGE_HEADERS,
+        },
+        "400": {
+            "description": "The page, saying the link's `responses` does not decode.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": _PAGE_HEADERS,
+        },
+    },
+    query=True,
+)
+_SHORT_LINK = _customer_page(
+    "code",
+    {
+        "302": {
+            "description": "To the sharing's survey link, its responses as the long link has them.",
+            "headers": {"Location": {"schema": {"type": "string"}}, **_PAGE_HEADERS},
+        }
+    },
+)
 
 
 def _openapi_path(endpoint: Endpoint) -> str:
@@ -279,6 +423,40 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
         _admin({"200": _json("ThrottleState")}, query=schemas.ThrottleQuerySchema),
     ),
     ("/__mock/fixtures", "post", _admin({"201": _json("FixturesAdded")}, body="Fixture")),
+    (
+        "/__mock/contacts",
+        "get",
+        _admin({"200": _json("ContactsPage")}, query=schemas.ContactsQuerySchema),
+    ),
+    ("/__mock/outbox", "get", _admin({"200": _json("OutboxPage")}, query=OutboxQuerySchema)),
+    (
+        "/__mock/outbox/{message_id}.eml",
+        "get",
+        {**_admin({"200": _EML}), "parameters": [_MESSAGE_ID]},
+    ),
+    (
+        "/__mock/outbox/flush",
+        "post",
+        _admin({"200": _json("Flushed")}, body="Flush", body_required=False),
+    ),
+    ("/__mock/campaigns/{campaign_id}/csv", "post", _csv_upload()),
+    (
+        "/__mock/workflows",
+        "get",
+        _admin({"200": _json("Workflows")}, query=schemas.NoQuerySchema),
+    ),
+    (
+        "/__mock/workflows/{name}/run",
+        "post",
+        {
+            **_admin({"200": _json("WorkflowRan", "Ran now; 404 (AdminError): no such workflow")}),
+            "parameters": [
+                {"in": "path", "name": "name", "required": True, "schema": {"type": "string"}}
+            ],
+        },
+    ),
+    ("/s/{token}", "get", _SURVEY_PAGE),
+    ("/l/{code}", "get", _SHORT_LINK),
 ]
 
 
@@ -303,6 +481,12 @@ SCHEMAS = {
     "Faults": FaultsSchema,
     "ThrottleState": schemas.ThrottleStateSchema,
     "Throttled": schemas.ThrottledSchema,
+    "OutboxPage": schemas.OutboxPageSchema,
+    "Flush": FlushSchema,
+    "Flushed": schemas.FlushedSchema,
+    "ContactsPage": schemas.ContactsPageSchema,
+    "Workflows": schemas.WorkflowsSchema,
+    "WorkflowRan": schemas.WorkflowRanSchema,
 }
 
 # Rules across fields, as far as JSON Schema states them (the server checks them all anyway).

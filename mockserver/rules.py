@@ -7,11 +7,14 @@ table's order.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 from .catalogue import PisanoError
 
@@ -215,6 +218,10 @@ def _is_of_type(value: Any, expected: str, from_form: bool) -> bool:
 
 
 def shown(value: Any) -> str:
-    """A value as a reason quotes it: its repr, cut at 80 characters."""
-    text = repr(value)
+    """A value as a reason quotes it: as JSON, the client's own spelling (`true`, `["a"]`, not
+    Python's `True`, `['a']`), non-ASCII kept, cut at 80 characters."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits, which orjson refuses and JSON allows
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return text if len(text) <= 80 else text[:77] + "..."

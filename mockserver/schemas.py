@@ -419,3 +419,91 @@ class ClockChangeSchema(Schema):
 class ClockSchema(Answer):
     now = fields.Float()
     rate = fields.Float()
+
+
+# -- issue 10-11's admin answers (SPEC 1.2, 1.7, 1.8): what `/openapi.json` states of them ----
+
+
+def _nullable(description: str = "") -> fields.String:
+    return fields.String(
+        allow_none=True, metadata={"description": description} if description else {}
+    )
+
+
+class OutboxMessageSchema(Answer):
+    """One message of `GET /__mock/outbox`: its content, rendered, and its delivery state."""
+
+    id = fields.Integer()
+    sharing_id = fields.Integer()
+    campaign_id = fields.String()
+    channel = fields.String(metadata={"description": "email or sms."})
+    provider = fields.String(metadata={"description": "outbox, smtp or http."})
+    sender = fields.String(data_key="from", metadata={"description": "An address, or a sender id."})
+    to = fields.String(metadata={"description": "An address, or the number as sent."})
+    subject = _nullable("None: left to the provider; always null for sms.")
+    text = _nullable("null when the campaign's templates fail (status failed).")
+    html = _nullable("Empty for sms; null when the templates fail.")
+    link = fields.String(metadata={"description": "The survey link; for sms the short link."})
+    status = fields.String(metadata={"description": "queued, sending, sent, failed or captured."})
+    attempts = fields.Integer()
+    last_error = _nullable()
+    created_at = fields.Float(metadata={"description": "The request's instant (emulator clock)."})
+    sent_at = fields.Float(allow_none=True)
+
+
+class OutboxPageSchema(Answer):
+    messages = fields.List(fields.Nested(OutboxMessageSchema))
+    dropped = fields.Integer()
+    more = fields.Boolean()
+
+
+class FlushedSchema(StatusSchema):
+    statuses = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "By status."}
+    )
+    pending = fields.Integer(metadata={"description": "Still queued or sending: 0 once settled."})
+
+
+class ContactSchema(Answer):
+    id = fields.Integer()
+    external_id = _nullable()
+    email = _nullable()
+    phone_number = _nullable()
+    name = _nullable()
+    custom_attributes = fields.Dict()
+    sharings = fields.List(fields.Integer(), metadata={"description": "Its sharings' ids."})
+    first_shared_at = fields.Float(allow_none=True)
+    last_shared_at = fields.Float(allow_none=True)
+
+
+class ContactsPageSchema(Answer):
+    contacts = fields.List(fields.Nested(ContactSchema))
+    dropped = fields.Integer()
+    more = fields.Boolean()
+
+
+class WorkflowRunSchema(Answer):
+    at = fields.Float(metadata={"description": "The run's instant (emulator clock)."})
+    trigger = fields.String(metadata={"description": "schedule or manual."})
+    status = fields.String(metadata={"description": "ok or refused."})
+    count = fields.Integer(allow_none=True, metadata={"description": "ok: recipients shared."})
+    code = fields.Integer(allow_none=True, metadata={"description": "refused: the catalogue's."})
+    reason = _nullable()
+
+
+class WorkflowShownSchema(Answer):
+    name = fields.String()
+    campaign = fields.String()
+    schedule = fields.String(metadata={"description": "Cron, five fields."})
+    source = fields.String(metadata={"description": "The CSV file's path."})
+    next_run = fields.Float(allow_none=True, metadata={"description": "null: none ahead."})
+    runs = fields.List(fields.Nested(WorkflowRunSchema))
+    runs_dropped = fields.Integer()
+
+
+class WorkflowsSchema(Answer):
+    workflows = fields.List(fields.Nested(WorkflowShownSchema))
+
+
+class WorkflowRanSchema(StatusSchema):
+    run = fields.Nested(WorkflowRunSchema)

@@ -60,7 +60,7 @@ def test_sms_channel_needs_phone_numbers() -> None:
         (
             b"email,name\na@example.com,A\n,B\nc@example.com\n\nbad,C\n",
             "13038 Required customer identitiy keys not present in params!: rows 3\n"
-            "13028 Invalid parameters: line 6: email 'bad' is not an email address\n",
+            '13028 Invalid parameters: line 6: email "bad" is not an email address\n',
         ),
     ],
 )
@@ -119,7 +119,7 @@ def test_help_is_complete() -> None:
         (
             "incomplete.csv",
             "13038 Required customer identitiy keys not present in params!: rows 3, 5\n"
-            "13028 Invalid parameters: line 4: email 'not-an-address' is not an email address\n",
+            '13028 Invalid parameters: line 4: email "not-an-address" is not an email address\n',
         ),
         (
             "broken-quote.csv",

@@ -118,8 +118,8 @@ REFUSALS = [
     (b"email\n\x00\xff\n", EMAIL_CAMPAIGN, 400, 13037, "line 2: not text: "),
     (b"email,name\n,A\n,B\n", EMAIL_CAMPAIGN, 400, 13038, "rows 2, 3"),
     (b"email\na@example.com\n", SMS_CAMPAIGN, 400, 13038, "rows 2"),
-    (b"email\nnope\n", EMAIL_CAMPAIGN, 400, 13028, "line 2: email 'nope' is not"),
-    (b"email\na@x.com\nA@x.com\n", EMAIL_CAMPAIGN, 400, 13017, "line 3: email 'A@x.com' repeats"),
+    (b"email\nnope\n", EMAIL_CAMPAIGN, 400, 13028, 'line 2: email "nope" is not'),
+    (b"email\na@x.com\nA@x.com\n", EMAIL_CAMPAIGN, 400, 13017, 'line 3: email "A@x.com" repeats'),
     (b"email\na@example.com\n", "unknown", 404, 13002, "campaign_id: 'unknown' is unknown"),
     (b"email\na@example.com\n", NO_FLOW, 404, 13005, "campaign_id: "),
 ]
@@ -180,4 +180,4 @@ def test_on_redis_the_upload_is_shared_and_journaled_alike(
         assert (sharing["trigger"], sharing["request_id"]) == ("csv", entry["id"])
         refused = upload(api, SMS_CAMPAIGN, b"phone_number\n12\n")
         assert refused.json()["code"] == 13028
-        assert journal(api)[-1]["reason"] == "line 2: phone_number '12' is not a phone number"
+        assert journal(api)[-1]["reason"] == 'line 2: phone_number "12" is not a phone number'

@@ -48,7 +48,7 @@ RULES = [
         b"a@example.com,A\nb@example.com,B\n",
         "email",
         [
-            M37 + "line 1: no header: 'a@example.com' is a recipient, not a column name; "
+            M37 + 'line 1: no header: "a@example.com" is a recipient, not a column name; '
             "line 1 names the columns (email, phone_number, name, external_id, ...)"
         ],
     ),
@@ -68,7 +68,7 @@ RULES = [
         "a column twice",
         b"email,Email\na@example.com,b@example.com\n",
         "email",
-        [M37 + "line 1: column 'email' appears twice"],
+        [M37 + 'line 1: column "email" appears twice'],
     ),
     (
         "ragged: more fields than the header",
@@ -116,30 +116,30 @@ RULES = [
         "an invalid address",
         b"email\na@example.com\nnot-an-address\n",
         "email",
-        ["13028 Invalid parameters: line 3: email 'not-an-address' is not an email address"],
+        ['13028 Invalid parameters: line 3: email "not-an-address" is not an email address'],
     ),
     (
         "sms: 30 digits and letters",
         b"phone_number\n" + b"1" * 30 + b"\n53212abc67\n",
         "sms",
         [
-            f"13028 Invalid parameters: line 2: phone_number '{'1' * 30}' is not a phone number",
-            "13028 Invalid parameters: line 3: phone_number '53212abc67' is not a phone number",
+            f'13028 Invalid parameters: line 2: phone_number "{"1" * 30}" is not a phone number',
+            '13028 Invalid parameters: line 3: phone_number "53212abc67" is not a phone number',
         ],
     ),
     (
         "a duplicate, compared case-insensitively",
         b"email\nA@example.com\nb@example.com\na@EXAMPLE.com\n",
         "email",
-        ["13017 Duplicate value: line 4: email 'a@EXAMPLE.com' repeats 'A@example.com' of line 2"],
+        ['13017 Duplicate value: line 4: email "a@EXAMPLE.com" repeats "A@example.com" of line 2'],
     ),
     (
         "sms: a duplicate after normalisation",
         b"phone_number\n+90 532 123 45 67\n905321234567\n",
         "sms",
         [
-            "13017 Duplicate value: line 3: phone_number '905321234567' repeats "
-            "'+90 532 123 45 67' of line 2"
+            '13017 Duplicate value: line 3: phone_number "905321234567" repeats '
+            '"+90 532 123 45 67" of line 2'
         ],
     ),
     (
@@ -228,7 +228,7 @@ def test_sharing_params_raise_the_first_problem() -> None:
         sharing_params(source(b"email\n\nbad\n"), "email")
     assert (raised.value.code, raised.value.reason) == (
         13028,
-        "line 3: email 'bad' is not an email address",
+        'line 3: email "bad" is not an email address',
     )
 
 

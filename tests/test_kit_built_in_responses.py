@@ -101,6 +101,38 @@ def test_a_request_refused_for_its_responses_fails_with_what_it_sent():
     assert '"body": "9"' in failed.value.received and "13028" in failed.value.received
 
 
+# -- an integer is not a float here: the customer schema types NPS `integer`, and the emulator
+# refuses 9.0 for it (13028), so a client turning 9 into 9.0 does not deliver the responses.
+
+
+def test_an_integer_question_sent_as_a_float_fails_with_what_it_sent():
+    body = {"emails": ["c0@example.com"], "built_in_responses": {**SENT, "NPS": 9.0}}
+    observation = Observation(1, [entry(400, body, 13028)], [])
+    with pytest.raises(ContractFailure) as failed:
+        built_in_responses_arrive_in_the_link(example(1), observation)
+    assert '"body": 9.0' in failed.value.received and "13028" in failed.value.received
+
+
+def test_an_integer_question_carried_as_a_float_fails():
+    with pytest.raises(ContractFailure):
+        built_in_responses_arrive_in_the_link(
+            example(1), observed([CARRIED.replace('"body":9', '"body":9.0')])
+        )
+
+
+def test_a_float_question_with_a_whole_value_may_arrive_as_an_integer():
+    # JSON.stringify(4.0) is "4": a float question's whole value is the same number either way.
+    sent = {"Score": 4.0}
+    carried = '[{"question_key":"Score","body":4}]'
+    body = {"emails": ["c0@example.com"], "built_in_responses": {"Score": 4}}
+    observation = Observation(
+        0, [entry(200, body)], [{"email": "c0@example.com", "link": link(carried)}]
+    )
+    built_in_responses_arrive_in_the_link(
+        Example("ordinary", [{"email": "c0@example.com"}], built_in_responses=sent), observation
+    )
+
+
 def test_a_client_that_never_sends_them_is_not_judged():
     body = {"emails": ["c0@example.com", "c1@example.com"]}
     observation = observed([None, None], body=body)

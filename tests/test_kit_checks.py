@@ -17,6 +17,8 @@ from contracts.checks import (
     fields_arrive_intact,
     json_equal,
     judged_checks,
+    non_retryable_errors_not_retried,
+    requests_are_well_formed,
     run_checks,
 )
 from contracts.model import ContractFailure, Example, Observation, ServerBehaviour
@@ -103,6 +105,7 @@ def ordinary(faults: tuple[dict, ...] = ()) -> Example:
 REFUSED_FOR_GOOD = ({"error": 13001, "match": {"path": "/v1/"}},)
 DROPPED_AFTER = ({"drop": "after", "times": 1, "match": {"path": "/v1/"}},)
 
+NPS_AS_FLOAT = "NPS=9.0 is not of schema type integer"
 # (example, observation, does "every customer delivered" fail?)
 DELIVERY_CASES = {
     "sent nothing, exit 1": (ordinary(), observed(1, [], []), True),
@@ -117,6 +120,11 @@ DELIVERY_CASES = {
         ordinary(),
         observed(1, [entry(1, 400, 13028)], []),
         True,
+    ),
+    "its responses refused (judged by 'built in responses arrive in the link'), exit 1": (
+        ordinary(),
+        observed(1, [entry(1, 400, 13028, reason=f"built_in_responses: {NPS_AS_FLOAT}")], []),
+        False,
     ),
     "refused for good by the server, exit 1": (
         ordinary(REFUSED_FOR_GOOD),
@@ -160,6 +168,17 @@ DELIVERY_CASES = {
     "timed out (judged by 'client finishes in time')": (ordinary(), observed(None, [], []), False),
     "empty list, exit 0": (Example("empty", []), observed(0, [], []), False),
 }
+
+
+def test_a_refusal_whose_answer_was_dropped_may_be_retried():
+    # The client saw a dropped connection, not the 13028: sending the batch again is right.
+    dropped = entry(1, 400, 13028, fault={"kind": "drop"})
+    observation = observed(1, [dropped, entry(2, 400, 13028)], [])
+    non_retryable_errors_not_retried(ordinary(DROPPED_AFTER), observation)
+    with pytest.raises(ContractFailure):  # ...but not once it saw the refusal
+        non_retryable_errors_not_retried(
+            ordinary(), observed(1, [entry(1, 400, 13028), entry(2, 400, 13028)], [])
+        )
 
 
 @pytest.mark.parametrize(
@@ -214,8 +233,23 @@ def test_an_example_is_described_in_json():
     )
     assert example.describe() == (
         'scenario ordinary: customers [{"email": "o\'neil@example.com", "name": null, '
-        '"transactional_data": {"Vip": true}}]; faults [{"status": 503, "times": 1}]'
+        '"transactional_data": {"Vip": true}}]; faults [{"status": 503, "times": 1}]; '
+        "built_in_responses {}"
     )
+
+
+def test_an_example_shows_empty_built_in_responses_so_an_empty_link_is_explained():
+    line = Example("ordinary", [{"email": "a@example.com"}]).describe()
+    assert line.endswith("; the server behaves; built_in_responses {}")
+
+
+def test_a_request_with_a_misspelt_key_is_not_well_formed_and_names_the_key():
+    body = {"emails": ["ada@example.com"], "builtInResponses": {"NPS": 9}}
+    warnings = ["ignored unknown field(s): builtInResponses"]
+    request = entry(4, 200, body=body, warnings=warnings)
+    with pytest.raises(ContractFailure) as caught:
+        requests_are_well_formed(ordinary(), observed(0, [request], []))
+    assert caught.value.received == "request #4: unknown field(s) builtInResponses"
 
 
 def test_every_check_says_how_to_fix_it_in_one_line():

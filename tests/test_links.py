@@ -64,7 +64,7 @@ def test_a_wrong_option_value_is_named_in_the_reason():
         email_sharing_loader.load(
             {"emails": ["a@example.com"], "built_in_responses": {"Channel": True}}, CONTEXT
         )
-    assert raised.value.reason == ("built_in_responses: Channel=True is not of schema type option")
+    assert raised.value.reason == ("built_in_responses: Channel=true is not of schema type option")
 
 
 def test_an_option_key_from_a_form_is_its_text():

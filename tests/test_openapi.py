@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from mockserver.app import create_app
 from mockserver.catalogue import CATALOGUE
-from mockserver.settings import Bounds, ThrottleSettings
+from mockserver.settings import Bounds, ThrottleSettings, load_settings
 from tests.fuzz_openapi import fuzz
 
 
@@ -129,8 +132,130 @@ def test_admin_operations_state_the_admin_token(pisano_mock):
         if path.startswith("/__mock/")
         for op in ops.values()
     ]
-    assert len(admin) == 12
+    assert len(admin) == 19  # 12, and issue 10-11's outbox, contacts, csv and workflows
     for operation in admin:
         # Either header, or none at all when no admin token is set.
         assert operation["security"] == [{"AdminBearer": []}, {"AdminToken": []}, {}]
         assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+
+
+# -- every route is documented (issue 11, polish item 1) -----------------------------------------
+
+UNDOCUMENTED = {("/static/{filename}", "get"), ("/openapi.json", "get")}  # Flask's; the document
+
+
+def routes(app) -> set[tuple[str, str]]:
+    """Every (path, method) the app serves, spelled as OpenAPI spells a path."""
+    found = set()
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        found |= {(path, method.lower()) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return found - UNDOCUMENTED
+
+
+def test_every_route_is_documented(pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert routes(create_app(load_settings())) - documented == set()
+
+
+def test_the_new_answers_are_stated(pisano_mock):
+    paths = pisano_mock.call("GET", "/openapi.json")["paths"]
+    eml = paths["/__mock/outbox/{message_id}.eml"]["get"]["responses"]
+    assert list(eml["200"]["content"]) == ["message/rfc822"]
+    csv = paths["/__mock/campaigns/{campaign_id}/csv"]["post"]
+    assert set(csv["requestBody"]["content"]) == {"text/csv", "multipart/form-data"}
+    assert csv["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "anyOf": [
+            {"$ref": "#/components/schemas/EmailSharingAccepted"},
+            {"$ref": "#/components/schemas/SmsSharingAccepted"},
+        ]
+    }
+    page = paths["/s/{token}"]["get"]["responses"]
+    assert "text/html" in page["200"]["content"]
+    assert "application/json" in page["404"]["content"]
+    assert set(paths["/l/{code}"]["get"]["responses"]) >= {"302", "404"}
+
+
+CAMPAIGN = "735c19a7-ee54-4b03-a84a-93dfe2a94a56"
+CSV = f"/__mock/campaigns/{CAMPAIGN}/csv"
+
+
+def declared(document: dict, path: str, method: str, status: int) -> dict | None:
+    responses = document["paths"][path][method]["responses"]
+    keys = (str(status), f"{status // 100}XX", "default")
+    return next((responses[k] for k in keys if k in responses), None)
+
+
+def _first_message(api) -> str:
+    api.post(EMAILS)
+    message = api.request("GET", "/__mock/outbox").json()["messages"][0]
+    return f"/__mock/outbox/{message['id']}.eml"
+
+
+def _survey_link(api) -> str:
+    sharing = api.request("GET", "/__mock/sharings").json()["sharings"]
+    if not sharing:
+        api.post(EMAILS)
+        sharing = api.request("GET", "/__mock/sharings").json()["sharings"]
+    return sharing[0]["link"].split("://", 1)[1].split("/", 1)[1]
+
+
+# (documented path, method, what to send) for the routes of issues 10-11
+NEW_ANSWERS = [
+    ("/__mock/outbox", "get", lambda api: api.request("GET", "/__mock/outbox?limit=0")),
+    ("/__mock/outbox", "get", lambda api: api.request("GET", "/__mock/outbox?limit=1")),
+    ("/__mock/outbox/{message_id}.eml", "get", lambda api: api.request("GET", _first_message(api))),
+    (
+        "/__mock/outbox/{message_id}.eml",
+        "get",
+        lambda api: api.request("GET", "/__mock/outbox/9.eml"),
+    ),
+    ("/__mock/outbox/flush", "post", lambda api: api.request("POST", "/__mock/outbox/flush")),
+    ("/__mock/contacts", "get", lambda api: api.request("GET", "/__mock/contacts")),
+    (
+        "/__mock/campaigns/{campaign_id}/csv",
+        "post",
+        lambda api: api.request(
+            "POST", CSV, data=b"email\na@x.com\n", headers={"Content-Type": "text/csv"}
+        ),
+    ),
+    (
+        "/__mock/campaigns/{campaign_id}/csv",
+        "post",
+        lambda api: api.request("POST", CSV, files={"file": ("c.csv", b"email\nnope\n")}),
+    ),
+    (
+        "/__mock/campaigns/{campaign_id}/csv",
+        "post",
+        lambda api: api.request("POST", CSV, files={"other": ("c.csv", b"email\n")}),
+    ),
+    ("/__mock/workflows", "get", lambda api: api.request("GET", "/__mock/workflows")),
+    (
+        "/__mock/workflows/{name}/run",
+        "post",
+        lambda api: api.request("POST", "/__mock/workflows/x/run"),
+    ),
+    ("/s/{token}", "get", lambda api: api.request("GET", "/" + _survey_link(api))),
+    ("/s/{token}", "get", lambda api: api.request("GET", "/s/nope")),
+    (
+        "/s/{token}",
+        "get",
+        lambda api: api.request("GET", "/" + _survey_link(api) + "?responses=%%"),
+    ),
+    ("/l/{code}", "get", lambda api: api.request("GET", "/l/nope", allow_redirects=False)),
+]
+
+
+def test_every_answer_of_the_new_routes_is_documented(api, pisano_mock):
+    document = pisano_mock.call("GET", "/openapi.json")
+    seen = set()
+    for path, method, send in NEW_ANSWERS:
+        answer = send(api)
+        seen.add((path, answer.status_code))
+        response = declared(document, path, method, answer.status_code)
+        assert response is not None, (path, answer.status_code)
+        media_type = answer.headers.get("Content-Type", "").split(";")[0]
+        assert media_type in response.get("content", {media_type: None}), (path, media_type)
+    assert {status for path, status in seen} == {200, 400, 404}  # each scenario did its part
+    assert {("/__mock/outbox/{message_id}.eml", 200), ("/s/{token}", 400)} <= seen

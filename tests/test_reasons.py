@@ -3,7 +3,10 @@ catalogue entry, the throttle, or a scripted status."""
 
 from __future__ import annotations
 
-from mockserver.headers import REASON
+import pytest
+
+from mockserver.headers import REASON, ascii_header
+from mockserver.rules import shown
 
 BODY = {"emails": ["a@example.com"]}
 ALIGNED = 1_000_000_000  # a multiple of every tier's period
@@ -28,3 +31,33 @@ def test_a_scripted_status_says_which_fault_answered(api, pisano_mock):
 
 def test_an_accepted_request_carries_no_reason(api):
     assert REASON not in api.post(BODY).headers
+
+
+# A reason quotes the value as the client sent it: JSON, not Python's spelling of it.
+QUOTED = [
+    ({"built_in_responses": {"Channel": True}}, "built_in_responses: Channel=true is not"),
+    ({"built_in_responses": {"Channel": ["a"]}}, 'built_in_responses: Channel=["a"] is not'),
+    ({"emails": ["a@example.com", None]}, "emails[1]: null is not an email address"),
+    ({"emails": ["bad"]}, 'emails[0]: "bad" is not an email address'),
+]
+
+
+@pytest.mark.parametrize(("extra", "reason"), QUOTED)
+def test_a_refusal_quotes_the_value_as_json(api, pisano_mock, extra, reason):
+    refused = api.post({**BODY, **extra})
+    assert refused.status_code == 400
+    assert pisano_mock.requests()[-1]["reason"].startswith(reason)
+
+
+def test_a_quoted_value_keeps_non_ascii_and_is_cut_at_80_characters():
+    assert shown("çağrı") == '"çağrı"'
+    assert shown({"a": None}) == '{"a":null}'
+    long = shown("x" * 200)
+    assert (len(long), long[:2], long[-3:]) == (80, '"x', "...")
+
+
+def test_the_header_escapes_a_non_ascii_quote(api):
+    refused = api.post({**BODY, "emails": ["çağrı"]})
+    reason = 'emails[0]: "çağrı" is not an email address'
+    assert refused.headers[REASON] == ascii_header(reason)
+    assert refused.headers[REASON].startswith('emails[0]: "\\u00e7a')
