@@ -175,8 +175,8 @@ def find_absent_targets(server: Server) -> None:
         answer = server.post(target.valid_body, path=target.path.format(target_id))
         if _is_entry(answer, target.unknown_code):
             server.absent[target.what] = (
-                f"the {target.what} {target_id} is not on this emulator (a valid body is answered "
-                f"{target.unknown_code}): give {target.option} of one it holds"
+                f"the {target.what} {target_id} is not on this emulator, a valid body is answered "
+                f"{target.unknown_code}: give {target.option} of one it holds"
             )
 
 
