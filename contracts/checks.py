@@ -437,14 +437,32 @@ def transient_errors_retried(example: Example, observation: Observation) -> None
 def exit_status_zero_when_every_customer_arrived(
     example: Example, observation: Observation
 ) -> None:
-    if observation.exit_status in (0, None) or example.server.drops_after:
-        return  # after a dropped answer the client cannot know, and may exit non-zero
-    if not _missing(example, observation):
+    """SPEC 3: exit status zero *exactly* when every customer arrived, both ways round."""
+    if not _exit_status_judged(example, observation):
+        return
+    missing = _missing(example, observation)
+    if observation.exit_status == 0 and missing:
+        raise ContractFailure(
+            "exit status zero when every customer arrived",
+            "a non-zero exit status: a customer was not delivered",
+            f"exit status 0 with {len(missing)} missing: {_shown(missing)}",
+        )
+    if observation.exit_status != 0 and not missing:
         raise ContractFailure(
             "exit status zero when every customer arrived",
             "exit status 0: every customer was delivered",
             f"{exit_words(observation.exit_status)}",
         )
+
+
+def _exit_status_judged(example: Example, observation: Observation) -> bool:
+    """Not for a client killed at the timeout (it has no exit status), nor a non-zero exit after
+    a dropped answer (the client cannot know), nor a missing customer on a record cut short by
+    the emulator's bounds (its sharing may be what was dropped)."""
+    status = observation.exit_status
+    if status is None or (status != 0 and example.server.drops_after):
+        return False
+    return not observation.incomplete or _all_arrived(example, observation)
 
 
 def link_items(responses: dict[str, Any]) -> list[dict[str, Any]]:
@@ -623,9 +641,13 @@ ABOUT: dict[Check, About] = {
         "own number, as sent).",
     ),
     no_request_over_5000_recipients: About(
-        lambda example, _o: endpoint_of(example).batches and len(example.customers) > BATCH_LIMIT,
-        "more than 5000 customers to an endpoint that takes lists (scenario 'above 5000'; "
-        "a link is one customer per call)",
+        lambda example, observation: (
+            endpoint_of(example).batches
+            and len(example.customers) > BATCH_LIMIT
+            and bool(observation.requests)
+        ),
+        "more than 5000 customers to an endpoint that takes lists, and a request (scenario "
+        "'above 5000'; a link is one customer per call)",
         "Send at most 5000 emails per request: split larger lists into batches.",
     ),
     requests_are_well_formed: About(
@@ -650,13 +672,9 @@ ABOUT: dict[Check, About] = {
         "Retry the same batch after a 429, a 5xx or a dropped connection, with back-off.",
     ),
     exit_status_zero_when_every_customer_arrived: About(
-        lambda example, observation: (
-            observation.exit_status is not None
-            and not example.server.drops_after
-            and _all_arrived(example, observation)
-        ),
-        "every customer delivered",
-        "Exit 0 when every batch was accepted.",
+        _exit_status_judged,
+        "an exit status to judge (not killed at the timeout)",
+        "Exit 0 when every batch was accepted, non-zero when a customer was not delivered.",
     ),
     built_in_responses_arrive_in_the_link: About(
         _sends_built_in_responses,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from .checks import CHECKS, check_name, judged_checks, run_checks
 from .model import ContractFailure, Example, KitError, Observation, exit_words
-from .runner import Client, ExampleRunner, Target, on_endpoint
+from .runner import Client, ExampleRunner, Target, could_not_run, on_endpoint
 from .scenarios import examples, explicit_examples, scenarios_for
 
 
@@ -104,6 +104,9 @@ class _SuiteRun:
             raise ShrinkBudgetSpent
         began = time.perf_counter()
         observation = self.runner.run(example)
+        not_run = could_not_run(observation) if not self.result.played else None
+        if not_run is not None:
+            raise not_run
         failures = run_checks(example, observation)
         kit_seconds = time.perf_counter() - began - observation.client_seconds
         judged = judged_checks(example, observation)

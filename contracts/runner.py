@@ -137,12 +137,20 @@ class CommandClient:
             os.killpg(process.pid, signal.SIGKILL)
             stdout, stderr = process.communicate()
             status = None
-        seconds = time.perf_counter() - began
-        if status in (126, 127):
-            raise KitError(
-                f"the client command could not run (exit {status}): {stderr.strip()[-300:]}"
-            )
-        return ClientRun(status, stdout, stderr, seconds)
+        return ClientRun(status, stdout, stderr, time.perf_counter() - began)
+
+
+# The shell's "cannot execute" and "command not found": on the first example the kit could not
+# run the client (SPEC 3's exit 2); once examples ran, a client exiting so is a failing client.
+COULD_NOT_RUN = (126, 127)
+
+
+def could_not_run(observation: Observation) -> KitError | None:
+    """The kit's own error when the client command could not run at all, else None."""
+    if observation.exit_status not in COULD_NOT_RUN:
+        return None
+    why = observation.stderr.strip()[-300:]
+    return KitError(f"the client command could not run (exit {observation.exit_status}): {why}")
 
 
 @dataclass(frozen=True)

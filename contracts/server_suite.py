@@ -66,6 +66,7 @@ class Server:
     sleep: Callable[[float], None] = time.sleep
     sms_campaign_id: str | None = None  # SPEC 1.5's checks run when given
     link_channel_id: str | None = None  # SPEC 1.6's checks run when given
+    absent: dict[str, str] = field(default_factory=dict)  # target's `what`: why it is not here
 
     def post(
         self,
@@ -97,13 +98,13 @@ class Server:
 
     def sms(self, body: bytes | dict[str, Any] | None, **kwargs: Any) -> Answer:
         """A request to the SMS endpoint (SPEC 1.5), of `campaign_id` or the SMS campaign."""
-        campaign = _needed(self.sms_campaign_id, *SMS_TARGET)
+        campaign = _needed(self, SMS_TARGET)
         campaign = kwargs.pop("campaign_id", None) or campaign
         return self.post(body, path=f"/v1/sms_campaigns/{campaign}/sms_sharings", **kwargs)
 
     def link(self, body: bytes | dict[str, Any] | None, **kwargs: Any) -> Answer:
         """A request to the link endpoint (SPEC 1.6), of `channel` or the link channel."""
-        channel = _needed(self.link_channel_id, *LINK_TARGET)
+        channel = _needed(self, LINK_TARGET)
         channel = kwargs.pop("channel", None) or channel
         path = f"/external/v1/link_sharings/{channel}/generate_link"
         return self.post(body, path=path, **kwargs)
@@ -120,15 +121,63 @@ class Server:
             self.admin.call("POST", "/__mock/clock", {"set": ALIGNED})
 
 
-SMS_TARGET = ("SMS campaign", "--sms-campaign-id")
-LINK_TARGET = ("link channel", "--link-channel-id")
+@dataclass(frozen=True)
+class Channel:
+    """What SPEC 1.5's or 1.6's checks send to: an SMS campaign or a link channel."""
+
+    attribute: str  # the Server field holding its id
+    what: str
+    option: str
+    path: str  # the endpoint's path, "{}" for the id
+    unknown_code: int  # the answer of a server that does not hold it
+    valid_body: dict[str, Any]
 
 
-def _needed(target_id: str | None, what: str, option: str) -> str:
+SMS_TARGET = Channel(
+    "sms_campaign_id",
+    "SMS campaign",
+    "--sms-campaign-id",
+    "/v1/sms_campaigns/{}/sms_sharings",
+    13002,
+    {"phone_numbers": ["2025550143"]},  # a number reserved for fiction (see SMS_NUMBERS)
+)
+LINK_TARGET = Channel(
+    "link_channel_id",
+    "link channel",
+    "--link-channel-id",
+    "/external/v1/link_sharings/{}/generate_link",
+    13035,
+    {"customer": {"external_id": "pisano-mock-contract"}},
+)
+
+
+def _needed(server: Server, target: Channel) -> str:
     """The SMS campaign or link channel a check needs; skipped (not passed) without it."""
+    if target.what in server.absent:
+        raise CheckSkipped(server.absent[target.what])
+    target_id: str | None = getattr(server, target.attribute)
     if target_id is None:
-        raise CheckSkipped(f"no {what} to check: give {option}")
+        raise CheckSkipped(f"no {target.what} to check: give {target.option}")
     return target_id
+
+
+def find_absent_targets(server: Server) -> None:
+    """On the emulator: an SMS campaign or link channel its config does not hold (a user's own
+    [campaigns]) answers a valid body with 13002 / 13035; its checks are then skipped, naming
+    why, not failed with a wrong fix (nor passed because the id was unknown). Live: not probed,
+    a valid SMS body would send a text message."""
+    if server.admin is None:
+        return
+    for target in (SMS_TARGET, LINK_TARGET):
+        target_id = getattr(server, target.attribute)
+        if target_id is None:
+            continue
+        answer = server.post(target.valid_body, path=target.path.format(target_id))
+        if _is_entry(answer, target.unknown_code):
+            server.absent[target.what] = (
+                f"the {target.what} {target_id} is not on this emulator, a valid body is answered "
+                f"{target.unknown_code}: give {target.option} of one it holds"
+            )
 
 
 def _recipients(*names: str) -> list[str]:
@@ -136,13 +185,15 @@ def _recipients(*names: str) -> list[str]:
     return [f"pisano-mock-contract+{run}-{name}@example.com" for name in names]
 
 
+def _is_entry(answer: Answer, code: int) -> bool:
+    """The answer is the catalogue entry of `code`, byte for byte."""
+    expected = (_status_of(code), ERROR_CONTENT_TYPE, error_body(code))
+    return (answer.status, answer.content_type, answer.body) == expected
+
+
 def expect_entry(check: str, answer: Answer, code: int) -> None:
     expected = error_body(code)
-    if (answer.status, answer.content_type, answer.body) != (
-        _status_of(code),
-        ERROR_CONTENT_TYPE,
-        expected,
-    ):
+    if not _is_entry(answer, code):
         raise ContractFailure(
             check,
             f"{_status_of(code)} {ERROR_CONTENT_TYPE} {expected.decode()}",
@@ -392,9 +443,7 @@ SMS_REFUSALS = [
     _refusal(
         "sms: the email endpoint with an SMS campaign is 13002",
         13002,
-        lambda s: s.post(
-            {"emails": _recipients("a")}, campaign_id=_needed(s.sms_campaign_id, *SMS_TARGET)
-        ),
+        lambda s: s.post({"emails": _recipients("a")}, campaign_id=_needed(s, SMS_TARGET)),
     ),
     _refusal(
         "sms: unknown campaign comes before the body (13002)",
@@ -524,8 +573,8 @@ def one_throttle_for_email_sms_and_link(server: Server) -> None:
     three endpoints fill the first tier's window; the 21st, on any of them, is refused."""
     if server.admin is None:
         raise CheckSkipped("needs the emulator's clock (live, the first tier is checked by email)")
-    _needed(server.sms_campaign_id, *SMS_TARGET)
-    _needed(server.link_channel_id, *LINK_TARGET)
+    _needed(server, SMS_TARGET)
+    _needed(server, LINK_TARGET)
     senders = (server.post, server.sms, server.link)
     statuses = [senders[i % 3]({}).status for i in range(20)]
     refused = [senders[i]({}) for i in range(3)]
@@ -595,6 +644,8 @@ def run_server_suite(server: Server) -> list[ServerOutcome]:
 
 def _run_checks(server: Server) -> list[ServerOutcome]:
     outcomes: list[ServerOutcome] = []
+    server.fresh_window()
+    find_absent_targets(server)
     for check in SERVER_CHECKS:
         server.fresh_window()
         name = server_check_name(check)

@@ -292,3 +292,41 @@ def test_large_lists_hold_no_kilobyte_texts(batch):
         values = [customer.get(k) for k in ("name", "external_id", "phone_number")]
         values += list((customer.get("transactional_data") or {}).values())
         assert all(len(v) <= 40 for v in values if isinstance(v, str))
+
+
+# -- checks with nothing to judge are not "ok" (attack on issue 11, finding 8) --------------------
+
+BOTH = ["ada@example.com", "bob@example.com"]
+EXIT_STATUS = "exit status zero when every customer arrived"
+# (observation of the ordinary example, does the exit status check fail?): SPEC 3 says "exactly
+# when", so both directions.
+EXIT_CASES = {
+    "sent nothing, exit 0": (observed(0, [], []), True),
+    "one missing, exit 0": (observed(0, [entry(1, 200)], ["ada@example.com"]), True),
+    "all arrived, exit 0": (observed(0, [entry(1, 200)], BOTH), False),
+    "all arrived, exit 1": (observed(1, [entry(1, 200)], BOTH), True),
+    "sent nothing, exit 1": (observed(1, [], []), False),
+}
+
+
+@pytest.mark.parametrize(("observation", "fails"), EXIT_CASES.values(), ids=list(EXIT_CASES))
+def test_exit_status_zero_exactly_when_every_customer_arrived(observation, fails):
+    assert EXIT_STATUS in judged_checks(ordinary(), observation)
+    failed = {failure.check for failure in run_checks(ordinary(), observation)}
+    assert (EXIT_STATUS in failed) is fails
+
+
+def test_exit_0_on_an_incomplete_record_is_not_judged_by_what_it_lost():
+    observation = observed(0, [], [])
+    observation.incomplete = "the emulator's memory bounds dropped 3 sharings"
+    assert EXIT_STATUS not in judged_checks(ordinary(), observation)
+
+
+ABOVE_5000 = Example("above 5000", [{"email": f"{i}@example.com"} for i in range(5001)])
+
+
+def test_no_request_over_5000_is_skipped_when_no_request_arrived():
+    nothing = observed(1, [], [])
+    assert "no request over 5000 recipients" not in judged_checks(ABOVE_5000, nothing)
+    batch = observed(1, [entry(1, 200, emails=["0@example.com"])], ["0@example.com"])
+    assert "no request over 5000 recipients" in judged_checks(ABOVE_5000, batch)

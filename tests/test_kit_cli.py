@@ -248,3 +248,31 @@ def test_the_server_suite_reaches_an_emulator_with_an_admin_token():
         assert "--admin-token" in refused.stderr and "401" in refused.stderr
         run = kit("server", *given, "--admin-token", token, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_client_exiting_127_after_examples_ran_is_judged_not_a_kit_error(tmp_path):
+    # Exit 127 (126) is "command not found" (cannot execute) only on the first example; a client
+    # that ran and then exits 127 on a larger file fails, its verdicts reported (exit 1, not 2).
+    client = tmp_path / "exit127.sh"
+    client.write_text(
+        f"n=$({sys.executable} -c 'import json, os; "
+        'print(len(json.load(open(os.environ["PISANO_CUSTOMERS_FILE"]))))\')\n'
+        '[ "$n" -gt 3 ] && { echo "xargs: argument list too long" >&2; exit 127; }\n'
+        f"exec {PYTHON_REFERENCE}\n"
+    )
+    run = kit(
+        *("client", "--client-cmd", f"sh {client}", "--max-examples", "0"),
+        *("--scenario", "ordinary", "above 5000"),
+    )
+    assert run.returncode == 1, run.stdout + run.stderr[-2000:]
+    assert "could not run" not in run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("  FAIL  every customer delivered") for line in lines), run.stdout
+    assert "client exit status: 127" in run.stdout
+    assert "argument list too long" in run.stdout
+
+
+def test_a_client_command_not_found_on_the_first_example_is_a_kit_error():
+    run = kit("client", "--client-cmd", "pisano-mock-no-such-command", "--max-examples", "0")
+    assert run.returncode == 2, run.stdout + run.stderr[-2000:]
+    assert "could not run (exit 127)" in run.stderr

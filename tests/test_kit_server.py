@@ -319,3 +319,34 @@ def test_a_server_that_deviates_fails_exactly_that_check(middleware, kwargs, fai
     if middleware is TokenPerPath:  # its SMS and link requests are another account's: refused
         failed = {name for name in failed if not name.startswith(("sms", "link"))}
     assert failed == {failing}
+
+
+OWN_CAMPAIGN = "3f2a9c4e-0000-4000-8000-000000000001"
+
+
+def test_an_emulator_without_the_sms_campaign_and_link_channel_skips_their_checks(tmp_path):
+    # A user's config replacing [campaigns] and [link_channels]: the default SMS campaign and link
+    # channel are not there. Their checks are skipped naming why, never failed with a wrong fix,
+    # never passed because the campaign did not exist (13002 for the wrong reason).
+    config = tmp_path / "own.toml"
+    config.write_text(
+        f'[campaigns.{OWN_CAMPAIGN}]\naccount = "acme"\n'
+        '[link_channels.3f2a9c4e-0000-4000-8000-000000000002]\naccount = "acme"\n'
+    )
+    with EmulatorProcess.start(("--config", str(config))) as emulator:
+        target = emulator.target
+        command = [
+            *(sys.executable, "-m", "mockserver.cli", "contract", "server"),
+            *("--base-url", target.base_url, "--token", target.token),
+            *("--campaign-id", OWN_CAMPAIGN, "--admin-token", str(target.admin_token)),
+        ]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line.strip() for line in run.stdout.splitlines()]
+    channel = [line for line in lines if " sms: " in f" {line}" or " link: " in f" {line}"]
+    assert len(channel) >= 25
+    assert all(line.startswith("skip") for line in channel), "\n".join(channel)
+    assert any("000000000501 is not on this emulator" in line for line in channel)
+    assert any("000000000701 is not on this emulator" in line for line in channel)
+    throttle = next(line for line in lines if "one throttle for email, SMS and link" in line)
+    assert throttle.startswith("skip")
