@@ -22,7 +22,7 @@ from .catalogue import PisanoError
 from .context import Emulator, current_emulator
 from .csvfile import Source, sharing_params
 from .headers import REQUEST_ID, WARNING, ascii_header
-from .lifecycle import ENTRY_OVERHEAD, request_body
+from .lifecycle import ENTRY_OVERHEAD, journal_entry, request_body
 from .state import Account, Campaign
 
 blueprint = Blueprint("csv_admin", __name__, url_prefix="/__mock")
@@ -39,7 +39,7 @@ def upload_csv(campaign_id: str) -> Response:
     entry = CsvEntry.open(emulator)
     g.csv_request_id = entry.id
     try:
-        account, campaign = _account_and_campaign(emulator, campaign_id)
+        account, campaign = account_and_campaign(emulator, campaign_id)
         params, warnings = sharing_params(_csv_source(_csv_bytes()), campaign.channel)
         accepted = share(account, campaign, params, TRIGGER, request_id=entry.id, now=entry.now)
     except PisanoError as error:
@@ -67,7 +67,7 @@ def label_answer(response: Response) -> Response:
     return response
 
 
-def _account_and_campaign(emulator: Emulator, campaign_id: str) -> tuple[Account, Campaign]:
+def account_and_campaign(emulator: Emulator, campaign_id: str) -> tuple[Account, Campaign]:
     """What the API's rows 7-9 say of the campaign and its account (there is no token)."""
     campaign = emulator.store.campaign(campaign_id)
     if campaign is None:
@@ -159,18 +159,4 @@ class CsvEntry:
 
 
 def _entry(headers: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": None,
-        "time": None,  # the store stamps it with the clock's reading
-        "method": request.method,
-        "path": request.path,
-        "headers": headers,
-        "body": None,
-        "status": None,
-        "code": None,
-        "reason": None,
-        "warnings": [],
-        "fault": None,
-        "throttle": None,
-        "trigger": TRIGGER,
-    }
+    return journal_entry(request.method, request.path, headers, trigger=TRIGGER)

@@ -150,11 +150,17 @@ def record_refusal(error: PisanoError) -> None:
 def _new_entry(emulator: Emulator, req: Request) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
     headers = mask_headers(req.headers.items(), forms, emulator.settings.access.mask_headers)
+    return journal_entry(req.method, _raw_path(req.environ, req.path), headers)
+
+
+def journal_entry(method: str, path: str, headers: dict[str, str], **more: Any) -> dict[str, Any]:
+    """A journal entry as it opens: the one shape of every entry (an API call, a CSV upload, a
+    workflow run: `more` says which), completed when the answer is known."""
     return {
         "id": None,
         "time": None,  # the store stamps it with the clock's reading
-        "method": req.method,
-        "path": _raw_path(req.environ, req.path),
+        "method": method,
+        "path": path,
         "headers": headers,
         "body": None,
         "status": None,
@@ -163,6 +169,7 @@ def _new_entry(emulator: Emulator, req: Request) -> dict[str, Any]:
         "warnings": [],
         "fault": None,
         "throttle": None,
+        **more,
     }
 
 

@@ -15,9 +15,9 @@ from .admin import AdminError, admin_json, load_query, render_admin_error
 from .api.sharing import share
 from .catalogue import PisanoError
 from .context import EXTENSION_KEY, Emulator, current_emulator
-from .csv_admin import _account_and_campaign
+from .csv_admin import account_and_campaign
 from .csvfile import Source, sharing_params
-from .lifecycle import ENTRY_OVERHEAD
+from .lifecycle import ENTRY_OVERHEAD, journal_entry
 from .schemas import NoQuerySchema
 from .settings import Workflow
 from .workflows import Outcome, Run
@@ -74,29 +74,17 @@ def journaled_run(emulator: Emulator, workflow: Workflow, at: float, share: Shar
 
 
 def run_entry(workflow: Workflow, at: float) -> dict[str, Any]:
-    """A run's journal entry: shaped as a request's (lifecycle._new_entry), marked as a run."""
-    return {
-        "id": None,
-        "time": None,
-        "method": "POST",
-        "path": f"/__mock/workflows/{workflow.name}/run",
-        "headers": {},
-        "body": {"campaign": workflow.campaign, "source": workflow.source, "due": at},
-        "status": None,
-        "code": None,
-        "reason": None,
-        "warnings": [],
-        "fault": None,
-        "throttle": None,
-        "trigger": TRIGGER,
-        "workflow": workflow.name,
-    }
+    """A run's journal entry: shaped as a request's, marked as a run."""
+    path = f"/__mock/workflows/{workflow.name}/run"
+    entry = journal_entry("POST", path, {}, trigger=TRIGGER, workflow=workflow.name)
+    entry["body"] = {"campaign": workflow.campaign, "source": workflow.source, "due": at}
+    return entry
 
 
 def share_csv(emulator: Emulator, workflow: Workflow, request_id: int, now: float) -> int:
     """The workflow's file shared as `POST /__mock/campaigns/<id>/csv` shares an upload: the same
     campaign checks, the same reading of the file, the same share (SPEC 1.8)."""
-    account, campaign = _account_and_campaign(emulator, workflow.campaign)
+    account, campaign = account_and_campaign(emulator, workflow.campaign)
     within_bounds(workflow.source, emulator.settings.bounds.max_body_bytes)
     params, _ = sharing_params(readable(workflow.source), campaign.channel)
     accepted = share(account, campaign, params, TRIGGER, request_id=request_id, now=now)
