@@ -284,10 +284,15 @@ class JournalEntrySchema(Answer):
     )
 
 
-class RequestsPageSchema(Answer):
-    requests = fields.List(fields.Nested(JournalEntrySchema))
+class PageSchema(Answer):
+    """What every admin page adds to its items: how many the bounds dropped, whether more wait."""
+
     dropped = fields.Integer()
     more = fields.Boolean()
+
+
+class RequestsPageSchema(PageSchema):
+    requests = fields.List(fields.Nested(JournalEntrySchema))
 
 
 class SharingShownSchema(Answer):
@@ -312,10 +317,8 @@ class SharingShownSchema(Answer):
     )
 
 
-class SharingsPageSchema(Answer):
+class SharingsPageSchema(PageSchema):
     sharings = fields.List(fields.Nested(SharingShownSchema))
-    dropped = fields.Integer()
-    more = fields.Boolean()
 
 
 class ThrottledSchema(Answer):
@@ -451,10 +454,8 @@ class OutboxMessageSchema(Answer):
     sent_at = fields.Float(allow_none=True)
 
 
-class OutboxPageSchema(Answer):
+class OutboxPageSchema(PageSchema):
     messages = fields.List(fields.Nested(OutboxMessageSchema))
-    dropped = fields.Integer()
-    more = fields.Boolean()
 
 
 class FlushedSchema(StatusSchema):
@@ -476,10 +477,8 @@ class ContactSchema(Answer):
     last_shared_at = fields.Float(allow_none=True)
 
 
-class ContactsPageSchema(Answer):
+class ContactsPageSchema(PageSchema):
     contacts = fields.List(fields.Nested(ContactSchema))
-    dropped = fields.Integer()
-    more = fields.Boolean()
 
 
 class WorkflowRunSchema(Answer):
