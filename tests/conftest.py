@@ -40,6 +40,23 @@ def no_sender_outlives_its_test() -> Iterator[None]:
     Postman.stop_all(timeout=2.0)
 
 
+# SPEC 1.4 rows 5-7, alike on every sharing endpoint: rows of each endpoint's rules table (rule,
+# keyword arguments of Api.post, expected code). Each breaks every later rule (its body: not JSON).
+AUTH_RULES = [
+    ("5 no Authorization", dict(headers={"Authorization": ""}, data=b"{"), 13030),
+    ("6 unknown token", dict(headers={"Authorization": "Token token=nope"}, data=b"{"), 13001),
+    (
+        "7 inactive user",
+        dict(headers={"Authorization": "Token token=inactive-user-token"}, data=b"{"),
+        13011,
+    ),
+    (
+        "7 locked account",
+        dict(headers={"Authorization": "Token token=locked-account-token"}, data=b"{"),
+        13036,
+    ),
+]
+
 AUTH = {"Authorization": f"Token token={DEFAULT_TOKEN}"}
 SHARINGS_PATH = f"/v1/email_campaigns/{DEFAULT_CAMPAIGN}/email_sharings"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.pytest_plugin import DEFAULT_CAMPAIGN
-from tests.conftest import SHARINGS_PATH
+from tests.conftest import AUTH_RULES, SHARINGS_PATH
 
 NO_FLOW = "00000000-0000-4000-8000-000000013005"
 OTHER_ACCOUNTS = "00000000-0000-4000-8000-000000013013"
@@ -21,19 +21,8 @@ def sharing_path(campaign_id: str) -> str:
 RULES = [
     ("1 no route", dict(path="/v1/email_campaigns/x/nothing", data=b"{"), 13002),
     ("1 no route, outside the API", dict(path="/", data=b"{"), 13002),
-    ("5 no Authorization", dict(headers={"Authorization": ""}, data=b"{"), 13030),
+    *AUTH_RULES,
     ("5 Basic", dict(headers={"Authorization": "Basic eHl6"}, data=b"{"), 13030),
-    ("6 unknown token", dict(headers={"Authorization": "Token token=nope"}, data=b"{"), 13001),
-    (
-        "7 inactive user",
-        dict(headers={"Authorization": "Token token=inactive-user-token"}, data=b"{"),
-        13011,
-    ),
-    (
-        "7 locked account",
-        dict(headers={"Authorization": "Token token=locked-account-token"}, data=b"{"),
-        13036,
-    ),
     ("8 unknown campaign", dict(path=sharing_path("nope"), data=b"{"), 13002),
     ("9 another account's campaign", dict(path=sharing_path(OTHER_ACCOUNTS), data=b"{"), 13013),
     ("9 campaign without flow", dict(path=sharing_path(NO_FLOW), data=b"{"), 13005),

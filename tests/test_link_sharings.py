@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mockserver.links import decode_responses
+from tests.conftest import AUTH_RULES
 
 LINK_CHANNEL = "00000000-0000-4000-8000-000000000701"  # SPEC 1.6's default fixture
 OTHER_ACCOUNTS_CHANNEL = "00000000-0000-4000-8000-000000070113"
@@ -32,18 +33,7 @@ def link(api, pisano_mock):
 # Each row also breaks every LATER rule, so that it proves the order.
 RULES = [
     ("1 no route", dict(path="/external/v1/link_sharings/x/nothing", data=b"{"), 13002),
-    ("5 no Authorization", dict(headers={"Authorization": ""}, data=b"{"), 13030),
-    ("6 unknown token", dict(headers={"Authorization": "Token token=nope"}, data=b"{"), 13001),
-    (
-        "7 inactive user",
-        dict(headers={"Authorization": "Token token=inactive-user-token"}, data=b"{"),
-        13011,
-    ),
-    (
-        "7 locked account",
-        dict(headers={"Authorization": "Token token=locked-account-token"}, data=b"{"),
-        13036,
-    ),
+    *AUTH_RULES,
     ("unknown channel", dict(path=link_path("nope"), data=b"{"), 13035),
     ("another account's channel", dict(path=link_path(OTHER_ACCOUNTS_CHANNEL), data=b"{"), 13013),
     ("not JSON", dict(data=b"{"), 13000),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.pytest_plugin import DEFAULT_CAMPAIGN
-from tests.conftest import SHARINGS_PATH
+from tests.conftest import AUTH_RULES, SHARINGS_PATH
 
 SMS_CAMPAIGN = "00000000-0000-4000-8000-000000000501"  # SPEC 1.5's default fixture
 NO_FLOW_SMS = "00000000-0000-4000-8000-000000050105"
@@ -40,18 +40,7 @@ def sms(api, pisano_mock):
 # answers.
 RULES = [
     ("1 no route", dict(path="/v1/sms_campaigns/x/nothing", data=b"{"), 13002),
-    ("5 no Authorization", dict(headers={"Authorization": ""}, data=b"{"), 13030),
-    ("6 unknown token", dict(headers={"Authorization": "Token token=nope"}, data=b"{"), 13001),
-    (
-        "7 inactive user",
-        dict(headers={"Authorization": "Token token=inactive-user-token"}, data=b"{"),
-        13011,
-    ),
-    (
-        "7 locked account",
-        dict(headers={"Authorization": "Token token=locked-account-token"}, data=b"{"),
-        13036,
-    ),
+    *AUTH_RULES,
     ("8 unknown campaign", dict(path=sms_path("nope"), data=b"{"), 13002),
     ("8 an email campaign", dict(path=sms_path(DEFAULT_CAMPAIGN), data=b"{"), 13002),
     ("9 another account's campaign", dict(path=sms_path(OTHER_ACCOUNTS_SMS), data=b"{"), 13013),
