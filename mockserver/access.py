@@ -9,6 +9,8 @@ not guarded here: it answers like Pisano, whoever calls (README, "Fidelity").
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hmac
 import ipaddress
@@ -37,6 +39,13 @@ CURL_HINTS = {
     "text/csv": " (with curl: -H 'Content-Type: text/csv' --data-binary @FILE, or -F file=@FILE)",
 }
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A browser cannot send a Bearer header when it navigates: the inspector page (SPEC 2.7) asks for
+# HTTP Basic credentials instead (the password is the admin token), as Mailpit's UI does; the
+# browser then sends them with the page's own requests too. Other paths keep the Bearer challenge.
+CHALLENGES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/__mock/ui(/|\Z)"), 'Basic realm="pisano-mock"'),
+    (re.compile(r"/"), 'Bearer realm="pisano-mock admin"'),
+)
 
 
 def guard_admin() -> Response | None:
@@ -103,26 +112,45 @@ def check_admin_token(expected: str) -> None:
     (a client's session default), so a wrong value there refuses nothing (README)."""
     presented = presented_admin_tokens()
     # Constant time, every candidate compared: how much of a guess matched must not show.
-    verdicts = [hmac.compare_digest(token.encode(), expected.encode()) for token in presented]
+    verdicts = [hmac.compare_digest(token, expected.encode()) for token in presented]
     if any(verdicts):
         return
     shown = "wrong" if presented else "absent"
     raise AdminError(
         401,
-        f"admin token {shown}: send 'Authorization: Bearer <admin token>' or "
-        f"'{ADMIN_TOKEN}: <admin token>'",
-        {"WWW-Authenticate": 'Bearer realm="pisano-mock admin"'},
+        f"admin token {shown}: send 'Authorization: Bearer <admin token>', "
+        f"'{ADMIN_TOKEN}: <admin token>' or HTTP Basic credentials whose password is the "
+        "admin token (any user name)",
+        {"WWW-Authenticate": challenge(request.path)},
     )
 
 
-def presented_admin_tokens() -> list[str]:
-    """The admin tokens a request offers: its X-Pisano-Mock-Admin-Token and its Bearer
-    credentials, surrounding whitespace stripped, the scheme in any case (RFC 9110 §11.1)."""
-    offered = [request.headers.get(ADMIN_TOKEN, "").strip()]
+def challenge(path: str) -> str:
+    return next(scheme for rule, scheme in CHALLENGES if rule.match(path))
+
+
+def presented_admin_tokens() -> list[bytes]:
+    """The admin tokens a request offers: its X-Pisano-Mock-Admin-Token, its Bearer credentials
+    and its Basic password, surrounding whitespace stripped, the scheme in any case (RFC 9110
+    §11.1). Bytes: a Basic password need not be UTF-8, and is compared as sent."""
+    offered = [request.headers.get(ADMIN_TOKEN, "").strip().encode()]
     scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":
-        offered.append(credentials.strip())
+        offered.append(credentials.strip().encode())
+    elif scheme.lower() == "basic":
+        offered.append(basic_password(credentials.strip()))
     return [token for token in offered if token]
+
+
+def basic_password(credentials: str) -> bytes:
+    """The password of Basic credentials (`base64(user:password)`, RFC 7617), b"" when they
+    are not Basic credentials at all."""
+    try:
+        decoded = base64.b64decode(credentials.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return b""
+    _, colon, password = decoded.partition(b":")
+    return password if colon else b""
 
 
 def check_route(access: Access) -> None:

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
-from . import access, admin, lifecycle, openapi, outbox_admin, workflows_admin
+from . import access, admin, inspector, lifecycle, openapi, outbox_admin, workflows_admin
 from .access_log import init_app as init_access_log
 from .admin import AdminError, render_admin_error
 from .api import sharing, survey
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         outbox_admin.blueprint,
         csv_admin_blueprint,
         workflows_admin.blueprint,
+        inspector.blueprint,  # GET /__mock/ui (SPEC 2.7)
         openapi.blueprint,
     )
     for blueprint in blueprints:

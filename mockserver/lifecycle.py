@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Request, Response, g, request
 
-from .auth import mask_headers
+from .auth import mask_headers, token_from_header, token_id
 from .bodies import BodyUnread, hold_body, read_body
 from .catalogue import PisanoError
 from .context import Emulator, current_emulator
@@ -150,7 +150,17 @@ def record_refusal(error: PisanoError) -> None:
 def _new_entry(emulator: Emulator, req: Request) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
     headers = mask_headers(req.headers.items(), forms, emulator.settings.access.mask_headers)
-    return journal_entry(req.method, _raw_path(req.environ, req.path), headers)
+    path = _raw_path(req.environ, req.path)
+    return journal_entry(req.method, path, headers, token_id=_token_id(emulator, req, forms))
+
+
+def _token_id(emulator: Emulator, req: Request, forms: tuple[str, ...]) -> str | None:
+    """What the throttle counts by (gate.py): the token, else the header as sent; kept only as
+    a keyed hash, for the inspector's token filter (SPEC 2.7)."""
+    sent = req.headers.get("Authorization")
+    if not sent:
+        return None
+    return token_id(token_from_header(sent, forms) or sent, emulator.store.link_secret())
 
 
 def journal_entry(method: str, path: str, headers: dict[str, str], **more: Any) -> dict[str, Any]:

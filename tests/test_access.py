@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from browser import CHROMIUM, CHROMIUM_FLAGS, browser_or_skip
 
 from mockserver.access import startup_refusal
 from mockserver.app import create_app
@@ -380,14 +381,6 @@ def test_serving_on_loopback_needs_no_admin_token(host):
 
 # -- a real browser: a hostile page on another loopback origin ------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 HOSTILE_PAGE = """<!doctype html><title>waiting</title><script>
 const emulator = "EMULATOR";
 const attempts = [
@@ -409,28 +402,6 @@ const attempts = [
   document.title = "done " + outcomes.join(",");
 })();
 </script>"""
-
-
-def browser_or_skip():
-    """Playwright driving the system's chromium; in CI both must be there (`.ci/run` installs
-    them), elsewhere the test says how to get them."""
-    import os
-    import shutil
-
-    missing = []
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing.append("pip install playwright")
-        sync_playwright = None
-    if not shutil.which(CHROMIUM):
-        missing.append("apt-get install -y chromium")
-    if missing:
-        message = f"needs a browser: {' && '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return sync_playwright
 
 
 def serve_page(html: str):
