@@ -13,7 +13,16 @@ from typing import Any
 from flask import Blueprint, Response, render_template
 from marshmallow import Schema, fields, validate
 
-from ..admin import admin_json, load_body, shown_counter, shown_fault, throttle_page, with_links
+from ..admin import (
+    AdminError,
+    admin_json,
+    load_body,
+    render_admin_error,
+    shown_counter,
+    shown_fault,
+    throttle_page,
+    with_links,
+)
 from ..context import Emulator, current_emulator
 from ..outbox import OutboxFilter
 from ..outbox_admin import shown
@@ -26,6 +35,7 @@ blueprint = Blueprint(
     template_folder="templates",
     static_folder="static",
 )
+blueprint.register_error_handler(AdminError, render_admin_error)
 
 SCAN = 500  # journal entries, sharings or messages read per poll: each answer stays small
 REFRESH = 50  # entries or messages still open that one poll reads again
