@@ -150,6 +150,18 @@ def test_the_check_for_external_urls_itself_sees_them():
         assert EXTERNAL.search(sample), sample
 
 
+HTML_SINKS = re.compile(
+    r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function"
+)
+
+
+def test_the_script_puts_data_in_the_page_only_as_text():
+    # Every string shown came from a caller: textContent only (an email's HTML goes to a
+    # sandboxed iframe's srcdoc, which is not one of these).
+    assert HTML_SINKS.findall(page_files()["inspector.js"]) == []
+    assert HTML_SINKS.search("td.innerHTML = cell")
+
+
 def test_the_whole_page_weighs_under_200_kb(pisano_mock):
     base = pisano_mock.base_url
     html = requests.get(f"{base}/__mock/ui")
