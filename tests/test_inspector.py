@@ -181,6 +181,13 @@ def test_the_page_forbids_scripts_and_frames_from_elsewhere(pisano_mock):
     assert answer.headers["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("path", ["static/nope.js", "static/../__init__.py", "static/"])
+def test_a_file_the_page_lacks_is_the_admin_apis_404(pisano_mock, path):
+    answer = requests.get(f"{pisano_mock.base_url}/__mock/ui/{path}")
+    assert answer.status_code == 404
+    assert answer.json()["status"] == "not_found"
+
+
 def test_the_page_is_neither_journaled_nor_throttled(pisano_mock):
     for _ in range(3):
         requests.get(f"{pisano_mock.base_url}/__mock/ui")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, request
 from marshmallow import Schema, fields, validate
+from werkzeug.exceptions import NotFound
 
 from ..admin import (
     AdminError,
@@ -37,7 +38,14 @@ blueprint = Blueprint(
 )
 blueprint.register_error_handler(AdminError, render_admin_error)
 
-SCAN = 500  # journal entries, sharings or messages read per poll: each answer stays small
+
+@blueprint.errorhandler(NotFound)
+def no_such_file(error: NotFound) -> Response:
+    """A static file the package lacks: the admin API's 404, not Pisano's (SPEC 2.2)."""
+    return render_admin_error(AdminError(404, f"inspector: no file {request.path}"))
+
+
+SCAN = 200  # journal entries, sharings or messages read per poll: each answer stays small
 REFRESH = 50  # entries or messages still open that one poll reads again
 THROTTLE_KEYS = 50  # buckets shown
 FINAL = frozenset({"sent", "failed", "captured"})  # an outbox message that changes no more

@@ -9,7 +9,7 @@ const KEEP = { journal: 500, sharings: 500, outbox: 200 };
 const ADMIN = "/__mock";
 
 const view = {
-  journal: { since: 0, pending: [], rows: new Map(), selected: null, detail: null },
+  journal: { since: 0, pending: [], rows: new Map(), selected: null, detail: null, askedDetail: null },
   sharings: { since: 0, rows: new Map() },
   outbox: { since: 0, pending: [], rows: new Map(), opened: new Set() },
   generation: 0, // bumped by a reset or a filter change: answers to older polls are ignored
@@ -59,10 +59,18 @@ function filters() {
   };
 }
 
+function wantedDetail() {
+  // The open entry is asked for until it arrives complete: a body may weigh megabytes.
+  const j = view.journal;
+  const held = j.detail && j.detail.id === j.selected && !j.detail.open;
+  return held ? null : j.selected;
+}
+
 function pollBody() {
   const j = view.journal;
+  j.askedDetail = wantedDetail();
   return {
-    journal: { since: j.since, refresh: j.pending, detail: j.selected, ...filters() },
+    journal: { since: j.since, refresh: j.pending, detail: j.askedDetail, ...filters() },
     sharings: { since: view.sharings.since },
     outbox: { since: view.outbox.since, refresh: view.outbox.pending },
   };
@@ -134,8 +142,12 @@ function applyJournal(answer) {
   for (const entry of answer.entries) j.rows.set(entry.id, entry);
   j.since = answer.next;
   j.pending = answer.pending;
-  j.detail = answer.detail;
+  if (j.askedDetail !== null) j.detail = answer.detail;
   forget(j.rows, answer.first, KEEP.journal);
+  if (j.selected !== null && (answer.first === null || j.selected < answer.first)) {
+    j.selected = null; // dropped, or a reset elsewhere
+    j.detail = null;
+  }
 }
 
 // -- journal ------------------------------------------------------------------------------------
