@@ -11,7 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response
 from marshmallow import fields
 
-from . import schemas
+from . import inspector, schemas
 from .api.sharing import ENDPOINTS, Endpoint, OpenApiRow
 from .catalogue import CATALOGUE
 from .faults import FAULT_RULES, FaultSchema, FaultStateSchema
@@ -158,7 +158,12 @@ _ADMIN_UNAUTHORIZED = {
     },
 }
 # Either header carries the admin token; with none set, loopback callers need neither (`{}`).
-_ADMIN_SECURITY: list[dict[str, list[str]]] = [{"AdminBearer": []}, {"AdminToken": []}, {}]
+_ADMIN_SECURITY: list[dict[str, list[str]]] = [
+    {"AdminBearer": []},
+    {"AdminToken": []},
+    {"AdminBasic": []},
+    {},
+]
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "PisanoToken": {
         "type": "apiKey",
@@ -176,6 +181,12 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "in": "header",
         "name": ADMIN_TOKEN,
         "description": "The admin token, when Authorization carries something else.",
+    },
+    "AdminBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "HTTP Basic credentials whose password is the admin token, any user "
+        "name: what a browser sends for the inspector page (`/__mock/ui`).",
     },
 }
 
@@ -396,6 +407,60 @@ def _api_operation(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+# The inspector page (SPEC 2.7): a browser's, so its 401 asks for Basic credentials.
+_INSPECTOR_401 = {
+    **_ADMIN_UNAUTHORIZED,
+    "headers": {"WWW-Authenticate": {"description": 'Basic realm="pisano-mock"', "schema": {}}},
+}
+_INSPECTOR_FILE = {
+    "in": "path",
+    "name": "filename",
+    "required": True,
+    "schema": {"type": "string", "example": "inspector.js"},
+}
+_INSPECTOR_OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "/__mock/ui",
+        "get",
+        _admin(
+            {
+                "200": {
+                    "description": "The inspector page: journal, sharings, outbox, throttle, "
+                    "faults, clock; live while open. Nothing loaded from elsewhere.",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                    "headers": _PAGE_HEADERS,
+                },
+                "401": _INSPECTOR_401,
+            }
+        ),
+    ),
+    (
+        "/__mock/ui/poll",
+        "post",
+        _admin({"200": _json("InspectorPoll"), "401": _INSPECTOR_401}, body="InspectorPollQuery"),
+    ),
+    (
+        "/__mock/ui/static/{filename}",
+        "get",
+        {
+            **_admin(
+                {
+                    "200": {
+                        "description": "The page's script or stylesheet.",
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "401": _INSPECTOR_401,
+                }
+            ),
+            "parameters": [_INSPECTOR_FILE],
+        },
+    ),
+]
+
+
 # One row per operation: (path, method, operation). Schemas are referenced by registered names.
 OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     *((_openapi_path(endpoint), "post", _api_operation(endpoint)) for endpoint in ENDPOINTS),
@@ -455,6 +520,7 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
             ],
         },
     ),
+    *_INSPECTOR_OPERATIONS,
     ("/s/{token}", "get", _SURVEY_PAGE),
     ("/l/{code}", "get", _SHORT_LINK),
 ]
@@ -487,6 +553,8 @@ SCHEMAS = {
     "ContactsPage": schemas.ContactsPageSchema,
     "Workflows": schemas.WorkflowsSchema,
     "WorkflowRan": schemas.WorkflowRanSchema,
+    "InspectorPollQuery": inspector.PollSchema,
+    "InspectorPoll": inspector.PollAnswerSchema,
 }
 
 # Rules across fields, as far as JSON Schema states them (the server checks them all anyway).

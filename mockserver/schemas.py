@@ -282,6 +282,13 @@ class JournalEntrySchema(Answer):
     throttle = fields.Raw(
         allow_none=True, metadata={"description": "On a throttle refusal: the tier and window end."}
     )
+    token_id = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "A keyed hash of the token the request carried (the inspector's "
+            "token filter compares it); null without an Authorization header."
+        },
+    )
 
 
 class PageSchema(Answer):

@@ -132,10 +132,16 @@ def test_admin_operations_state_the_admin_token(pisano_mock):
         if path.startswith("/__mock/")
         for op in ops.values()
     ]
-    assert len(admin) == 19  # 12, and issue 10-11's outbox, contacts, csv and workflows
+    # 12, and issue 10-11's outbox, contacts, csv and workflows, and issue 12's inspector
+    assert len(admin) == 22
     for operation in admin:
         # Either header, or none at all when no admin token is set.
-        assert operation["security"] == [{"AdminBearer": []}, {"AdminToken": []}, {}]
+        assert operation["security"] == [
+            {"AdminBearer": []},
+            {"AdminToken": []},
+            {"AdminBasic": []},
+            {},
+        ]
         assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
 
 

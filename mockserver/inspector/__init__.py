@@ -27,6 +27,7 @@ from ..admin import (
 from ..context import Emulator, current_emulator
 from ..outbox import OutboxFilter
 from ..outbox_admin import shown
+from ..schemas import Answer, ClockSchema, JournalEntrySchema, JsonInteger
 from .journal import is_open, journal_filters, passes, summary, with_answer
 
 blueprint = Blueprint(
@@ -77,23 +78,23 @@ def page() -> str:
 
 
 class JournalQuery(Schema):
-    since = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    since = JsonInteger(load_default=0, validate=validate.Range(min=0))
     refresh = fields.List(
-        fields.Integer(validate=validate.Range(min=1)),
+        JsonInteger(validate=validate.Range(min=1)),
         load_default=list,
         validate=validate.Length(max=REFRESH),
     )
-    detail = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    detail = JsonInteger(load_default=None, allow_none=True, validate=validate.Range(min=1))
     status = fields.String(load_default="", validate=validate.Regexp(r"\A(|[1-5]xx|\d{3})\Z"))
-    code = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    code = JsonInteger(load_default=None, allow_none=True, validate=validate.Range(min=0))
     email = fields.String(load_default="", validate=validate.Length(max=320))
     token = fields.String(load_default="", validate=validate.Length(max=1000))
 
 
 class CursorQuery(Schema):
-    since = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    since = JsonInteger(load_default=0, validate=validate.Range(min=0))
     refresh = fields.List(
-        fields.Integer(validate=validate.Range(min=1)),
+        JsonInteger(validate=validate.Range(min=1)),
         load_default=list,
         validate=validate.Length(max=REFRESH),
     )
@@ -103,6 +104,37 @@ class PollSchema(Schema):
     journal = fields.Nested(JournalQuery, load_default=lambda: JournalQuery().load({}))
     sharings = fields.Nested(CursorQuery, load_default=lambda: CursorQuery().load({}))
     outbox = fields.Nested(CursorQuery, load_default=lambda: CursorQuery().load({}))
+
+
+class JournalPartSchema(Answer):
+    entries = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Entries after `since` (and those in `refresh`) that pass the "
+            "filters, newest first, in summary: id, time, method, path, status, code, trigger, "
+            "reason (cut), warnings (how many), open."
+        },
+    )
+    detail = fields.Nested(
+        JournalEntrySchema,
+        allow_none=True,
+        metadata={"description": "The entry `detail` asked for, whole, with its `answer`."},
+    )
+    gone = fields.List(fields.Integer(), metadata={"description": "Refreshed, no longer shown."})
+    pending = fields.List(fields.Integer(), metadata={"description": "Still being answered."})
+    next = fields.Integer(metadata={"description": "The next poll's `since`."})
+    more = fields.Boolean()
+    first = fields.Integer(allow_none=True, metadata={"description": "The oldest id held."})
+    dropped = fields.Integer()
+
+
+class PollAnswerSchema(Answer):
+    journal = fields.Nested(JournalPartSchema)
+    sharings = fields.Dict(metadata={"description": "items (newest first), next, more, first"})
+    outbox = fields.Dict(metadata={"description": "items, pending, next, more, first"})
+    throttle = fields.Dict(metadata={"description": "enabled, counters (keys masked), more"})
+    faults = fields.List(fields.Dict(), metadata={"description": "As GET /__mock/faults."})
+    clock = fields.Nested(ClockSchema)
 
 
 @blueprint.post("/poll")
