@@ -41,6 +41,14 @@ function when(seconds) {
   return isNaN(date.getTime()) ? String(seconds) : date.toISOString().replace(".000Z", "Z");
 }
 
+function timeOfDay(seconds) {
+  // A narrow column: the time of day, the whole instant as the tooltip.
+  const whole = when(seconds);
+  const span = el("span", whole.includes("T") ? whole.split("T")[1] : whole);
+  span.title = whole;
+  return span;
+}
+
 function say(text, isError) {
   const message = $("message");
   message.textContent = text;
@@ -239,9 +247,17 @@ function renderDetail() {
 
 // -- sharings, outbox ---------------------------------------------------------------------------
 
+function shortened(text, length) {
+  // Long ids stay readable in a narrow column; the whole value is the tooltip.
+  const span = el("span", text.length > length ? text.slice(0, length) + "…" : text);
+  span.title = text;
+  return span;
+}
+
 function linkTo(url) {
   if (typeof url !== "string" || !/^https?:\/\//.test(url)) return url;
-  const a = el("a", url);
+  const a = el("a", "survey ↗");
+  a.title = url;
   a.href = url; // a survey link: http(s) only, checked above
   a.rel = "noreferrer noopener";
   a.target = "_blank";
@@ -256,8 +272,8 @@ function renderSharings() {
         s.id,
         s.channel,
         s.email ?? s.phone_number ?? "–",
-        s.campaign_id,
-        when(s.accepted_at),
+        shortened(String(s.campaign_id), 13),
+        timeOfDay(s.accepted_at),
         s.request_id,
         linkTo(s.link),
       ]),
