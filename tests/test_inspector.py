@@ -370,3 +370,18 @@ def test_the_wheel_carries_the_templates_and_static_files(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("templates/inspector.html", "static/inspector.js", "static/inspector.css"):
         assert f"mockserver/inspector/{name}" in names
+
+
+# -- on Redis: every replica reads the same journal the same way ----------------------------------
+
+
+def test_on_redis_the_token_filter_finds_requests_another_replica_served(redis_url):
+    from test_shared_state import replica
+
+    with replica(redis_url) as first, replica(redis_url) as second:
+        assert second.share("far@example.com") == 200
+        assert first.share("near@example.com", token=OTHER) == 403  # not its campaign: 13013
+        found = poll(first.base_url, token=second.token)["journal"]["entries"]
+        assert [entry["status"] for entry in found] == [200]
+        refused = ids(poll(second.base_url, token=OTHER))
+        assert len(refused) == 1 and refused == ids(poll(first.base_url, token=OTHER))

@@ -280,6 +280,11 @@ def test_a_screenshot_of_a_realistic_state(api, inspector, pisano_mock):
     inspector.wait_text("#journal-rows tr", "13012")
     inspector.page.click(f"#journal-rows tr[data-id='{rid(refused)}']")
     inspector.wait_text("#detail-answer-body", refused.text)
+    # The throttle's gauges: each token's count per tier (the clock runs from a window start).
+    inspector.wait_text("#throttle-buckets .bucket", "token:tes****ken")
+    bucket = inspector.page.locator("#throttle-buckets .bucket", has_text="tes****ken")
+    assert "4 / 20" in bucket.inner_text()  # two accepted, two refused; the forced one is not
+    assert bucket.locator("meter").count() == 4
     inspector.page.locator("#outbox-items button").last.click()
     inspector.page.frame_locator("#outbox-items iframe").locator("a").first.wait_for()
     SCREENSHOT.parent.mkdir(exist_ok=True)

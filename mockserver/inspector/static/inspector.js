@@ -332,33 +332,39 @@ function renderOutbox() {
 
 // -- throttle, faults, clock --------------------------------------------------------------------
 
-function renderThrottle(throttle, now) {
-  $("throttle-state").textContent = throttle.enabled ? "" : "(off)";
+function tierLine(tier, now) {
+  // One tier of a bucket: its count in the current window as a gauge, and when the window ends.
+  const gauge = document.createElement("meter");
+  gauge.min = 0;
+  gauge.max = tier.limit;
+  gauge.high = tier.limit * 0.75;
+  gauge.value = Math.min(tier.count, tier.limit);
+  gauge.title = tier.count + " / " + tier.limit;
+  const left = Math.max(0, Math.round(tier.window_end - now));
+  const line = el("div", null, "tier");
+  line.append(
+    el("span", tier.tier, "tier-name"),
+    gauge,
+    el("span", tier.count + " / " + tier.limit),
+    el("span", "window ends " + when(tier.window_end) + " (in " + left + " s)"),
+  );
+  return line;
+}
+
+function byBucket(counters) {
   const buckets = new Map();
-  for (const counter of throttle.counters) {
+  for (const counter of counters) {
     if (!buckets.has(counter.key_id)) buckets.set(counter.key_id, []);
     buckets.get(counter.key_id).push(counter);
   }
-  const nodes = [...buckets.values()].map((tiers) => {
+  return [...buckets.values()];
+}
+
+function renderThrottle(throttle, now) {
+  $("throttle-state").textContent = throttle.enabled ? "" : "(off)";
+  const nodes = byBucket(throttle.counters).map((tiers) => {
     const box = el("div", null, "bucket");
-    box.append(el("h3", tiers[0].key));
-    for (const tier of tiers) {
-      const line = el("div", null, "tier");
-      const gauge = document.createElement("meter");
-      gauge.min = 0;
-      gauge.max = tier.limit;
-      gauge.high = tier.limit * 0.75;
-      gauge.value = Math.min(tier.count, tier.limit);
-      gauge.title = tier.count + " / " + tier.limit;
-      const left = Math.max(0, Math.round(tier.window_end - now));
-      line.append(
-        el("span", tier.tier, "tier-name"),
-        gauge,
-        el("span", tier.count + " / " + tier.limit),
-        el("span", "window ends " + when(tier.window_end) + " (in " + left + " s)"),
-      );
-      box.append(line);
-    }
+    box.append(el("h3", tiers[0].key), ...tiers.map((tier) => tierLine(tier, now)));
     return box;
   });
   if (nodes.length === 0) nodes.push(el("p", "No request counted in a current window.", "empty"));
