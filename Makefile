@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
 
-.PHONY: serve test lint bench fuzz clean
+.PHONY: serve test lint bench fuzz clean screenshot
 
 # `make serve` installs only what the emulator needs; the test extra (linters, schemathesis,
 # playwright, ...) comes with the first `make test`, `lint`, `bench` or `fuzz`.
@@ -28,6 +28,11 @@ serve: $(BIN)/pisano-mock
 
 test: $(TEST_TOOLS) lint
 	$(BIN)/python -m pytest
+
+# The README's picture of the inspector page, taken by its browser test (needs chromium).
+screenshot: $(TEST_TOOLS)
+	PISANO_MOCK_SCREENSHOT=$(CURDIR)/docs/inspector.png $(BIN)/python -m pytest -q -p no:randomly \
+		tests/test_inspector_browser.py -k screenshot
 
 lint: $(TEST_TOOLS)
 	$(BIN)/ruff check .

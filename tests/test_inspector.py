@@ -174,9 +174,9 @@ def test_the_whole_page_weighs_under_200_kb(pisano_mock):
 def test_the_page_forbids_scripts_and_frames_from_elsewhere(pisano_mock):
     answer = requests.get(f"{pisano_mock.base_url}/__mock/ui")
     policy = answer.headers["Content-Security-Policy"]
-    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
-    assert "img-src 'self' data:" in policy  # an email's remote pixels do not load
-    assert "script-src" not in policy and "unsafe-eval" not in policy  # default-src 'self'
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "img-src data:;" in policy  # an email's pixels, remote or the emulator's, do not load
+    assert "script-src 'self';" in policy and "unsafe-eval" not in policy
     assert answer.headers["X-Frame-Options"] == "DENY"
     assert answer.headers["Content-Type"].startswith("text/html")
 

@@ -2,13 +2,16 @@
 driven by playwright, after real calls to the emulated API over HTTP. One browser per module.
 
 Without chromium or playwright the tests skip saying how to get them; under CI=true they fail
-instead (`.ci/run` installs chromium). The screenshot test writes `docs/inspector.png`.
+instead (`.ci/run` installs chromium). The screenshot test takes the README's picture:
+`make screenshot` writes it to `docs/inspector.png` (PISANO_MOCK_SCREENSHOT names the file; a plain
+test run writes it to a temporary directory, so running the tests changes no tracked file).
 """
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +27,7 @@ from mockserver.app import create_app
 from mockserver.server import LiveServer
 from mockserver.settings import Access, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOT = ROOT / "docs" / "inspector.png"
+SCREENSHOT_VARIABLE = "PISANO_MOCK_SCREENSHOT"
 WAIT_MS = 10_000
 ADMIN_TOKEN = "admin-secret-token"
 
@@ -205,7 +207,11 @@ HOSTILE = "<img src=x onerror=\"window.pwned='img'\"><script>window.pwned='scrip
 
 
 def test_hostile_strings_show_as_text_and_nothing_runs(api, inspector, pisano_mock, pixel_url):
-    email_html = f"<p>Hello</p><script>parent.pwned='email'</script><img src='{pixel_url}'>"
+    # Also a relative image and video: an email must not make the browser call the emulator.
+    email_html = (
+        f"<p>Hello</p><script>parent.pwned='email'</script><img src='{pixel_url}'>"
+        "<img src='/v1/from-an-email'><video src='/v1/from-an-email-video'></video>"
+    )
     pisano_mock.add_fixtures(
         {"campaigns": {"hostile": {"account": "acme", "html_template": email_html}}}
     )
@@ -225,7 +231,10 @@ def test_hostile_strings_show_as_text_and_nothing_runs(api, inspector, pisano_mo
     assert "<img src=x onerror=" in page.inner_text("#journal-rows")  # the reason, as text
     assert page.evaluate("window.pwned") is None
     assert inspector.dialogs == []
-    assert Pixels.hits == []  # the email's remote pixel did not load (img-src 'self' data:)
+    assert Pixels.hits == []  # the email's remote pixel did not load (img-src data:)
+    page.wait_for_load_state("networkidle")
+    called = [entry["path"] for entry in pisano_mock.requests()]
+    assert not [path for path in called if "from-an-email" in path]  # nor the emulator's own
 
 
 def test_the_same_email_outside_the_page_would_load_the_pixel(browser, pixel_url):
@@ -267,7 +276,8 @@ def test_with_an_admin_token_the_browser_logs_in_with_basic_and_the_controls_wor
 # -- the screenshot for the README ----------------------------------------------------------------
 
 
-def test_a_screenshot_of_a_realistic_state(api, inspector, pisano_mock):
+def test_a_screenshot_of_a_realistic_state(api, inspector, pisano_mock, tmp_path):
+    screenshot = Path(os.environ.get(SCREENSHOT_VARIABLE) or tmp_path / "inspector.png")
     pisano_mock.set_clock(1_767_261_600, rate=1.0)  # 2026-01-01 10:00 UTC, running
     customers = {"ada@example.com": {"name": "Ada Lovelace", "external_id": "C-1001"}}
     api.post({"emails": ["ada@example.com"], "custom_attributes": customers})
@@ -287,9 +297,9 @@ def test_a_screenshot_of_a_realistic_state(api, inspector, pisano_mock):
     assert bucket.locator("meter").count() == 4
     inspector.page.locator("#outbox-items button").last.click()
     inspector.page.frame_locator("#outbox-items iframe").locator("a").first.wait_for()
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    inspector.page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 10_000
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    inspector.page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
 
 
 # -- across workers and replicas on Redis (SPEC 2.5) ----------------------------------------------

@@ -50,14 +50,16 @@ SCAN = 200  # journal entries, sharings or messages read per poll: each answer s
 REFRESH = 50  # entries or messages still open that one poll reads again
 THROTTLE_KEYS = 50  # buckets shown
 FINAL = frozenset({"sent", "failed", "captured"})  # an outbox message that changes no more
-# `default-src 'self'`: nothing from elsewhere. Emails render in `<iframe sandbox srcdoc>`, which
-# inherits this policy: their remote pixels do not load (`img-src 'self' data:`), their scripts
-# do not run; their inline styles may apply. No page may frame this one.
+# Nothing from elsewhere, and nothing by default: the page's script, its stylesheet and its polls
+# come from the emulator (`'self'`); images only as `data:`. Emails render in `<iframe sandbox
+# srcdoc>`, which inherits this policy: their scripts do not run, their remote pixels do not load,
+# and their relative `<img>`/`<video>` cannot call the emulator either (they would be journaled);
+# their inline styles may apply. No page may frame this one.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data:; "
+        "style-src 'self' 'unsafe-inline'; frame-src 'self'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
