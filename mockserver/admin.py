@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -306,7 +305,8 @@ def throttle() -> Response:
     query = load_query(ThrottleQuerySchema())
     emulator = current_emulator()
     settings = emulator.settings.throttle
-    rows = [shown_counter(row) for row in emulator.throttle.snapshot(emulator.clock.now())]
+    secret = emulator.store.link_secret()
+    rows = [shown_counter(row, secret) for row in emulator.throttle.snapshot(emulator.clock.now())]
     counters, more = throttle_page(rows, query["since"], query["limit"])
     return admin_json(
         {
@@ -319,21 +319,21 @@ def throttle() -> Response:
     )
 
 
-# Keyed, so that a key id cannot confirm a guessed token offline; fresh each run, so ids are
-# stable while the emulator runs (across resets too) and mean nothing after.
-_KEY_ID_SECRET = secrets.token_bytes(32)
 KEY_ID_LENGTH = 12  # hex characters: 48 bits, no collision expected among millions of keys
 
 
-def key_id(key: str) -> str:
-    """A throttle bucket's identifier as shown: tells apart keys whose masked forms are alike."""
-    digest = hmac.new(_KEY_ID_SECRET, key.encode(), hashlib.sha256).hexdigest()
+def key_id(key: str, secret: bytes) -> str:
+    """A throttle bucket's identifier as shown: tells apart keys whose masked forms are alike.
+    Keyed under the store's secret, so that a key id cannot confirm a guessed token offline, and
+    every worker and replica on one Redis names a bucket alike (a page read from one continues
+    on another)."""
+    digest = hmac.new(secret, b"throttle-key:" + key.encode(), hashlib.sha256).hexdigest()
     return digest[:KEY_ID_LENGTH]
 
 
-def shown_counter(row: dict[str, object]) -> dict[str, object]:
+def shown_counter(row: dict[str, object], secret: bytes) -> dict[str, object]:
     key = str(row["key"])
-    return {**row, "key": masked_bucket(key), "key_id": key_id(key)}
+    return {**row, "key": masked_bucket(key), "key_id": key_id(key, secret)}
 
 
 def throttle_page(

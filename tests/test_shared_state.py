@@ -160,3 +160,13 @@ def test_an_unreachable_redis_is_one_line_and_exit_2():
     assert result.returncode == 2
     assert result.stderr.startswith(f"pisano-mock: --storage {storage}: cannot connect: ")
     assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_replicas_show_a_throttle_bucket_under_one_key_id(replicas):
+    # `GET /__mock/throttle?since=<key_id>` pages by key id: a page read from one replica must
+    # continue on another, so every process names a bucket alike.
+    first, second = replicas
+    assert first.share("a@example.com") == 200
+    shown = [one.admin("GET", "throttle")["counters"] for one in (first, second)]
+    ids = [{row["key_id"] for row in counters} for counters in shown]
+    assert len(ids[0]) == 1 and ids[0] == ids[1]

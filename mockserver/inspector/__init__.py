@@ -223,7 +223,8 @@ def outbox_part(emulator: Emulator, query: dict[str, Any]) -> dict[str, Any]:
 
 def throttle_part(emulator: Emulator) -> dict[str, Any]:
     """Each bucket's count in each tier's current window (masked keys: admin.shown_counter)."""
-    rows = [shown_counter(row) for row in emulator.throttle.snapshot(emulator.clock.now())]
+    secret = emulator.store.link_secret()
+    rows = [shown_counter(row, secret) for row in emulator.throttle.snapshot(emulator.clock.now())]
     counters, more = throttle_page(rows, "", THROTTLE_KEYS)
     settings = emulator.settings.throttle
     return {"enabled": settings.enabled, "counters": counters, "more": more}
