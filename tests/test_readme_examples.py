@@ -24,6 +24,7 @@ SECTIONS = (
     "CSV uploads and `pisano-mock csv check`",
     "Scheduled workflows",
     "What your customer receives",
+    "The inspector page",
 )
 START_LINE = re.compile(r"pisano-mock serving (http://127\.0\.0\.1:(\d+)) ")
 ELISION = re.compile(r"…|\.\.\.")
