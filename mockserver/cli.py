@@ -17,6 +17,8 @@ from . import access_log
 from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
+from .recording import RecordingError
+from .replay import Replayer
 from .server import serve_links_at
 from .serving import base_url, hold_stop_signals, listen, serve
 from .settings import (
@@ -149,8 +151,9 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"pisano-mock: {refusal}", file=sys.stderr)
         return 2
     try:
-        app = create_app(settings)  # here, so that e.g. Redis unreachable is one line too
-    except ConfigError as error:
+        replay = Replayer(args.replay) if args.replay else None
+        app = create_app(settings, replay)  # here, so that e.g. Redis unreachable is one line too
+    except (ConfigError, RecordingError) as error:
         print(f"pisano-mock: {error}", file=sys.stderr)
         return 2
     try:
@@ -267,7 +270,7 @@ def add_drift_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def drift_report_command(args: argparse.Namespace) -> int:
     from .drift import report_lines, rule_of, summarise
-    from .recording import RecordingError, read_recording
+    from .recording import read_recording
 
     try:
         records = read_recording(args.dir)

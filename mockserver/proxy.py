@@ -37,9 +37,8 @@ from .bodies import read_body
 from .bounded import BoundedLog
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
-from .headers import REASON, REQUEST_ID, ascii_header
+from .headers import RAW_HEAD_KEY, REASON, REQUEST_ID, VERBATIM_KEY, ascii_header
 from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
-from .worker import RAW_HEAD_KEY, VERBATIM_KEY
 
 UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
 POOL_SIZE = 16  # kept-alive upstream connections, one per worker thread (worker.THREADS)

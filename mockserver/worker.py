@@ -58,7 +58,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from . import access_log
 from .catalogue import ERROR_CONTENT_TYPE, render_body
 from .faults import end_delays
-from .headers import REASON, ascii_header
+from .headers import RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 
 THREADS = 16
 IDLE_SECONDS = 5  # a new connection's wait for its first byte; keep-alive between requests
@@ -460,8 +460,6 @@ class PisanoWorker(ThreadWorker):
         log_refusal(req, status)
 
 
-RAW_HEAD_KEY = "pisano_mock.raw_head"  # environ: the request head as received (proxy.py)
-VERBATIM_KEY = "pisano_mock.verbatim_headers"  # environ: the app's Server and Date are sent
 _FRAMING = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
 
 
