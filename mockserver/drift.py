@@ -9,9 +9,8 @@ What differs, and why each rule is what it is:
 - exactly one side answered 429: `throttle` alone (the other differences follow from it);
 - `status`, and `code` (the JSON body's, on either side);
 - `content_type`, the header's value as sent;
-- `body`, only when status and code agree (otherwise a different body is what they already say):
-  a 2xx JSON body structurally (same keys in the same order, same values, but the values the server
-  generates compared by JSON type only), every other body byte for byte.
+- `body`: a 2xx JSON body (the emulator's 2xx) structurally (same keys in the same order, same
+  values, but the values the server generates compared by JSON type only), others byte for byte.
 """
 
 from __future__ import annotations
@@ -58,17 +57,16 @@ def compare(upstream: dict[str, Any], emulator: dict[str, Any]) -> list[dict[str
         return [throttle_difference(upstream, emulator)]
     found = [difference(upstream, emulator, what) for what in ("status", "code", "content_type")]
     differences = [d for d in found if d is not None]
-    if not differences:
-        text = body_difference(upstream, emulator)
-        if text is not None:
-            differences.append(
-                {
-                    "what": "body",
-                    "upstream": shown_body(upstream["body"]),
-                    "emulator": shown_body(emulator["body"]),
-                    "text": text,
-                }
-            )
+    text = body_difference(upstream, emulator)
+    if text is not None:
+        differences.append(
+            {
+                "what": "body",
+                "upstream": shown_body(upstream["body"]),
+                "emulator": shown_body(emulator["body"]),
+                "text": text,
+            }
+        )
     return differences
 
 
