@@ -155,11 +155,13 @@ def object_difference(theirs: dict[str, Any], mine: dict[str, Any], path: str) -
 
 
 def key_difference(their_keys: list[str], my_keys: list[str], at: int, path: str) -> str:
-    key = my_keys[at]
+    key, theirs = my_keys[at], their_keys[at] if at < len(their_keys) else None
+    if key not in their_keys and theirs is not None and theirs not in my_keys:
+        return f"{path}.{key}: upstream has {path}.{theirs} in its place"
     if key not in their_keys:
         return f"{path}.{key}: only the emulator has it"
-    if at < len(their_keys) and their_keys[at] not in my_keys:
-        return f"{path}.{their_keys[at]}: only upstream has it"
+    if theirs is not None and theirs not in my_keys:
+        return f"{path}.{theirs}: only upstream has it"
     return f"{path}: keys in another order ({', '.join(their_keys)} upstream)"
 
 

@@ -157,8 +157,15 @@ class Upstream:
     def headers(self, arrived: Arrived) -> list[tuple[str, str]]:
         """The client's headers but hop-by-hop ones and Host (ours: the upstream's); a chunked
         body goes de-chunked, so with its length."""
+        named = {  # RFC 9110 7.6.1: the headers Connection names are hop-by-hop too
+            token.strip().lower()
+            for name, value in arrived.headers
+            if name.lower() == "connection"
+            for token in value.split(",")
+        }
+        dropped = REQUEST_HOP_BY_HOP | named
         sent = [("Host", self.host_header)]
-        sent += [(n, v) for n, v in arrived.headers if n.lower() not in REQUEST_HOP_BY_HOP]
+        sent += [(n, v) for n, v in arrived.headers if n.lower() not in dropped]
         if arrived.chunked:
             sent.append(("Content-Length", str(len(arrived.body))))
         return sent
