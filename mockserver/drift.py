@@ -25,6 +25,7 @@ from .catalogue import CATALOGUE
 
 WHATS = ("status", "code", "body", "content_type", "throttle")
 SHOWN_BODY_CHARACTERS = 200  # a body in a difference: enough to see it, bounded
+EXCERPT_BEFORE = 16  # bytes shown before the first that differs
 EXAMPLES_PER_RULE = 3  # request ids named per rule in a summary
 GENERATED_KEYS = frozenset({"id", "link", "short_link"})  # values the server makes up
 GENERATED_UNDER = frozenset({"sharings"})  # {"sharings": {email: id}}: the ids are made up
@@ -59,11 +60,12 @@ def compare(upstream: dict[str, Any], emulator: dict[str, Any]) -> list[dict[str
     differences = [d for d in found if d is not None]
     text = body_difference(upstream, emulator)
     if text is not None:
+        at = first_byte_apart(upstream["body"], emulator["body"])
         differences.append(
             {
                 "what": "body",
-                "upstream": shown_body(upstream["body"]),
-                "emulator": shown_body(emulator["body"]),
+                "upstream": excerpt(upstream["body"], at),
+                "emulator": excerpt(emulator["body"], at),
                 "text": text,
             }
         )
@@ -212,10 +214,13 @@ def short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def shown_body(body: bytes) -> str:
-    """A body in a difference: text (bytes not UTF-8 replaced), bounded."""
-    text = body.decode("utf-8", errors="replace")
-    return text if len(text) <= SHOWN_BODY_CHARACTERS else text[:SHOWN_BODY_CHARACTERS] + "..."
+def excerpt(body: bytes, at: int) -> str:
+    """A body in a difference: from a little before the first byte that differs, bounded, as
+    text (bytes not UTF-8 replaced), so that a short view shows what differs."""
+    start = max(at - EXCERPT_BEFORE, 0)
+    end = start + SHOWN_BODY_CHARACTERS
+    text = body[start:end].decode("utf-8", errors="replace")
+    return ("..." if start else "") + text + ("..." if end < len(body) else "")
 
 
 def header(headers: Iterable[Sequence[str]], name: str) -> str | None:

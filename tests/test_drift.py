@@ -187,3 +187,14 @@ def test_a_throttle_rule_names_the_tier():
 )
 def test_endpoints_name_ids_as_id(path, expected):
     assert drift.endpoint("POST", path) == expected
+
+
+def test_a_body_difference_shows_the_bytes_around_where_they_differ():
+    (found,) = drift.compare(
+        answer(400, render_body(13000).replace(b"occured", b"occurred")),
+        answer(400, render_body(13000)),
+    )
+    assert (found["emulator"], found["upstream"]) == (
+        '...:"An error occured"}',
+        '...:"An error occurred"}',
+    )
