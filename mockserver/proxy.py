@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from . import access, drift
 from .admin import AdminError, admin_json, render_admin_error
@@ -37,7 +37,7 @@ from .bodies import read_body
 from .bounded import BoundedLog
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
-from .headers import RAW_HEAD_KEY, REASON, REQUEST_ID, VERBATIM_KEY, ascii_header
+from .headers import RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
 
 UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
@@ -238,6 +238,7 @@ class Shadow:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.emulator: Emulator = app.extensions[EXTENSION_KEY]
+        app.after_request(keep_journal)  # runs before lifecycle.finish_request (reverse order)
 
     def answer(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
         said: dict[str, Any] = {}
@@ -245,12 +246,14 @@ class Shadow:
         def start(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
             said["status"], said["headers"] = status, headers
 
-        chunks = self.app(self.environ(environ, arrived), start)  # type: ignore[arg-type]
+        shadow_environ = self.environ(environ, arrived)
+        chunks = self.app(shadow_environ, start)  # type: ignore[arg-type]
         try:
             body = b"".join(chunks)
         finally:
             getattr(chunks, "close", lambda: None)()
-        return self.described(said["status"], said["headers"], body)
+        journal = shadow_environ.get(JOURNAL_KEY) or {}
+        return self.described(said["status"], said["headers"], body, journal)
 
     def environ(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
         """The request again, its body in memory; without our own headers (module docstring) and
@@ -266,25 +269,16 @@ class Shadow:
         mine["CONTENT_LENGTH"] = str(len(arrived.body))
         return mine
 
-    def described(self, status: str, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+    def described(
+        self, status: str, headers: list[tuple[str, str]], body: bytes, journal: dict[str, Any]
+    ) -> dict[str, Any]:
         code_text, _, phrase = status.partition(" ")
-        entry = self.journal_entry(drift.header(headers, REQUEST_ID))
-        answer = {
-            "status": int(code_text),
-            "reason_phrase": phrase,
-            "headers": headers,
-            "body": body,
-        }
-        answer["code"] = entry.get("code") if entry else drift.json_code(answer)
-        answer["reason"] = entry.get("reason") if entry else drift.header(headers, REASON)
-        answer["throttle"] = entry.get("throttle") if entry else None
+        answer = {"status": int(code_text), "reason_phrase": phrase, "headers": headers}
+        answer["body"] = body
+        answer["code"] = journal.get("code") or drift.json_code(answer)
+        answer["reason"] = journal.get("reason") or drift.header(headers, REASON)
+        answer["throttle"] = journal.get("throttle")
         return answer
-
-    def journal_entry(self, request_id: str | None) -> dict[str, Any] | None:
-        if not request_id or not request_id.isdigit():
-            return None
-        page = self.emulator.store.requests(int(request_id) - 1, 1)
-        return page.items[0] if page.items else None
 
     def counts(self, arrived: Arrived) -> dict[str, int]:
         """The emulator's counts per tier for this request's key, now (when only upstream
@@ -295,6 +289,18 @@ class Shadow:
         key = throttle.bucket(token, arrived.client)
         rows = throttle.snapshot(self.emulator.clock.now())
         return {str(row["tier"]): int(row["count"]) for row in rows if row["key"] == key}  # type: ignore[call-overload]
+
+
+JOURNAL_KEY = "pisano_mock.shadow_journal"
+
+
+def keep_journal(response: Response) -> Response:
+    """after_request on the shadow: what its journal entry says of the answer (code, reason,
+    throttle), kept in the environ for the proxy; read back from the store it costs a scan."""
+    journal = g.get("journal")
+    if journal is not None:
+        request.environ[JOURNAL_KEY] = journal
+    return response
 
 
 # -- pairs ------------------------------------------------------------------------------------
