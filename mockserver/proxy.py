@@ -37,7 +37,7 @@ from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
 from .headers import RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
-from .upstream import Upstream, UpstreamFailure
+from .upstream import Exchange, Upstream, UpstreamFailure
 
 UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
 PAIR_OVERHEAD = 400  # bytes a kept pair costs besides its differences (dicts, strings)
@@ -339,8 +339,15 @@ class Proxy:
             arrived = arrived_request(environ, self.max_body_bytes)
         except PisanoError as error:  # a body over max_body_bytes, or cut short: never forwarded
             return refuse(error, start_response)
-        emulator = self.shadow.answer(environ, arrived)  # at arrival, on its real-time clock
-        upstream = self.upstream_answer(arrived)
+        try:
+            exchange: Exchange | UpstreamFailure = self.upstream.begin(
+                arrived.method, forwarded(arrived, self.upstream)
+            )
+        except UpstreamFailure as failure:
+            exchange = failure
+        # At arrival, on its real-time clock, while the upstream works on the request.
+        emulator = self.shadow.answer(environ, arrived)
+        upstream = self.upstream_answer(exchange)
         if upstream["status"] == 429 and emulator["status"] != 429 and not upstream.get("error"):
             emulator["throttle"] = {"counts": self.shadow.counts(arrived)}
         self.pairs.add(arrived, upstream, emulator)
@@ -349,9 +356,11 @@ class Proxy:
         start_response(f"{upstream['status']} {upstream['reason_phrase']}", headers)
         return [upstream["body"]]
 
-    def upstream_answer(self, arrived: Arrived) -> dict[str, Any]:
+    def upstream_answer(self, exchange: Exchange | UpstreamFailure) -> dict[str, Any]:
         try:
-            answer = self.upstream.send(arrived.method, forwarded(arrived, self.upstream))
+            if isinstance(exchange, UpstreamFailure):
+                raise exchange
+            answer = exchange.answer()
         except UpstreamFailure as failure:
             return bad_gateway(self.upstream.url, str(failure))
         return {

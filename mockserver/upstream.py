@@ -50,12 +50,14 @@ class Connection:
         self.reader: IO[bytes] = sock.makefile("rb")
         self.idle_since = time.monotonic()
 
-    def exchange(self, method: str, request: bytes, timeout: float) -> Answer:
+    def send(self, request: bytes, timeout: float) -> None:
         self.sock.settimeout(timeout)
         try:
             self.sock.sendall(request)
         except OSError as error:  # a kept-alive connection the server closed, most likely
             raise NothingArrived(f"{type(error).__name__}: {error}") from None
+
+    def receive(self, method: str, timeout: float) -> Answer:
         try:
             answer = read_answer(self.reader, method)
         except TimeoutError:
@@ -166,6 +168,31 @@ def says_close(headers: list[tuple[str, str]]) -> bool:
     return value is not None and "close" in value.lower()
 
 
+class Exchange:
+    """A request sent upstream, its answer still to read."""
+
+    def __init__(
+        self, upstream: Upstream, conn: Connection, method: str, request: bytes, reused: bool
+    ) -> None:
+        self.upstream, self.conn, self.method = upstream, conn, method
+        self.request, self.reused = request, reused
+
+    def answer(self) -> Answer:
+        timeout = self.upstream.timeout
+        try:
+            return self.upstream.settle(self.conn, self.conn.receive(self.method, timeout))
+        except NothingArrived:
+            self.conn.close()
+            if not self.reused:
+                raise
+        except UpstreamFailure:
+            self.conn.close()
+            raise
+        # A kept-alive connection the server had closed answered nothing: once more, on a new one.
+        self.conn, self.reused = self.upstream.sent_on_new(self.request), False
+        return self.answer()
+
+
 class Upstream:
     """The real Pisano at `url`, over a pool of kept-alive connections (LIFO: the warmest)."""
 
@@ -181,25 +208,28 @@ class Upstream:
         self.tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
 
-    def send(self, method: str, request: bytes) -> Answer:
-        """The upstream's answer to `request` (bytes of a whole HTTP/1.1 request)."""
+    def begin(self, method: str, request: bytes) -> Exchange:
+        """Send `request` (the bytes of a whole HTTP/1.1 request); its answer is read by the
+        exchange's `answer()`, so that other work can run while the upstream works on it."""
         conn = self._idle_connection()
         if conn is not None:
             try:
-                return self._settle(conn, conn.exchange(method, request, self.timeout))
+                conn.send(request, self.timeout)
+                return Exchange(self, conn, method, request, reused=True)
             except NothingArrived:
-                conn.close()  # it was closed under us: once more on a new one
-            except UpstreamFailure:
-                conn.close()
-                raise
+                conn.close()  # it was closed under us: on a new one
+        return Exchange(self, self.sent_on_new(request), method, request, reused=False)
+
+    def sent_on_new(self, request: bytes) -> Connection:
         conn = self._connect()
         try:
-            return self._settle(conn, conn.exchange(method, request, self.timeout))
+            conn.send(request, self.timeout)
         except UpstreamFailure:
             conn.close()
             raise
+        return conn
 
-    def _settle(self, conn: Connection, answer: Answer) -> Answer:
+    def settle(self, conn: Connection, answer: Answer) -> Answer:
         if answer.keep_alive:
             self._idle.put(conn)
         else:
