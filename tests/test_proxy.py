@@ -95,6 +95,8 @@ class RawUpstream:
                 if method == b"HEAD":
                     answer = answer.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
                 conn.sendall(answer)
+                if path == "/then-close":  # as a server closing a kept-alive connection idle
+                    return
                 if re.search(rb"\r\nconnection: *close", request, re.IGNORECASE):
                     return
 
@@ -349,3 +351,10 @@ def test_each_pair_is_recorded_with_both_answers_and_the_verdict(proxy, recordin
     assert report.returncode == 1
     summary = json.loads(report.stdout)
     assert last["id"] in {d["request_id"] for d in summary["differences"]}
+
+
+def test_a_kept_alive_connection_the_upstream_closed_is_replaced_not_lost(upstream, proxy):
+    upstream.arrived.clear()
+    statuses = [requests.get(f"{proxy}/then-close", timeout=10).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert len(upstream.arrived) == 3  # each sent once: none lost, none twice
