@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -228,7 +230,10 @@ class PairLog:
         self._lock = threading.Lock()
         self.masked_headers: tuple[str, ...] = ()
 
-    def add(self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]) -> None:
+    def add(
+        self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Compare, keep and record one pair; its id and its differences."""
         verdict = drift.compare(upstream, emulator)
         pair_id = next(self._ids)
         secrets: list[str] = []
@@ -246,6 +251,7 @@ class PairLog:
             self.recorder.write(
                 record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets)
             )
+        return pair_id, verdict
 
     def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         with self._lock:
@@ -350,7 +356,9 @@ class Proxy:
         upstream = self.upstream_answer(exchange)
         if upstream["status"] == 429 and emulator["status"] != 429 and not upstream.get("error"):
             emulator["throttle"] = {"counts": self.shadow.counts(arrived)}
-        self.pairs.add(arrived, upstream, emulator)
+        pair_id, verdict = self.pairs.add(arrived, upstream, emulator)
+        if PAIR_LOG.isEnabledFor(logging.INFO):
+            PAIR_LOG.info("%s", pair_line(arrived, upstream, emulator, pair_id, verdict))
         environ[VERBATIM_KEY] = True
         headers = [(n, v) for n, v in upstream["headers"] if n.lower() not in ANSWER_HOP_BY_HOP]
         start_response(f"{upstream['status']} {upstream['reason_phrase']}", headers)
@@ -369,6 +377,28 @@ class Proxy:
             "headers": answer.headers,
             "body": answer.body,
         }
+
+
+PAIR_LOG = logging.getLogger("pisano_mock.proxy")
+PAIR_LOG.propagate = False  # only the handler the CLI adds (without --quiet)
+
+
+def pair_line(
+    arrived: Arrived,
+    upstream: dict[str, Any],
+    emulator: dict[str, Any],
+    pair_id: int,
+    verdict: list[dict[str, Any]],
+) -> str:
+    """One line per pair on standard error: what each side answered, and the verdict."""
+    when = datetime.fromtimestamp(arrived.time, UTC).isoformat(timespec="milliseconds")
+    differs = ",".join(d["what"] for d in verdict)
+    took = (time.time() - arrived.time) * 1000
+    return (
+        f"{when.replace('+00:00', 'Z')} {arrived.method} {arrived.path} "
+        f"upstream={upstream['status']} emulator={emulator['status']} "
+        f"{'differs:' + differs if verdict else 'same'} {took:.1f}ms pair={pair_id}"
+    )
 
 
 def bad_gateway(url: str, why: str) -> dict[str, Any]:

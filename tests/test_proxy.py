@@ -358,3 +358,21 @@ def test_a_kept_alive_connection_the_upstream_closed_is_replaced_not_lost(upstre
     statuses = [requests.get(f"{proxy}/then-close", timeout=10).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     assert len(upstream.arrived) == 3  # each sent once: none lost, none twice
+
+
+def test_each_pair_is_one_line_on_standard_error_without_quiet(upstream):
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
+    command += ["--upstream", upstream.url]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            base_url = START_LINE.match(process.stdout.readline().rstrip("\n")).group(1)
+            requests.get(f"{base_url}/refused?x=1", timeout=10)
+            line = process.stderr.readline()
+        finally:
+            process.terminate()
+    assert re.fullmatch(
+        r"\S+Z GET /refused upstream=400 emulator=404 differs:status,code,body \S+ms pair=1\n",
+        line,
+    ), line
