@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -18,7 +19,7 @@ from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
 from .drift import report_lines, rule_of, summarise
-from .proxy import UPSTREAM_SECONDS, PairLog, Proxy
+from .proxy import PAIR_LOG, UPSTREAM_SECONDS, PairLog, Proxy
 from .recording import Recorder, RecordingError, read_recording
 from .replay import Replayer
 from .server import serve_links_at
@@ -35,6 +36,9 @@ from .upstream import Upstream
 
 COMMAND_GROUP = "pisano_mock.commands"
 MAX_UPSTREAM_SECONDS = 3600
+# The proxy's threads mostly wait on the upstream; one whose answer arrived waits for the GIL up
+# to this long while others run the shadow (Python's default: 5 ms, the convoy effect).
+SWITCH_SECONDS = float(os.environ.get("PISANO_MOCK_SWITCH", "0.005"))  # TEMP: A/B in progress
 
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -221,7 +225,9 @@ def add_proxy_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         f"(default {UPSTREAM_SECONDS:g})",
     )
     proxy.add_argument(
-        "--quiet", action="store_true", help="no access-log line per request on standard error"
+        "--quiet",
+        action="store_true",
+        help="no line per pair on standard error (what each side answered, same or what differs)",
     )
     proxy.set_defaults(handler=proxy_command)
 
@@ -254,7 +260,12 @@ def proxy_command(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
+    if not args.quiet:
+        handler = logging.StreamHandler(sys.stderr)
+        PAIR_LOG.addHandler(handler)
+        PAIR_LOG.setLevel(logging.INFO)
     hold_stop_signals()
+    sys.setswitchinterval(SWITCH_SECONDS)
     print(f"pisano-mock proxy {base_url(listener)} -> {upstream.url}", flush=True)
     serve(Proxy(upstream, shadow, pairs), listener, 1)
     return 0
