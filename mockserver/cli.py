@@ -36,9 +36,6 @@ from .upstream import Upstream
 
 COMMAND_GROUP = "pisano_mock.commands"
 MAX_UPSTREAM_SECONDS = 3600
-# The proxy's threads mostly wait on the upstream; one whose answer arrived waits for the GIL up
-# to this long while others run the shadow (Python's default: 5 ms, the convoy effect).
-SWITCH_SECONDS = float(os.environ.get("PISANO_MOCK_SWITCH", "0.005"))  # TEMP: A/B in progress
 
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -265,7 +262,6 @@ def proxy_command(args: argparse.Namespace) -> int:
         PAIR_LOG.addHandler(handler)
         PAIR_LOG.setLevel(logging.INFO)
     hold_stop_signals()
-    sys.setswitchinterval(SWITCH_SECONDS)
     print(f"pisano-mock proxy {base_url(listener)} -> {upstream.url}", flush=True)
     serve(Proxy(upstream, shadow, pairs), listener, 1)
     return 0

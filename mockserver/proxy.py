@@ -2,14 +2,16 @@
 emulator's answer to the same request beside it.
 
 A plain WSGI app served like `serve` (serving.py, one worker). Per request of the emulated API:
-the body is read (bounded by max_body_bytes, chunked de-chunked), the shadow emulator answers it at
-once (its clock in real time: a throttle that counts differently upstream shows), the request goes
-upstream unchanged over a kept-alive connection, and the upstream's answer goes back unchanged
-(status line, headers in order — its `Server` and `Date` too, worker.py — body bytes). The pair is
-compared (drift.py), kept in a bounded log for `/__mock/drift`, and appended to the recording.
+the body is read (bounded by max_body_bytes, chunked de-chunked); the request goes upstream
+unchanged (upstream.py, a kept-alive connection); while the upstream works on it, the shadow
+emulator answers it (at arrival, on its real-time clock: a throttle that counts differently
+upstream shows); then the upstream's answer goes back unchanged (status line, headers in order —
+its `Server` and `Date` too, worker.py — body bytes). The pair is compared (drift.py), kept in a
+bounded log for `/__mock/drift`, appended to the recording, and told on standard error.
 
 The shadow does not see our own `X-Pisano-Mock-*` request headers: they instruct an emulator and
 Pisano ignores them, so a forced entry would be drift of our making. They are forwarded unchanged.
+The shadow delivers nothing (no senders run in the proxy: serving.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ repeats kept) and body (Content-Length, chunked de-chunked, or up to the close).
 from __future__ import annotations
 
 import queue
+import re
 import socket
 import ssl
 import time
@@ -22,6 +23,8 @@ MAX_HEADERS = 256
 REUSE_SECONDS = 4.0  # an idle connection older than this is not reused: servers close them
 # (the emulator after 5 s); a request sent on one being closed would be lost or sent twice.
 NO_BODY_STATUSES = frozenset({204, 304})
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2: a header's name
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # never in a header's value
 
 
 class UpstreamFailure(Exception):
@@ -112,9 +115,11 @@ def header_lines(reader: IO[bytes]) -> list[tuple[str, str]]:
             headers[-1] = (name, f"{value} {text.strip()}")
             continue
         name, colon, value = text.partition(":")
-        if not colon or not name or name != name.strip():
+        value = value.strip(" \t")
+        if not colon or not TOKEN.fullmatch(name) or CONTROL.search(value):
+            # What our server could not send on (gunicorn refuses it): no answer we can pass on.
             raise UpstreamFailure(f"not a header line: {text[:80]!r}")
-        headers.append((name, value.strip(" \t")))
+        headers.append((name, value))
     raise UpstreamFailure(f"more than {MAX_HEADERS} header lines")
 
 

@@ -95,6 +95,16 @@ FAILURES = {
         UpstreamFailure,
         "not a header line",
     ),
+    "a control character in a value": (
+        b"HTTP/1.1 200 OK\r\nX: a\x01b\r\n\r\n",
+        UpstreamFailure,
+        "not a header line",
+    ),
+    "a space in a name": (
+        b"HTTP/1.1 200 OK\r\nX Y: a\r\n\r\n",
+        UpstreamFailure,
+        "not a header line",
+    ),
     "a flood of headers": (
         b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * 300 + b"\r\n",
         UpstreamFailure,
