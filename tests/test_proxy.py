@@ -54,6 +54,9 @@ ANSWERS = {
     "/large": raw_answer("200 OK", HEADS, b"x" * 3_000_000),
     "/odd-phrase": raw_answer("299 Quite Fine Thanks", HEADS, OK_BODY),
 }
+NO_FLOW = "/v1/email_campaigns/00000000-0000-4000-8000-000000013005/email_sharings"
+SHARE = "/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
+ANSWERS[NO_FLOW] = ANSWERS["/throttled"]  # upstream refuses where the emulator would not
 
 
 class RawUpstream:
@@ -376,3 +379,42 @@ def test_each_pair_is_one_line_on_standard_error_without_quiet(upstream):
         r"\S+Z GET /refused upstream=400 emulator=404 differs:status,code,body \S+ms pair=1\n",
         line,
     ), line
+
+
+def test_one_side_429_is_a_throttle_difference_naming_the_tier_or_the_counts(upstream, tmp_path):
+    config = tmp_path / "shadow.toml"
+    config.write_text('[throttle]\ntiers = "1/3600 seconds; 5/7200 seconds"\n')
+    process, base_url = start_proxy(upstream.url, "--config", str(config))
+    try:
+        auth = {"Authorization": "Token token=test-token"}
+        emails = {"emails": ["a@example.com"]}
+        assert requests.post(f"{base_url}{NO_FLOW}", json=emails, headers=auth).status_code == 429
+        assert requests.post(f"{base_url}{SHARE}", json=emails, headers=auth).status_code == 200
+        drift = requests.get(f"{base_url}/__mock/drift", timeout=10).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    only_upstream, only_emulator = drift["differences"]
+    assert only_upstream["what"] == only_emulator["what"] == "throttle"
+    assert only_upstream["upstream"] == {"status": 429, "retry_after": "7"}
+    assert only_upstream["emulator"] == {
+        "status": 404,
+        "counts": {"1/3600 seconds": 1, "5/7200 seconds": 1},
+    }
+    assert only_emulator["emulator"] == {"status": 429, "tier": "1/3600 seconds"}
+    assert only_emulator["upstream"] == 200
+    rules = [rule["rule"] for rule in drift["rules"]]
+    assert (
+        rules[1]
+        == "429 throttle tier 1/3600 seconds on POST /v1/email_campaigns/<id>/email_sharings"
+    )
+
+
+def test_the_shadow_does_not_see_our_own_headers(upstream, proxy):
+    forced = {"X-Pisano-Mock-Error": "13017"}
+    answer = requests.post(f"{proxy}{SHARE}", json={"emails": ["a@example.com"]}, headers=forced)
+    assert answer.status_code == 200  # upstream's answer
+    drift = requests.get(f"{proxy}/__mock/drift?limit=1000", timeout=10).json()
+    code = [d for d in drift["differences"] if d["what"] == "code"][-1]
+    assert code["emulator"] == 13030  # no token: not the 13017 the header would force
+    assert upstream.arrived[-1].count(b"X-Pisano-Mock-Error: 13017\r\n") == 1  # forwarded
