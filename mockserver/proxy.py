@@ -231,6 +231,7 @@ class PairLog:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.masked_headers: tuple[str, ...] = ()
+        self.write_failed = False  # the recording could not be written (said once)
 
     def add(
         self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
@@ -250,10 +251,21 @@ class PairLog:
         with self._lock:
             self.log.append([kept], nbytes)
         if self.recorder is not None:
-            self.recorder.write(
-                record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets)
-            )
+            self.write(record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets))
         return pair_id, verdict
+
+    def write(self, line: dict[str, Any]) -> None:
+        """Append to the recording; a disk that refuses (full, gone) is said once on standard
+        error and the pairs are still compared and kept: the client's answer never waits on it."""
+        assert self.recorder is not None
+        try:
+            self.recorder.write(line)
+        except OSError as error:
+            if not self.write_failed:
+                self.write_failed = True
+                logging.getLogger("pisano_mock").error(
+                    "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
+                )
 
     def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         with self._lock:

@@ -89,3 +89,14 @@ def test_pairs_kept_and_recorded_read_back_as_a_summary(tmp_path):
     assert [r["id"] for r in records] == [1, 2, 3]  # the recording keeps every pair
     assert records[0]["verdict"] == "same"
     assert records[1]["verdict"][0]["what"] == "body"
+
+
+def test_a_recording_the_disk_refuses_is_said_once_and_pairs_still_kept(tmp_path, caplog):
+    (tmp_path / "pairs.jsonl").symlink_to("/dev/full")  # every write: no space left
+    pairs = PairLog(10, 1 << 20, Recorder(str(tmp_path)))
+    ok = side(200, b"{}")
+    for _ in range(2):
+        pairs.add(arrived([]), ok, {**ok, "code": None, "reason": None, "throttle": None})
+    assert pairs.summary()["pairs"] == 2
+    said = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
+    assert len(said) == 1

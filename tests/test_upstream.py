@@ -119,3 +119,15 @@ def test_an_answer_that_cannot_be_passed_on_is_a_failure_saying_why(case):
     with pytest.raises(kind) as raised:
         read_answer(io.BytesIO(raw), "GET")
     assert said in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        HEAD + b"Content-Length: 300000000\r\n\r\n",
+        HEAD + b"Transfer-Encoding: chunked\r\n\r\n10000001\r\n",
+    ],
+)
+def test_an_answer_over_the_bound_is_a_failure_before_it_is_read(raw):
+    with pytest.raises(UpstreamFailure, match="body is over"):
+        read_answer(io.BytesIO(raw + b"x" * 1000), "GET")
