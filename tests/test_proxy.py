@@ -418,3 +418,19 @@ def test_the_shadow_does_not_see_our_own_headers(upstream, proxy):
     code = [d for d in drift["differences"] if d["what"] == "code"][-1]
     assert code["emulator"] == 13030  # no token: not the 13017 the header would force
     assert upstream.arrived[-1].count(b"X-Pisano-Mock-Error: 13017\r\n") == 1  # forwarded
+
+
+def test_concurrent_requests_each_get_their_own_answer(upstream, proxy):
+    from concurrent.futures import ThreadPoolExecutor
+
+    upstream.arrived.clear()
+    paths = ["/ok", "/refused", "/odd-phrase", "/chunked"] * 10
+
+    def fetch(path: str) -> tuple[str, bytes]:
+        return path, parsed(exchange(proxy, get(path)))[2]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(fetch, paths))
+    expected = {"/ok": OK_BODY, "/refused": CATALOGUE_BODY, "/odd-phrase": OK_BODY}
+    assert all(body == expected.get(path, OK_BODY) for path, body in results)
+    assert len(upstream.arrived) == len(paths)
