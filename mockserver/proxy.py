@@ -366,7 +366,7 @@ class Proxy:
         except UpstreamFailure as failure:
             exchange = failure
         # At arrival, on its real-time clock, while the upstream works on the request.
-        emulator = self.shadow.answer(environ, arrived)
+        emulator = self.shadow_answer(environ, arrived)
         upstream = self.upstream_answer(exchange)
         if upstream["status"] == 429 and emulator["status"] != 429 and not upstream.get("error"):
             emulator["throttle"] = {"counts": self.shadow.counts(arrived)}
@@ -377,6 +377,23 @@ class Proxy:
         headers = [(n, v) for n, v in upstream["headers"] if n.lower() not in ANSWER_HOP_BY_HOP]
         start_response(f"{upstream['status']} {upstream['reason_phrase']}", headers)
         return [upstream["body"]]
+
+    def shadow_answer(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
+        """The shadow's answer; a failure of ours there never costs the client its answer."""
+        try:
+            return self.shadow.answer(environ, arrived)
+        except Exception as error:  # the emulator turns its own errors into 13000: this is ours
+            logging.getLogger("pisano_mock").exception("pisano-mock proxy: the shadow failed")
+            reason = f"the shadow emulator failed: {type(error).__name__}: {error}"
+            return {
+                "status": 0,
+                "reason_phrase": "",
+                "headers": [],
+                "body": b"",
+                "code": None,
+                "reason": reason,
+                "throttle": None,
+            }
 
     def upstream_answer(self, exchange: Exchange | UpstreamFailure) -> dict[str, Any]:
         try:
