@@ -22,7 +22,7 @@ from flask import Response, g, request
 from . import drift, lifecycle
 from .catalogue import PisanoError
 from .context import current_emulator
-from .headers import VERBATIM_KEY
+from .headers import REASON, VERBATIM_KEY, ascii_header
 from .recording import decoded_body, read_recording
 
 HOP_BY_HOP = frozenset(
@@ -96,7 +96,9 @@ class Replayer:
         reason = f"replayed: {self.directory} pair {found.pair_id}"
         g.journal.update(code=code, reason=reason)
         req.environ[VERBATIM_KEY] = True
-        return found.response()
+        answer = found.response()
+        answer.headers[REASON] = ascii_header(reason)  # ours, over an upstream emulator's own
+        return answer
 
     def reset(self) -> None:
         with self._lock:

@@ -45,7 +45,11 @@ def pair(pair_id: int, body: str, answer: dict, method="POST", path=PATH) -> dic
 @pytest.fixture
 def recording(tmp_path: Path) -> Path:
     pairs = [
-        pair(1, BODY, {"body": '{"first":1}'}),
+        pair(
+            1,
+            BODY,
+            {"body": '{"first":1}', "headers": [*HEADERS, ["X-Pisano-Mock-Reason", "theirs"]]},
+        ),
         pair(2, BODY, {"body": '{"second":2}'}),
         pair(3, "other", {"body_base64": base64.b64encode(b"\xff\x00binary").decode()}),
         pair(4, "", {"body": "admin"}, "GET", "/__mock/health"),
@@ -82,6 +86,7 @@ def test_a_replayed_answer_is_journaled_as_replayed(client, recording):
     (entry,) = client.get("/__mock/requests").json["requests"]
     assert str(entry["id"]) == request_id
     assert entry["reason"] == f"replayed: {recording} pair 1"
+    assert answer.headers["X-Pisano-Mock-Reason"] == entry["reason"]
     assert entry["status"] == 201
 
 
