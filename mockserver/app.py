@@ -23,6 +23,7 @@ from .headers import REASON, ascii_header
 from .links import LinkMaker
 from .metrics import open_metrics
 from .postman import Postman
+from .replay import Replayer
 from .settings import Settings, load_settings
 from .storage import STORE_UNAVAILABLE, open_parts, unavailable_reason
 from .workflows import Scheduler, open_run_book
@@ -59,8 +60,9 @@ class PlainHttpFlask(Flask):
         return adapter
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """A Flask app emulating Pisano with `settings` (the default fixture when None)."""
+def create_app(settings: Settings | None = None, replay: Replayer | None = None) -> Flask:
+    """A Flask app emulating Pisano with `settings` (the default fixture when None); `replay`
+    answers requests a drift recording holds (serve --replay)."""
     settings = settings or load_settings()
     app = PlainHttpFlask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.wsgi_app = NormalisePath(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(access.guard_admin)  # first: strangers learn nothing (SPEC 2.6)
+    if replay is not None:  # before rows 1-4: what Pisano answered is the answer (replay.py)
+        app.before_request(replay.answer)
     app.before_request(lifecycle.begin_request)
     app.after_request(lifecycle.finish_request)
     app.register_error_handler(PisanoError, _render_refusal)

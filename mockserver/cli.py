@@ -17,6 +17,8 @@ from . import access_log
 from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
+from .recording import RecordingError
+from .replay import Replayer
 from .server import serve_links_at
 from .serving import base_url, hold_stop_signals, listen, serve
 from .settings import (
@@ -113,8 +115,16 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
         default="text",
         help="access-log lines as text, or as one JSON object per line (default text)",
     )
+    serve.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="answer a request matching a recorded one (method, path, body) with the recorded "
+        "upstream answer (a recording of 'pisano-mock proxy --record DIR'); others as usual",
+    )
     serve.set_defaults(handler=serve_command)
     add_csv_command(commands)
+    add_proxy_command(commands)
+    add_drift_command(commands)
     for command in entry_points(group=COMMAND_GROUP) if plugins else ():
         command.load()(commands)
     return parser
@@ -141,8 +151,9 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"pisano-mock: {refusal}", file=sys.stderr)
         return 2
     try:
-        app = create_app(settings)  # here, so that e.g. Redis unreachable is one line too
-    except ConfigError as error:
+        replay = Replayer(args.replay) if args.replay else None
+        app = create_app(settings, replay)  # here, so that e.g. Redis unreachable is one line too
+    except (ConfigError, RecordingError) as error:
         print(f"pisano-mock: {error}", file=sys.stderr)
         return 2
     try:
@@ -158,6 +169,128 @@ def serve_command(args: argparse.Namespace) -> int:
     print(f"pisano-mock serving {base_url(listener)} token={token} campaign={campaign}", flush=True)
     serve(app, listener, args.workers)
     return 0
+
+
+def add_proxy_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="forward to a real Pisano and compare each answer with the emulator's (drift)",
+        description="Forward every request of the emulated API unchanged to UPSTREAM and answer "
+        "with its answer unchanged, while a shadow emulator (configured by --config, like "
+        "serve) answers the same request on the side; each pair is compared, served at "
+        "/__mock/drift and recorded with --record. The first line on standard output is "
+        "'pisano-mock proxy http://HOST:PORT -> UPSTREAM'.",
+    )
+    proxy.add_argument("--upstream", required=True, metavar="URL", help="the Pisano to forward to")
+    proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (8080)")
+    proxy.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the shadow emulator's TOML config, as serve's (e.g. your real token and "
+        "campaign ids)",
+    )
+    proxy.add_argument(
+        "--record",
+        metavar="DIR",
+        help="append each pair to DIR/pairs.jsonl (tokens masked), for 'pisano-mock drift "
+        "report DIR' and 'serve --replay DIR'",
+    )
+    proxy.add_argument(
+        "--admin-token",
+        metavar="T",
+        help="require this admin token on /__mock/ (default: $PISANO_MOCK_ADMIN_TOKEN)",
+    )
+    proxy.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this Host header on /__mock/ besides localhost and loopback (repeatable)",
+    )
+    proxy.add_argument(
+        "--quiet", action="store_true", help="no access-log line per request on standard error"
+    )
+    proxy.set_defaults(handler=proxy_command)
+
+
+def proxy_command(args: argparse.Namespace) -> int:
+    from .proxy import PairLog, Proxy, Upstream  # here: serve starts without it
+    from .recording import Recorder
+
+    try:
+        check_port(args.port)
+        upstream = Upstream(args.upstream)
+        settings = load_settings(args.config, storage="memory://")
+        settings = settings.with_changes(
+            access=with_access_options(settings.access, args.admin_token, args.allowed_host, False)
+        )
+        refusal = startup_refusal(args.host, settings.access)
+        if refusal is not None:
+            raise ConfigError(refusal)
+        recorder = Recorder(args.record) if args.record else None
+        shadow = create_app(settings)
+    except (ConfigError, ValueError) as error:
+        print(f"pisano-mock: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"pisano-mock: --record {args.record}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    bounds = settings.bounds
+    pairs = PairLog(bounds.journal_max_entries, bounds.journal_max_bytes, recorder)
+    try:
+        listener = listen(args.host, args.port)
+    except OSError as error:
+        print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+    hold_stop_signals()
+    print(f"pisano-mock proxy {base_url(listener)} -> {upstream.url}", flush=True)
+    serve(Proxy(upstream, shadow, pairs), listener, 1)
+    return 0
+
+
+def add_drift_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    drift = commands.add_parser(
+        "drift", help="drift recordings of 'pisano-mock proxy --record DIR'"
+    )
+    drift_commands = drift.add_subparsers(dest="drift_command", required=True, metavar="COMMAND")
+    report = drift_commands.add_parser(
+        "report",
+        help="summarise a recording: which rules differ, how often, the first examples",
+        description="Read DIR/pairs.jsonl and print which of the emulator's rules answered "
+        "differently from upstream, how often, and the first examples. Exit 0 when every pair "
+        "is the same, 1 when any differs, 2 when DIR is not a readable recording.",
+    )
+    report.add_argument("dir", metavar="DIR", help="the recording's directory")
+    report.add_argument(
+        "--json", action="store_true", help="print the summary as /__mock/drift answers it"
+    )
+    report.set_defaults(handler=drift_report_command)
+
+
+def drift_report_command(args: argparse.Namespace) -> int:
+    from .drift import report_lines, rule_of, summarise
+    from .recording import read_recording
+
+    try:
+        records = read_recording(args.dir)
+    except RecordingError as error:
+        print(f"pisano-mock: {error}", file=sys.stderr)
+        return 2
+    pairs = (
+        {
+            "id": r["id"],
+            "rule": rule_of(r["request"]["method"], r["request"]["path"], r["emulator"]),
+            "verdict": r["verdict"],
+        }
+        for r in records
+    )
+    summary = summarise(pairs)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print("\n".join(report_lines(summary)))
+    return 0 if summary["pairs"] == summary["same"] else 1
 
 
 def add_csv_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -250,7 +383,7 @@ def package_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(plugins=argv[:1] != ["serve"]).parse_args(argv)
+    args = build_parser(plugins=argv[:1] not in (["serve"], ["proxy"])).parse_args(argv)
     code = 0
     try:
         code = int(args.handler(args))

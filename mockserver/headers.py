@@ -7,6 +7,10 @@ REASON = "X-Pisano-Mock-Reason"
 WARNING = "X-Pisano-Mock-Warning"
 FORCE_ERROR = "X-Pisano-Mock-Error"
 ADMIN_TOKEN = "X-Pisano-Mock-Admin-Token"  # SPEC 2.6: the admin token, besides Bearer
+
+# WSGI environ keys our worker and apps share (worker.py, proxy.py, replay.py).
+RAW_HEAD_KEY = "pisano_mock.raw_head"  # the request head as the client wrote it
+VERBATIM_KEY = "pisano_mock.verbatim_headers"  # the app's own Server and Date are sent
 HEADER_LIMIT = 300
 
 

@@ -45,6 +45,14 @@ def begin_request() -> Response | None:
     if is_survey_path(req.path):
         return None  # neither journaled nor throttled; an unknown path still answers 13002
     emulator = current_emulator()
+    open_entry(emulator, req)
+    if req.routing_exception is not None:
+        raise PisanoError(13002, f"no route for {req.method} {_raw_path(req.environ, req.path)}")
+    return guard(emulator)
+
+
+def open_entry(emulator: Emulator, req: Request) -> None:
+    """Open the request's journal entry; finish_request closes it with the answer."""
     state = g._get_current_object()  # type: ignore[attr-defined]
     state.started = time.perf_counter()
     state.warnings = []
@@ -56,9 +64,6 @@ def begin_request() -> Response | None:
     # it counts at its own), the sharings' `accepted_at` (SPEC 1.3).
     state.entry_bytes, state.request_id, state.now = nbytes, begun.id, begun.now
     state.faults_held = begun.faults
-    if req.routing_exception is not None:
-        raise PisanoError(13002, f"no route for {req.method} {_raw_path(req.environ, req.path)}")
-    return guard(emulator)
 
 
 def finish_request(response: Response) -> Response:

@@ -15,7 +15,6 @@ import signal
 import socket
 from typing import Any
 
-from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.sock import TCP6Socket, TCPSocket
@@ -98,7 +97,9 @@ def _start_senders(worker: Any) -> None:
     """Each worker delivers (SPEC 1.7), from its start: what other workers queued, or what a
     restart left in flight. Never in the process that forks: a thread holding a Redis
     connection's lock at the fork would leave the child deadlocked."""
-    emulator = worker.app.load().extensions[EXTENSION_KEY]  # app: our EmbeddedServer
+    emulator = worker.app.load().extensions.get(EXTENSION_KEY)  # app: our EmbeddedServer
+    if emulator is None:  # the proxy: its shadow emulator delivers nothing
+        return
     emulator.postman.start()
     emulator.scheduler.start()  # each worker's ticker: the mark lets one of them run a due time
 
@@ -106,7 +107,7 @@ def _start_senders(worker: Any) -> None:
 class EmbeddedServer(BaseApplication):  # type: ignore[misc]
     """gunicorn's arbiter serving `app` on `listener` with `workers` PisanoWorker processes."""
 
-    def __init__(self, app: Flask, listener: socket.socket, workers: int) -> None:
+    def __init__(self, app: Any, listener: socket.socket, workers: int) -> None:
         self.application = app
         self.listener = listener
         self.options = gunicorn_options(workers)
@@ -116,7 +117,7 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]
         for name, value in self.options.items():
             self.cfg.set(name, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Any:
         return self.application
 
     def run(self) -> None:
@@ -128,5 +129,5 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]
         arbiter.run()
 
 
-def serve(app: Flask, listener: socket.socket, workers: int = 1) -> None:
+def serve(app: Any, listener: socket.socket, workers: int = 1) -> None:
     EmbeddedServer(app, listener, workers).run()

@@ -58,7 +58,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from . import access_log
 from .catalogue import ERROR_CONTENT_TYPE, render_body
 from .faults import end_delays
-from .headers import REASON, ascii_header
+from .headers import RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 
 THREADS = 16
 IDLE_SECONDS = 5  # a new connection's wait for its first byte; keep-alive between requests
@@ -178,6 +178,7 @@ class Connection(TConn):
         self.head_end = -1  # where the head ends in `received`, once it has
         self.framing: tuple[str, int] = (GO, 0)  # how its body is awaited (framing())
         self.chunks_at = 0  # in `received`: the first chunk of a chunked body not yet whole
+        self.raw_head: bytes | None = None  # the request head being answered (start_request)
         self.body_deadline: float | None = None  # from the head's end, in the poller or a thread
 
     def body_in(self) -> bool:
@@ -199,6 +200,8 @@ class Connection(TConn):
         self.parser.unreader.deadline = deadline
         if self.received:
             self.parser.unreader.unread(bytes(self.received))
+        # The head as the client wrote it (names in their case, repeats): what a proxy forwards.
+        self.raw_head = bytes(self.received[: self.head_end]) if self.head_end >= 0 else None
         self.received, self.head_end, self.body_deadline = bytearray(), -1, None
 
     def close(self, graceful: bool = False) -> None:
@@ -420,11 +423,15 @@ class PisanoWorker(ThreadWorker):
             environ["wsgi.input_terminated"] = False
         request = self.current.request
         environ["wsgi.input"] = SlowBodyInput(environ["wsgi.input"], request.unreader)
+        environ[RAW_HEAD_KEY] = self.current.raw_head
 
         def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             if any(n.lower() == "connection" and v.lower() == "close" for n, v in headers):
                 request.force_close()
-            return start_response(status, headers, *exc_info)
+            started = start_response(status, headers, *exc_info)
+            if environ.get(VERBATIM_KEY):
+                keep_server_and_date(start_response.__self__, headers)
+            return started
 
         return app(environ, start)
 
@@ -438,6 +445,7 @@ class PisanoWorker(ThreadWorker):
     def handle_request(self, req: Any, conn: Any) -> bool:
         conn.sock.settimeout(WRITE_SECONDS)  # body reads set their own (DeadlineUnreader)
         self.current.request = req
+        self.current.raw_head = conn.raw_head
         try:
             return bool(super().handle_request(req, conn))
         except TimeoutError:  # sendall past WRITE_SECONDS: the client does not read its answer
@@ -450,6 +458,19 @@ class PisanoWorker(ThreadWorker):
         with contextlib.suppress(OSError):  # the client is gone or not reading its answer
             client.sendall(refusal(status, reason))
         log_refusal(req, status)
+
+
+_FRAMING = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
+
+
+def keep_server_and_date(response: Any, headers: list[tuple[str, str]]) -> None:
+    """The proxy's answer keeps the upstream's `Server` and `Date`, in their place: gunicorn
+    drops an app's (it takes them for hop-by-hop) and writes its own before all others."""
+    response.headers = [(n, v.strip(" \t")) for n, v in headers if n.lower() not in _FRAMING]
+    own = type(response).default_headers
+    response.default_headers = lambda: [
+        line for line in own(response) if not line.startswith(("Server:", "Date:"))
+    ]
 
 
 # -- what the poller reads ------------------------------------------------------------------------

@@ -1,0 +1,513 @@
+"""`pisano-mock proxy` (SPEC 2.8): forward to a real Pisano, answer with its answer, hold the
+emulator's answer to the same request beside it.
+
+A plain WSGI app served like `serve` (serving.py, one worker). Per request of the emulated API:
+the body is read (bounded by max_body_bytes, chunked de-chunked), the shadow emulator answers it at
+once (its clock in real time: a throttle that counts differently upstream shows), the request goes
+upstream unchanged over a kept-alive connection, and the upstream's answer goes back unchanged
+(status line, headers in order — its `Server` and `Date` too, worker.py — body bytes). The pair is
+compared (drift.py), kept in a bounded log for `/__mock/drift`, and appended to the recording.
+
+The shadow does not see our own `X-Pisano-Mock-*` request headers: they instruct an emulator and
+Pisano ignores them, so a forced entry would be drift of our making. They are forwarded unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import itertools
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from flask import Flask, Response, request
+
+from . import access, drift
+from .admin import AdminError, admin_json, render_admin_error
+from .app import PlainHttpFlask
+from .auth import token_from_header
+from .bodies import read_body
+from .bounded import BoundedLog
+from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
+from .context import EXTENSION_KEY, Emulator
+from .headers import RAW_HEAD_KEY, REASON, REQUEST_ID, VERBATIM_KEY, ascii_header
+from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
+
+UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
+POOL_SIZE = 16  # kept-alive upstream connections, one per worker thread (worker.THREADS)
+REUSE_SECONDS = 4.0  # an idle connection older than this is not reused: servers close them
+# (the emulator after 5 s); a request sent on one being closed would be lost or sent twice.
+PAIR_OVERHEAD = 400  # bytes a kept pair costs besides its differences (dicts, strings)
+OWN_HEADER_PREFIX = "x-pisano-mock-"
+# RFC 9110 7.6.1: never forwarded. Host is the upstream's; Expect was the proxy's to answer.
+REQUEST_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "expect",
+    }
+)
+ANSWER_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+RETRIED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+@dataclass
+class Arrived:
+    """A request as the client sent it: what goes upstream and to the shadow."""
+
+    method: str
+    target: str  # path and raw query, as sent
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    chunked: bool
+    time: float
+    client: str = ""  # the caller's address: the shadow's throttle key may be by IP
+
+
+class UpstreamFailure(Exception):
+    """No whole answer from upstream: unreachable, too slow, or closed mid-answer."""
+
+
+# -- upstream ---------------------------------------------------------------------------------
+class Upstream:
+    """The real Pisano at `url`, over a small pool of kept-alive connections."""
+
+    def __init__(self, url: str, timeout: float = UPSTREAM_SECONDS) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"--upstream: {url!r} is not an http:// or https:// URL")
+        self.url = url.rstrip("/")
+        self.prefix = parts.path.rstrip("/")
+        self.host_header = parts.netloc.rpartition("@")[2]
+        kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        host = parts.hostname
+        self._connect = lambda: kind(host, parts.port, timeout=timeout)
+        self._idle: queue.LifoQueue[tuple[http.client.HTTPConnection, float]] = queue.LifoQueue()
+
+    def send(self, arrived: Arrived) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """The upstream's answer: status, reason phrase, headers in order, body bytes."""
+        conn, reused = self._take()
+        try:
+            return self._exchange(conn, arrived, reused)
+        except RETRIED as error:
+            conn.close()
+            if not reused:
+                raise UpstreamFailure(failure_text(error)) from None
+            return self._send_fresh(arrived)  # the idle connection was closed under us
+
+    def _send_fresh(self, arrived: Arrived) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        conn = self._connect()
+        try:
+            return self._exchange(conn, arrived, False)
+        except RETRIED as error:
+            conn.close()
+            raise UpstreamFailure(failure_text(error)) from None
+
+    def _exchange(
+        self, conn: http.client.HTTPConnection, arrived: Arrived, reused: bool
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        try:
+            conn.putrequest(arrived.method, self.prefix + arrived.target, True, True)
+            for name, value in self.headers(arrived):
+                conn.putheader(name, value)
+            conn.endheaders(arrived.body or None)
+            answer = conn.getresponse()
+            body = answer.read()
+        except RETRIED:
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            conn.close()
+            raise UpstreamFailure(failure_text(error)) from None
+        if answer.will_close:
+            conn.close()
+        else:
+            self._idle.put((conn, time.monotonic()))
+        return answer.status, answer.reason, answer.getheaders(), body
+
+    def headers(self, arrived: Arrived) -> list[tuple[str, str]]:
+        """The client's headers but hop-by-hop ones and Host (ours: the upstream's); a chunked
+        body goes de-chunked, so with its length."""
+        sent = [("Host", self.host_header)]
+        sent += [(n, v) for n, v in arrived.headers if n.lower() not in REQUEST_HOP_BY_HOP]
+        if arrived.chunked:
+            sent.append(("Content-Length", str(len(arrived.body))))
+        return sent
+
+    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+        while True:
+            try:
+                conn, since = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connect(), False
+            if time.monotonic() - since < REUSE_SECONDS:
+                return conn, True
+            conn.close()
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait()[0].close()
+
+
+def failure_text(error: BaseException) -> str:
+    if isinstance(error, TimeoutError | socket.timeout):
+        return f"no answer within {UPSTREAM_SECONDS:g} s"
+    if isinstance(error, http.client.IncompleteRead):
+        return f"the answer was cut short ({len(error.partial)} bytes of the body arrived)"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+# -- the request as it arrived ----------------------------------------------------------------
+def arrived_request(environ: dict[str, Any], max_bytes: int) -> Arrived:
+    """The request: its head as received (worker.py), its body read within `max_bytes`."""
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request_target(environ)
+    if not target.startswith("/"):  # absolute form: only its path and query go on
+        parts = urlsplit(target)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path, _, query = target.partition("?")
+    raw_head = environ.get(RAW_HEAD_KEY)
+    headers = head_headers(raw_head) if raw_head else environ_headers(environ)
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    body = read_body(environ, max_bytes)
+    method, client = environ["REQUEST_METHOD"], environ.get("REMOTE_ADDR", "")
+    return Arrived(method, target, path, query, headers, body, chunked, time.time(), client)
+
+
+def head_headers(raw_head: bytes) -> list[tuple[str, str]]:
+    """Header lines as the client wrote them: names in their case, in order, repeats kept."""
+    lines = raw_head.split(b"\n")[1:]
+    pairs = (line.rstrip(b"\r").partition(b":") for line in lines if line.strip())
+    return [(n.decode("latin-1"), v.strip(b" \t").decode("latin-1")) for n, _, v in pairs]
+
+
+def environ_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """Without the head (a server other than ours): the headers WSGI kept, names re-cased."""
+    named = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+    headers = [(named[k], v) for k, v in environ.items() if k in named and v]
+    headers += [
+        (k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_")
+    ]
+    return headers
+
+
+def request_target(environ: dict[str, Any]) -> str:
+    query = environ.get("QUERY_STRING", "")
+    return environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+
+
+# -- the shadow -------------------------------------------------------------------------------
+class Shadow:
+    """The emulator answering the same request in this process, never to the client."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.emulator: Emulator = app.extensions[EXTENSION_KEY]
+
+    def answer(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
+        said: dict[str, Any] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
+            said["status"], said["headers"] = status, headers
+
+        chunks = self.app(self.environ(environ, arrived), start)  # type: ignore[arg-type]
+        try:
+            body = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return self.described(said["status"], said["headers"], body)
+
+    def environ(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
+        """The request again, its body in memory; without our own headers (module docstring) and
+        without the client's socket (a shadow's fault must never close it)."""
+        mine = {
+            k: v
+            for k, v in environ.items()
+            if not k.startswith(("HTTP_X_PISANO_MOCK_", "HTTP_TRANSFER_ENCODING"))
+            and k not in ("gunicorn.socket", "werkzeug.socket")
+        }
+        mine["wsgi.input"] = io.BytesIO(arrived.body)
+        mine["wsgi.input_terminated"] = False
+        mine["CONTENT_LENGTH"] = str(len(arrived.body))
+        return mine
+
+    def described(self, status: str, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+        code_text, _, phrase = status.partition(" ")
+        entry = self.journal_entry(drift.header(headers, REQUEST_ID))
+        answer = {
+            "status": int(code_text),
+            "reason_phrase": phrase,
+            "headers": headers,
+            "body": body,
+        }
+        answer["code"] = entry.get("code") if entry else drift.json_code(answer)
+        answer["reason"] = entry.get("reason") if entry else drift.header(headers, REASON)
+        answer["throttle"] = entry.get("throttle") if entry else None
+        return answer
+
+    def journal_entry(self, request_id: str | None) -> dict[str, Any] | None:
+        if not request_id or not request_id.isdigit():
+            return None
+        page = self.emulator.store.requests(int(request_id) - 1, 1)
+        return page.items[0] if page.items else None
+
+    def counts(self, arrived: Arrived) -> dict[str, int]:
+        """The emulator's counts per tier for this request's key, now (when only upstream
+        refused: how far the emulator was from refusing)."""
+        throttle = self.emulator.throttle
+        header = drift.header(arrived.headers, "Authorization")
+        token = token_from_header(header, self.emulator.settings.fidelity.auth_forms) or header
+        key = throttle.bucket(token, arrived.client)
+        rows = throttle.snapshot(self.emulator.clock.now())
+        return {str(row["tier"]): int(row["count"]) for row in rows if row["key"] == key}  # type: ignore[call-overload]
+
+
+# -- pairs ------------------------------------------------------------------------------------
+class PairLog:
+    """The pairs held for `/__mock/drift` (bounded like the journal: the oldest dropped, counted),
+    and the recording when there is one."""
+
+    def __init__(self, max_items: int, max_bytes: int, recorder: Recorder | None) -> None:
+        self.log: BoundedLog[dict[str, Any]] = BoundedLog(max_items, max_bytes)
+        self.recorder = recorder
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.masked_headers: tuple[str, ...] = ()
+
+    def add(self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]) -> None:
+        verdict = drift.compare(upstream, emulator)
+        pair_id = next(self._ids)
+        secrets: list[str] = []
+        if verdict or self.recorder is not None:
+            secrets = secrets_of(arrived.headers, arrived.query, arrived.body, self.masked_headers)
+        kept = {
+            "id": pair_id,
+            "rule": drift.rule_of(arrived.method, arrived.path, emulator),
+            "verdict": mask_json(verdict, secrets) if verdict else "same",
+        }
+        nbytes = PAIR_OVERHEAD + len(orjson.dumps(kept["verdict"])) if verdict else PAIR_OVERHEAD
+        with self._lock:
+            self.log.append([kept], nbytes)
+        if self.recorder is not None:
+            self.recorder.write(
+                record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets)
+            )
+
+    def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
+        with self._lock:
+            kept = [pair for _, pair in self.log.items_since(0)]
+            dropped = self.log.dropped
+        summary = drift.summarise(kept, dropped)
+        shown = [d for d in summary["differences"] if d["request_id"] > since]
+        summary["differences"] = shown[:limit] if limit is not None else shown
+        summary["more"] = limit is not None and len(shown) > limit
+        return summary
+
+    def clear(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+
+def record(
+    pair_id: int,
+    arrived: Arrived,
+    upstream: dict[str, Any],
+    emulator: dict[str, Any],
+    verdict: Any,
+    secrets: list[str],
+) -> dict[str, Any]:
+    """One line of the recording, tokens masked everywhere (SPEC 2.6's rule)."""
+    request_side = {
+        "method": arrived.method,
+        "path": mask_text(arrived.path, secrets),
+        "query": mask_text(arrived.query, secrets),
+        "headers": recorded_headers(arrived.headers, secrets),
+        **masked_body(arrived.body, secrets),
+    }
+    emulator_extra = {key: emulator.get(key) for key in ("code", "reason", "throttle")}
+    return {
+        "id": pair_id,
+        "time": arrived.time,
+        "request": request_side,
+        "upstream": answer_side(upstream, secrets),
+        "emulator": {**answer_side(emulator, secrets), **mask_json(emulator_extra, secrets)},
+        "verdict": verdict,
+    }
+
+
+def answer_side(answer: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    side = {
+        "status": answer["status"],
+        "reason_phrase": answer["reason_phrase"],
+        "headers": recorded_headers(answer["headers"], secrets),
+        **masked_body(answer["body"], secrets),
+    }
+    if "error" in answer:
+        side["error"] = answer["error"]
+    return side
+
+
+def recorded_headers(headers: Iterable[tuple[str, str]], secrets: list[str]) -> list[list[str]]:
+    return [[name, masked_header(name, value, secrets)] for name, value in headers]
+
+
+def masked_body(body: bytes, secrets: list[str]) -> dict[str, str]:
+    encoded = encoded_body(body)
+    if "body" in encoded:
+        encoded["body"] = mask_text(encoded["body"], secrets)
+    return encoded
+
+
+# -- the app ----------------------------------------------------------------------------------
+class Proxy:
+    """The WSGI app: `/__mock/` is the proxy's admin API, everything else is forwarded."""
+
+    def __init__(self, upstream: Upstream, shadow: Flask, pairs: PairLog) -> None:
+        self.upstream = upstream
+        self.shadow = Shadow(shadow)
+        self.pairs = pairs
+        emulator = self.shadow.emulator
+        pairs.masked_headers = tuple(emulator.settings.access.mask_headers)
+        self.max_body_bytes = emulator.settings.bounds.max_body_bytes
+        self.admin = admin_app(self, emulator)
+        self.extensions: dict[str, Any] = {}  # serving.py: no senders (the shadow delivers nothing)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/__mock" or path.startswith("/__mock/"):
+            return self.admin(environ, start_response)  # type: ignore[no-any-return]
+        return self.forward(environ, start_response)
+
+    def forward(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        try:
+            arrived = arrived_request(environ, self.max_body_bytes)
+        except PisanoError as error:  # a body over max_body_bytes, or cut short: never forwarded
+            return refuse(error, start_response)
+        emulator = self.shadow.answer(environ, arrived)  # at arrival, on its real-time clock
+        upstream = self.upstream_answer(arrived)
+        if upstream["status"] == 429 and emulator["status"] != 429 and not upstream.get("error"):
+            emulator["throttle"] = {"counts": self.shadow.counts(arrived)}
+        self.pairs.add(arrived, upstream, emulator)
+        environ[VERBATIM_KEY] = True
+        headers = [(n, v) for n, v in upstream["headers"] if n.lower() not in ANSWER_HOP_BY_HOP]
+        start_response(f"{upstream['status']} {upstream['reason_phrase']}", headers)
+        return [upstream["body"]]
+
+    def upstream_answer(self, arrived: Arrived) -> dict[str, Any]:
+        try:
+            status, phrase, headers, body = self.upstream.send(arrived)
+        except UpstreamFailure as failure:
+            return bad_gateway(self.upstream.url, str(failure))
+        return {"status": status, "reason_phrase": phrase, "headers": headers, "body": body}
+
+
+def bad_gateway(url: str, why: str) -> dict[str, Any]:
+    """Our answer when upstream gave none: 502, in the admin API's voice (it is not Pisano's)."""
+    reason = f"pisano-mock proxy: no answer from {url}: {why}"
+    body = orjson.dumps({"status": "bad_gateway", "reason": reason})
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        (REASON, ascii_header(reason)),
+    ]
+    return {
+        "status": 502,
+        "reason_phrase": "Bad Gateway",
+        "headers": headers,
+        "body": body,
+        "error": reason,
+    }
+
+
+def refuse(error: PisanoError, start_response: Callable[..., Any]) -> list[bytes]:
+    body = render_body(error.code)
+    status = getattr(error, "http_status", error.entry.http_status)
+    headers = [
+        ("Content-Type", ERROR_CONTENT_TYPE),
+        ("Content-Length", str(len(body))),
+        (REASON, ascii_header(error.reason)),
+        ("Connection", "close"),  # the rest of the body may still be on the wire
+    ]
+    start_response(f"{status} {http.client.responses.get(status, 'Error')}", headers)
+    return [body]
+
+
+def admin_app(proxy: Proxy, emulator: Emulator) -> Flask:
+    """The proxy's admin API: health, drift, reset, under the same access rules as `serve`'s."""
+    app = PlainHttpFlask(__name__)
+    app.extensions[EXTENSION_KEY] = emulator  # access.guard_admin reads its settings
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.before_request(access.guard_admin)
+    app.register_error_handler(AdminError, render_admin_error)
+
+    @app.get("/__mock/health")
+    def health() -> Response:
+        summary = proxy.pairs.summary(limit=0)
+        return admin_json(
+            {
+                "status": "ok",
+                "mode": "proxy",
+                "upstream": proxy.upstream.url,
+                "pairs": summary["pairs"],
+                "same": summary["same"],
+                "dropped": summary["dropped"],
+                "recording": str(proxy.pairs.recorder.path) if proxy.pairs.recorder else None,
+            }
+        )
+
+    @app.get("/__mock/drift")
+    def drift_summary() -> Response:
+        since, limit = page_arguments()
+        return admin_json(proxy.pairs.summary(since, limit))
+
+    @app.post("/__mock/reset")
+    def reset() -> Response:
+        proxy.pairs.clear()
+        emulator.reset()
+        return admin_json({"status": "ok"})
+
+    return app
+
+
+DRIFT_LIMIT, DRIFT_MAX_LIMIT = 100, 1000
+
+
+def page_arguments() -> tuple[int, int]:
+    """`since` (a pair id) and `limit` of the differences listed, as the journal's page."""
+    try:
+        since = int(request.args.get("since", "0"))
+        limit = int(request.args.get("limit", str(DRIFT_LIMIT)))
+    except ValueError:
+        raise AdminError(400, "since, limit: integers expected") from None
+    if since < 0 or not 0 <= limit <= DRIFT_MAX_LIMIT:
+        raise AdminError(400, f"since >= 0 and limit 0 to {DRIFT_MAX_LIMIT} expected")
+    return since, limit
