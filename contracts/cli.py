@@ -354,6 +354,12 @@ def _through_the_proxy(args: argparse.Namespace, base_url: str) -> int:
     except KitError as error:
         _say(str(error))
         return 2
+    except OSError as error:  # the proxy is the kit's own child: it died, or was killed
+        _say(
+            f"the drift proxy stopped answering ({getattr(error, 'reason', error)}); what it "
+            f"recorded until then is in {args.drift}"
+        )
+        return 2
     _, summary = drift_summary(args.drift)
     print(f"\ndrift, recorded in {args.drift} (pisano-mock drift report {args.drift}):")
     print(summary)

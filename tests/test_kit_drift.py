@@ -6,8 +6,11 @@ admin API as an emulator's. The "real environment" is a Pisano stand-in
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +165,40 @@ def test_without_sms_or_link_the_shadow_holds_the_email_campaign_only(tmp_path):
     fixture = load_settings(str(config)).fixture
     assert list(fixture["campaigns"]) == [CAMPAIGN]
     assert not fixture.get("link_channels")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_drift_proxy_that_dies_mid_run_is_one_line_and_exit_2(matching, tmp_path):
+    record = tmp_path / "drift"
+    command = [sys.executable, "-m", "mockserver.cli", "contract", "server", "--live"]
+    command += ["--base-url", matching.base_url, "--token", TOKEN, "--campaign-id", CAMPAIGN]
+    command += ["--pace", "0.2", "--drift", str(record)]
+    kit = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _pairs_at_least(record, 3):
+            time.sleep(0.05)  # waiting for the kit's progress, not for a throttle
+        for child in children(kit.pid):
+            os.kill(child, signal.SIGKILL)
+        stdout, stderr = kit.communicate(timeout=120)
+    finally:
+        kit.kill()
+    assert kit.returncode == 2, stdout + stderr
+    assert "Traceback" not in stderr
+    assert stderr.startswith("pisano-mock contract server: the drift proxy"), stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def _pairs_at_least(record: Path, count: int) -> bool:
+    pairs = record / "pairs.jsonl"
+    return pairs.exists() and len(pairs.read_text().splitlines()) >= count
