@@ -17,7 +17,9 @@ from . import access_log
 from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
-from .recording import RecordingError
+from .drift import report_lines, rule_of, summarise
+from .proxy import UPSTREAM_SECONDS, PairLog, Proxy, Upstream
+from .recording import Recorder, RecordingError, read_recording
 from .replay import Replayer
 from .server import serve_links_at
 from .serving import base_url, hold_stop_signals, listen, serve
@@ -31,6 +33,7 @@ from .settings import (
 )
 
 COMMAND_GROUP = "pisano_mock.commands"
+MAX_UPSTREAM_SECONDS = 3600
 
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -209,18 +212,25 @@ def add_proxy_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="accept this Host header on /__mock/ besides localhost and loopback (repeatable)",
     )
     proxy.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=UPSTREAM_SECONDS,
+        metavar="S",
+        help=f"seconds to connect and for each read upstream, past which the client gets a 502 "
+        f"(default {UPSTREAM_SECONDS:g})",
+    )
+    proxy.add_argument(
         "--quiet", action="store_true", help="no access-log line per request on standard error"
     )
     proxy.set_defaults(handler=proxy_command)
 
 
 def proxy_command(args: argparse.Namespace) -> int:
-    from .proxy import PairLog, Proxy, Upstream  # here: serve starts without it
-    from .recording import Recorder
-
     try:
         check_port(args.port)
-        upstream = Upstream(args.upstream)
+        if not 0 < args.upstream_timeout <= MAX_UPSTREAM_SECONDS:
+            raise ConfigError(f"--upstream-timeout: expected 0 to {MAX_UPSTREAM_SECONDS} s")
+        upstream = Upstream(args.upstream, args.upstream_timeout)
         settings = load_settings(args.config, storage="memory://")
         settings = settings.with_changes(
             access=with_access_options(settings.access, args.admin_token, args.allowed_host, False)
@@ -269,9 +279,6 @@ def add_drift_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def drift_report_command(args: argparse.Namespace) -> int:
-    from .drift import report_lines, rule_of, summarise
-    from .recording import read_recording
-
     try:
         records = read_recording(args.dir)
     except RecordingError as error:

@@ -9,9 +9,8 @@ What differs, and why each rule is what it is:
 - exactly one side answered 429: `throttle` alone (the other differences follow from it);
 - `status`, and `code` (the JSON body's, on either side);
 - `content_type`, the header's value as sent;
-- `body`, only when status and code agree (otherwise a different body is what they already say):
-  a 2xx JSON body structurally (same keys in the same order, same values, but the values the server
-  generates compared by JSON type only), every other body byte for byte.
+- `body`: a 2xx JSON body (the emulator's 2xx) structurally (same keys in the same order, same
+  values, but the values the server generates compared by JSON type only), others byte for byte.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from .catalogue import CATALOGUE
 
 WHATS = ("status", "code", "body", "content_type", "throttle")
 SHOWN_BODY_CHARACTERS = 200  # a body in a difference: enough to see it, bounded
+EXCERPT_BEFORE = 16  # bytes shown before the first that differs
 EXAMPLES_PER_RULE = 3  # request ids named per rule in a summary
 GENERATED_KEYS = frozenset({"id", "link", "short_link"})  # values the server makes up
 GENERATED_UNDER = frozenset({"sharings"})  # {"sharings": {email: id}}: the ids are made up
@@ -58,17 +58,17 @@ def compare(upstream: dict[str, Any], emulator: dict[str, Any]) -> list[dict[str
         return [throttle_difference(upstream, emulator)]
     found = [difference(upstream, emulator, what) for what in ("status", "code", "content_type")]
     differences = [d for d in found if d is not None]
-    if not differences:
-        text = body_difference(upstream, emulator)
-        if text is not None:
-            differences.append(
-                {
-                    "what": "body",
-                    "upstream": shown_body(upstream["body"]),
-                    "emulator": shown_body(emulator["body"]),
-                    "text": text,
-                }
-            )
+    text = body_difference(upstream, emulator)
+    if text is not None:
+        at = first_byte_apart(upstream["body"], emulator["body"])
+        differences.append(
+            {
+                "what": "body",
+                "upstream": excerpt(upstream["body"], at),
+                "emulator": excerpt(emulator["body"], at),
+                "text": text,
+            }
+        )
     return differences
 
 
@@ -157,11 +157,13 @@ def object_difference(theirs: dict[str, Any], mine: dict[str, Any], path: str) -
 
 
 def key_difference(their_keys: list[str], my_keys: list[str], at: int, path: str) -> str:
-    key = my_keys[at]
+    key, theirs = my_keys[at], their_keys[at] if at < len(their_keys) else None
+    if key not in their_keys and theirs is not None and theirs not in my_keys:
+        return f"{path}.{key}: upstream has {path}.{theirs} in its place"
     if key not in their_keys:
         return f"{path}.{key}: only the emulator has it"
-    if at < len(their_keys) and their_keys[at] not in my_keys:
-        return f"{path}.{their_keys[at]}: only upstream has it"
+    if theirs is not None and theirs not in my_keys:
+        return f"{path}.{theirs}: only upstream has it"
     return f"{path}: keys in another order ({', '.join(their_keys)} upstream)"
 
 
@@ -212,10 +214,13 @@ def short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def shown_body(body: bytes) -> str:
-    """A body in a difference: text (bytes not UTF-8 replaced), bounded."""
-    text = body.decode("utf-8", errors="replace")
-    return text if len(text) <= SHOWN_BODY_CHARACTERS else text[:SHOWN_BODY_CHARACTERS] + "..."
+def excerpt(body: bytes, at: int) -> str:
+    """A body in a difference: from a little before the first byte that differs, bounded, as
+    text (bytes not UTF-8 replaced), so that a short view shows what differs."""
+    start = max(at - EXCERPT_BEFORE, 0)
+    end = start + SHOWN_BODY_CHARACTERS
+    text = body[start:end].decode("utf-8", errors="replace")
+    return ("..." if start else "") + text + ("..." if end < len(body) else "")
 
 
 def header(headers: Iterable[Sequence[str]], name: str) -> str | None:

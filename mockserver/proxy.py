@@ -104,6 +104,7 @@ class Upstream:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"--upstream: {url!r} is not an http:// or https:// URL")
         self.url = url.rstrip("/")
+        self.timeout = timeout
         self.prefix = parts.path.rstrip("/")
         self.host_header = parts.netloc.rpartition("@")[2]
         kind = (
@@ -121,7 +122,7 @@ class Upstream:
         except RETRIED as error:
             conn.close()
             if not reused:
-                raise UpstreamFailure(failure_text(error)) from None
+                raise UpstreamFailure(failure_text(error, self.timeout)) from None
             return self._send_fresh(arrived)  # the idle connection was closed under us
 
     def _send_fresh(self, arrived: Arrived) -> tuple[int, str, list[tuple[str, str]], bytes]:
@@ -130,7 +131,7 @@ class Upstream:
             return self._exchange(conn, arrived, False)
         except RETRIED as error:
             conn.close()
-            raise UpstreamFailure(failure_text(error)) from None
+            raise UpstreamFailure(failure_text(error, self.timeout)) from None
 
     def _exchange(
         self, conn: http.client.HTTPConnection, arrived: Arrived, reused: bool
@@ -146,7 +147,7 @@ class Upstream:
             raise
         except (OSError, http.client.HTTPException, ValueError) as error:
             conn.close()
-            raise UpstreamFailure(failure_text(error)) from None
+            raise UpstreamFailure(failure_text(error, self.timeout)) from None
         if answer.will_close:
             conn.close()
         else:
@@ -156,8 +157,15 @@ class Upstream:
     def headers(self, arrived: Arrived) -> list[tuple[str, str]]:
         """The client's headers but hop-by-hop ones and Host (ours: the upstream's); a chunked
         body goes de-chunked, so with its length."""
+        named = {  # RFC 9110 7.6.1: the headers Connection names are hop-by-hop too
+            token.strip().lower()
+            for name, value in arrived.headers
+            if name.lower() == "connection"
+            for token in value.split(",")
+        }
+        dropped = REQUEST_HOP_BY_HOP | named
         sent = [("Host", self.host_header)]
-        sent += [(n, v) for n, v in arrived.headers if n.lower() not in REQUEST_HOP_BY_HOP]
+        sent += [(n, v) for n, v in arrived.headers if n.lower() not in dropped]
         if arrived.chunked:
             sent.append(("Content-Length", str(len(arrived.body))))
         return sent
@@ -177,9 +185,9 @@ class Upstream:
             self._idle.get_nowait()[0].close()
 
 
-def failure_text(error: BaseException) -> str:
+def failure_text(error: BaseException, timeout: float) -> str:
     if isinstance(error, TimeoutError | socket.timeout):
-        return f"no answer within {UPSTREAM_SECONDS:g} s"
+        return f"no answer within {timeout:g} s"
     if isinstance(error, http.client.IncompleteRead):
         return f"the answer was cut short ({len(error.partial)} bytes of the body arrived)"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

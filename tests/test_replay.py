@@ -1,0 +1,143 @@
+"""`serve --replay DIR`: recorded upstream answers given back byte for byte, in recorded order, the
+rest answered as usual; a recording that is absent or corrupt is one line and exit 2."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mockserver.app import create_app
+from mockserver.cli import main
+from mockserver.replay import Replayer
+from mockserver.settings import load_settings
+
+PATH = "/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
+BODY = '{"emails":["a@example.com"]}'
+HEADERS = [
+    ["Server", "Pisano-Front/1.0"],
+    ["Date", "Tue, 01 Dec 2026 00:00:00 GMT"],
+    ["Connection", "keep-alive"],
+    ["Content-Type", "application/json; charset=utf-8"],
+    ["Set-Cookie", "a=1"],
+    ["Set-Cookie", "b=2"],
+]
+START_LINE = re.compile(r"pisano-mock serving (http://127\.0\.0\.1:\d+) ")
+
+
+def pair(pair_id: int, body: str, answer: dict, method="POST", path=PATH) -> dict:
+    return {
+        "id": pair_id,
+        "time": 1.0,
+        "request": {"method": method, "path": path, "query": "", "headers": [], "body": body},
+        "upstream": {"status": 201, "reason_phrase": "Made It", "headers": HEADERS, **answer},
+        "emulator": {"status": 200, "reason_phrase": "OK", "headers": [], "body": ""},
+        "verdict": "same",
+    }
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Path:
+    pairs = [
+        pair(1, BODY, {"body": '{"first":1}'}),
+        pair(2, BODY, {"body": '{"second":2}'}),
+        pair(3, "other", {"body_base64": base64.b64encode(b"\xff\x00binary").decode()}),
+        pair(4, "", {"body": "admin"}, "GET", "/__mock/health"),
+    ]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    return tmp_path
+
+
+@pytest.fixture
+def client(recording):
+    return create_app(load_settings(), Replayer(str(recording))).test_client()
+
+
+def post(client, body: str):
+    return client.post(PATH, data=body, headers={"Content-Type": "application/json"})
+
+
+def test_a_recorded_request_gets_the_recorded_answers_in_order_then_the_last(client):
+    bodies = [post(client, BODY).data for _ in range(3)]
+    assert bodies == [b'{"first":1}', b'{"second":2}', b'{"second":2}']
+
+
+def test_the_recorded_status_phrase_headers_and_bytes_come_back(client):
+    answer = post(client, "other")
+    assert answer.status == "201 Made It"
+    assert answer.data == b"\xff\x00binary"
+    assert answer.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    assert "Connection" not in answer.headers  # hop-by-hop: not replayed
+
+
+def test_a_replayed_answer_is_journaled_as_replayed(client, recording):
+    answer = post(client, BODY)
+    request_id = answer.headers["X-Pisano-Mock-Request-Id"]
+    (entry,) = client.get("/__mock/requests").json["requests"]
+    assert str(entry["id"]) == request_id
+    assert entry["reason"] == f"replayed: {recording} pair 1"
+    assert entry["status"] == 201
+
+
+def test_other_requests_are_answered_as_usual(client):
+    answer = post(client, '{"emails":["b@example.com"]}')
+    assert (answer.status_code, answer.json["code"]) == (400, 13030)  # no token: rules apply
+    assert client.get("/__mock/health").json["status"] == "ok"  # admin routes never replayed
+
+
+def test_served_replay_gives_back_the_recorded_bytes(recording):
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--quiet"]
+    with subprocess.Popen(
+        [*command, "--replay", str(recording)], stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            match = START_LINE.match(process.stdout.readline())  # type: ignore[union-attr]
+            assert match
+            host, port = match.group(1).removeprefix("http://").split(":")
+            raw = (
+                f"POST {PATH} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}"
+            )
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(raw.encode())
+                answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        finally:
+            process.terminate()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 201 Made It"
+    kept = [line for line in lines[1:] if not line.startswith(("Connection", "X-Pisano-Mock"))]
+    expected = [f"{n}: {v}" for n, v in HEADERS if n != "Connection"]
+    assert kept == [*expected, "Content-Length: 11"]
+    assert body == b'{"first":1}'
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "cannot read"),
+        ("not json\n{}\n", "line 1 is not a recorded pair"),
+        ('{"id": 1, "verdict": "same"}\n', "line 1 is not a recorded pair"),
+    ],
+)
+def test_an_absent_or_corrupt_recording_is_one_line_and_exit_2(tmp_path, capsys, content, said):
+    if content is not None:
+        (tmp_path / "pairs.jsonl").write_text(content)
+    assert main(["serve", "--port", "0", "--replay", str(tmp_path)]) == 2
+    assert main(["drift", "report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert all(line.startswith("pisano-mock: ") and said in line for line in err)
+
+
+def test_a_last_line_cut_short_by_a_crash_is_left_out(recording, capsys):
+    with (recording / "pairs.jsonl").open("a") as stream:
+        stream.write('{"id": 5, "time": 1.0, "requ')
+    assert main(["drift", "report", str(recording)]) == 0
+    assert capsys.readouterr().out == "every pair is the same (4 pairs)\n"
