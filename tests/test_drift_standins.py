@@ -102,10 +102,13 @@ EXPECTED = {
     "matching": Expected({}, ("every pair is the same",)),
     "respelled": Expected(
         {"13000 email": {"body"}, "13000 sms": {"body"}, "13000 link": {"body"}},
-        ("13000 An error occured (row 10) on POST /v1/email_campaigns/<id>/email_sharings",),
+        (
+            "13000 An error occured (row 10) on POST /v1/email_campaigns/<id>/email_sharings",
+            '\\"An error occured\\"}" → "...:\\"An error occurred\\"}"',
+        ),
     ),
     "missing-token-401": Expected(
-        {"13030 missing token": {"status", "code"}},
+        {"13030 missing token": {"status", "code", "body"}},
         (
             "13030 Invalid authentication token (row 5) on POST /v1/email_campaigns/<id>/"
             "email_sharings: 1 of 1 pairs differ — status 400 → 401, code 13030 → 13001",
@@ -115,7 +118,13 @@ EXPECTED = {
         {"burst": {"throttle"}},
         ("429 throttle tier 20/5 seconds", "the emulator refused with tier 20/5 seconds"),
     ),
-    "json-429": Expected({"burst": {"content_type"}}, ("429 throttle tier 20/5 seconds",)),
+    "json-429": Expected(
+        {"burst": {"content_type", "body"}},
+        (
+            "429 throttle tier 20/5 seconds",
+            'body "Retry later\\n" → "{\\"status\\":\\"too_many_requests',
+        ),
+    ),
     "renamed-200": Expected(
         {"email 200": {"body"}},
         ("200 on POST /v1/email_campaigns/<id>/email_sharings", "$.sharings"),
