@@ -1,6 +1,6 @@
 """What `pisano-mock proxy` costs: wrk against an upstream served directly, then through the proxy.
 
-    python bench/proxy.py [--seconds 5] [--connections 16] [--rounds 1]
+    python bench/proxy.py [--seconds 4] [--connections 16] [--rounds 3]
 
 Upstreams, each a production server (gunicorn, as `serve` runs) in its own process:
   - the `matching` Pisano stand-in (tests/pisano_standins.py: the emulator itself) with its
@@ -12,9 +12,10 @@ Upstreams, each a production server (gunicorn, as `serve` runs) in its own proce
 The proxy runs with `--config` throttle disabled (its shadow never refuses), `--quiet`, no
 `--record`. wrk: 2 threads, N keep-alive connections, a warm-up then the measured run; a Lua hook
 counts every answer whose status is not the expected one (a row with any is VOID). The ratio is
-"through the proxy" over "direct", measured in the same command. Each round runs every row once;
-with several rounds the median rate is shown. Figures taken while other work runs on the machine
-(2 cores shared) are indicative only.
+"through the proxy" over "direct", measured in the same command: with the upstream and the proxy
+both up, each round loads the upstream directly and then through the proxy, so the two runs of a
+round see the same machine; the median of the rounds' rates and of their ratios is shown.
+Figures taken while other work runs on the machine (2 cores shared) are indicative only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -175,15 +177,16 @@ def proxy_command(upstream_port: int) -> str:
     )
 
 
-def one_round(upstream: Upstream, seconds: float, connections: int) -> dict[str, list[Run]]:
-    """Each load of `upstream` direct, then through a proxy to it: {load: [direct, proxied]}."""
-    runs: dict[str, list[Run]] = {}
-    with serving(upstream.command) as (server, port):
-        for load in upstream.loads:
-            runs[load.name] = [measure(server.pid, port, load, seconds, connections)]
-        with serving(proxy_command(port)) as (proxy, proxy_port):
+def runs_of(upstream: Upstream, args: argparse.Namespace) -> dict[str, tuple[list[Run], ...]]:
+    """Each load of `upstream`, direct then through a proxy to it, alternately, `rounds` times:
+    both servers stay up, so a direct run and the proxied run after it see the same machine."""
+    runs: dict[str, tuple[list[Run], ...]] = {load.name: ([], []) for load in upstream.loads}
+    with serving(upstream.command) as (server, port), serving(proxy_command(port)) as (proxy, at):
+        for _ in range(args.rounds):
             for load in upstream.loads:
-                runs[load.name].append(measure(proxy.pid, proxy_port, load, seconds, connections))
+                direct, proxied = runs[load.name]
+                direct.append(measure(server.pid, port, load, args.seconds, args.connections))
+                proxied.append(measure(proxy.pid, at, load, args.seconds, args.connections))
     return runs
 
 
@@ -200,8 +203,11 @@ HEADER = (
 )
 
 
-def row(upstream: Upstream, load: Load, direct: Run, proxied: Run) -> str:
-    ratio = proxied.rate / direct.rate if direct.rate else 0.0
+def row(upstream: Upstream, load: Load, directs: list[Run], proxieds: list[Run]) -> str:
+    """Median rates, and the median of each round's ratio (proxied over the direct run before)."""
+    rounds = zip(directs, proxieds, strict=True)
+    ratio = statistics.median(p.rate / d.rate if d.rate else 0.0 for d, p in rounds)
+    direct, proxied = median_run(directs), median_run(proxieds)
     line = (
         f"{upstream.name:<20} {load.name:<19} {direct.rate:>12.0f} {proxied.rate:>13.0f} "
         f"{ratio:>5.2f}x {direct.p50_ms:>5.1f}/{proxied.p50_ms:<6.1f} "
@@ -213,18 +219,17 @@ def row(upstream: Upstream, load: Load, direct: Run, proxied: Run) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="per measured run (5)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per measured run (4)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
-    parser.add_argument("--rounds", type=int, default=1, help="median over this many (1)")
+    parser.add_argument("--rounds", type=int, default=3, help="median over this many (3)")
     args = parser.parse_args()
     check_tools()
     print(machine_note("before"))
     lines = [HEADER]
     for upstream in UPSTREAMS:
-        rounds = [one_round(upstream, args.seconds, args.connections) for _ in range(args.rounds)]
+        runs = runs_of(upstream, args)
         for load in upstream.loads:
-            direct = median_run([r[load.name][0] for r in rounds])
-            proxied = median_run([r[load.name][1] for r in rounds])
+            direct, proxied = runs[load.name]
             lines.append(row(upstream, load, direct, proxied))
     print("\n".join(lines))
     print(machine_note("after"))
