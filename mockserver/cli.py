@@ -18,7 +18,7 @@ from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
 from .drift import report_lines, rule_of, summarise
-from .proxy import UPSTREAM_SECONDS, PairLog, Proxy, Upstream
+from .proxy import UPSTREAM_SECONDS, PairLog, Proxy
 from .recording import Recorder, RecordingError, read_recording
 from .replay import Replayer
 from .server import serve_links_at
@@ -31,6 +31,7 @@ from .settings import (
     load_settings,
     with_access_options,
 )
+from .upstream import Upstream
 
 COMMAND_GROUP = "pisano_mock.commands"
 MAX_UPSTREAM_SECONDS = 3600

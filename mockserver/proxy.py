@@ -14,20 +14,18 @@ Pisano ignores them, so a forced entry would be drift of our making. They are fo
 
 from __future__ import annotations
 
-import http.client
 import io
 import itertools
-import queue
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from . import access, drift
 from .admin import AdminError, admin_json, render_admin_error
@@ -37,13 +35,11 @@ from .bodies import read_body
 from .bounded import BoundedLog
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
-from .headers import RAW_HEAD_KEY, REASON, REQUEST_ID, VERBATIM_KEY, ascii_header
+from .headers import RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
+from .upstream import Exchange, Upstream, UpstreamFailure
 
 UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
-POOL_SIZE = 16  # kept-alive upstream connections, one per worker thread (worker.THREADS)
-REUSE_SECONDS = 4.0  # an idle connection older than this is not reused: servers close them
-# (the emulator after 5 s); a request sent on one being closed would be lost or sent twice.
 PAIR_OVERHEAD = 400  # bytes a kept pair costs besides its differences (dicts, strings)
 OWN_HEADER_PREFIX = "x-pisano-mock-"
 # RFC 9110 7.6.1: never forwarded. Host is the upstream's; Expect was the proxy's to answer.
@@ -73,7 +69,6 @@ ANSWER_HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-RETRIED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 @dataclass
@@ -91,106 +86,24 @@ class Arrived:
     client: str = ""  # the caller's address: the shadow's throttle key may be by IP
 
 
-class UpstreamFailure(Exception):
-    """No whole answer from upstream: unreachable, too slow, or closed mid-answer."""
-
-
 # -- upstream ---------------------------------------------------------------------------------
-class Upstream:
-    """The real Pisano at `url`, over a small pool of kept-alive connections."""
-
-    def __init__(self, url: str, timeout: float = UPSTREAM_SECONDS) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"--upstream: {url!r} is not an http:// or https:// URL")
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.prefix = parts.path.rstrip("/")
-        self.host_header = parts.netloc.rpartition("@")[2]
-        kind = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        host = parts.hostname
-        self._connect = lambda: kind(host, parts.port, timeout=timeout)
-        self._idle: queue.LifoQueue[tuple[http.client.HTTPConnection, float]] = queue.LifoQueue()
-
-    def send(self, arrived: Arrived) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        """The upstream's answer: status, reason phrase, headers in order, body bytes."""
-        conn, reused = self._take()
-        try:
-            return self._exchange(conn, arrived, reused)
-        except RETRIED as error:
-            conn.close()
-            if not reused:
-                raise UpstreamFailure(failure_text(error, self.timeout)) from None
-            return self._send_fresh(arrived)  # the idle connection was closed under us
-
-    def _send_fresh(self, arrived: Arrived) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        conn = self._connect()
-        try:
-            return self._exchange(conn, arrived, False)
-        except RETRIED as error:
-            conn.close()
-            raise UpstreamFailure(failure_text(error, self.timeout)) from None
-
-    def _exchange(
-        self, conn: http.client.HTTPConnection, arrived: Arrived, reused: bool
-    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        try:
-            conn.putrequest(arrived.method, self.prefix + arrived.target, True, True)
-            for name, value in self.headers(arrived):
-                conn.putheader(name, value)
-            conn.endheaders(arrived.body or None)
-            answer = conn.getresponse()
-            body = answer.read()
-        except RETRIED:
-            raise
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            conn.close()
-            raise UpstreamFailure(failure_text(error, self.timeout)) from None
-        if answer.will_close:
-            conn.close()
-        else:
-            self._idle.put((conn, time.monotonic()))
-        return answer.status, answer.reason, answer.getheaders(), body
-
-    def headers(self, arrived: Arrived) -> list[tuple[str, str]]:
-        """The client's headers but hop-by-hop ones and Host (ours: the upstream's); a chunked
-        body goes de-chunked, so with its length."""
-        named = {  # RFC 9110 7.6.1: the headers Connection names are hop-by-hop too
-            token.strip().lower()
-            for name, value in arrived.headers
-            if name.lower() == "connection"
-            for token in value.split(",")
-        }
-        dropped = REQUEST_HOP_BY_HOP | named
-        sent = [("Host", self.host_header)]
-        sent += [(n, v) for n, v in arrived.headers if n.lower() not in dropped]
-        if arrived.chunked:
-            sent.append(("Content-Length", str(len(arrived.body))))
-        return sent
-
-    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
-        while True:
-            try:
-                conn, since = self._idle.get_nowait()
-            except queue.Empty:
-                return self._connect(), False
-            if time.monotonic() - since < REUSE_SECONDS:
-                return conn, True
-            conn.close()
-
-    def close(self) -> None:
-        while not self._idle.empty():
-            self._idle.get_nowait()[0].close()
-
-
-def failure_text(error: BaseException, timeout: float) -> str:
-    if isinstance(error, TimeoutError | socket.timeout):
-        return f"no answer within {timeout:g} s"
-    if isinstance(error, http.client.IncompleteRead):
-        return f"the answer was cut short ({len(error.partial)} bytes of the body arrived)"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+def forwarded(arrived: Arrived, upstream: Upstream) -> bytes:
+    """The request as it goes upstream: the client's request line (path and raw query as sent),
+    its header lines but hop-by-hop ones and Host (the upstream's), its body; a chunked body goes
+    de-chunked, with its length."""
+    named = {  # RFC 9110 7.6.1: the headers Connection names are hop-by-hop too
+        token.strip().lower()
+        for name, value in arrived.headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    dropped = REQUEST_HOP_BY_HOP | named
+    lines = [f"{arrived.method} {upstream.prefix}{arrived.target} HTTP/1.1"]
+    lines.append(f"Host: {upstream.host_header}")
+    lines += [f"{n}: {v}" for n, v in arrived.headers if n.lower() not in dropped]
+    if arrived.chunked:
+        lines.append(f"Content-Length: {len(arrived.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + arrived.body
 
 
 # -- the request as it arrived ----------------------------------------------------------------
@@ -238,6 +151,7 @@ class Shadow:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.emulator: Emulator = app.extensions[EXTENSION_KEY]
+        app.after_request(keep_journal)  # runs before lifecycle.finish_request (reverse order)
 
     def answer(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
         said: dict[str, Any] = {}
@@ -245,12 +159,14 @@ class Shadow:
         def start(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
             said["status"], said["headers"] = status, headers
 
-        chunks = self.app(self.environ(environ, arrived), start)  # type: ignore[arg-type]
+        shadow_environ = self.environ(environ, arrived)
+        chunks = self.app(shadow_environ, start)  # type: ignore[arg-type]
         try:
             body = b"".join(chunks)
         finally:
             getattr(chunks, "close", lambda: None)()
-        return self.described(said["status"], said["headers"], body)
+        journal = shadow_environ.get(JOURNAL_KEY) or {}
+        return self.described(said["status"], said["headers"], body, journal)
 
     def environ(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
         """The request again, its body in memory; without our own headers (module docstring) and
@@ -266,25 +182,16 @@ class Shadow:
         mine["CONTENT_LENGTH"] = str(len(arrived.body))
         return mine
 
-    def described(self, status: str, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+    def described(
+        self, status: str, headers: list[tuple[str, str]], body: bytes, journal: dict[str, Any]
+    ) -> dict[str, Any]:
         code_text, _, phrase = status.partition(" ")
-        entry = self.journal_entry(drift.header(headers, REQUEST_ID))
-        answer = {
-            "status": int(code_text),
-            "reason_phrase": phrase,
-            "headers": headers,
-            "body": body,
-        }
-        answer["code"] = entry.get("code") if entry else drift.json_code(answer)
-        answer["reason"] = entry.get("reason") if entry else drift.header(headers, REASON)
-        answer["throttle"] = entry.get("throttle") if entry else None
+        answer = {"status": int(code_text), "reason_phrase": phrase, "headers": headers}
+        answer["body"] = body
+        answer["code"] = journal.get("code") or drift.json_code(answer)
+        answer["reason"] = journal.get("reason") or drift.header(headers, REASON)
+        answer["throttle"] = journal.get("throttle")
         return answer
-
-    def journal_entry(self, request_id: str | None) -> dict[str, Any] | None:
-        if not request_id or not request_id.isdigit():
-            return None
-        page = self.emulator.store.requests(int(request_id) - 1, 1)
-        return page.items[0] if page.items else None
 
     def counts(self, arrived: Arrived) -> dict[str, int]:
         """The emulator's counts per tier for this request's key, now (when only upstream
@@ -295,6 +202,18 @@ class Shadow:
         key = throttle.bucket(token, arrived.client)
         rows = throttle.snapshot(self.emulator.clock.now())
         return {str(row["tier"]): int(row["count"]) for row in rows if row["key"] == key}  # type: ignore[call-overload]
+
+
+JOURNAL_KEY = "pisano_mock.shadow_journal"
+
+
+def keep_journal(response: Response) -> Response:
+    """after_request on the shadow: what its journal entry says of the answer (code, reason,
+    throttle), kept in the environ for the proxy; read back from the store it costs a scan."""
+    journal = g.get("journal")
+    if journal is not None:
+        request.environ[JOURNAL_KEY] = journal
+    return response
 
 
 # -- pairs ------------------------------------------------------------------------------------
@@ -420,8 +339,15 @@ class Proxy:
             arrived = arrived_request(environ, self.max_body_bytes)
         except PisanoError as error:  # a body over max_body_bytes, or cut short: never forwarded
             return refuse(error, start_response)
-        emulator = self.shadow.answer(environ, arrived)  # at arrival, on its real-time clock
-        upstream = self.upstream_answer(arrived)
+        try:
+            exchange: Exchange | UpstreamFailure = self.upstream.begin(
+                arrived.method, forwarded(arrived, self.upstream)
+            )
+        except UpstreamFailure as failure:
+            exchange = failure
+        # At arrival, on its real-time clock, while the upstream works on the request.
+        emulator = self.shadow.answer(environ, arrived)
+        upstream = self.upstream_answer(exchange)
         if upstream["status"] == 429 and emulator["status"] != 429 and not upstream.get("error"):
             emulator["throttle"] = {"counts": self.shadow.counts(arrived)}
         self.pairs.add(arrived, upstream, emulator)
@@ -430,12 +356,19 @@ class Proxy:
         start_response(f"{upstream['status']} {upstream['reason_phrase']}", headers)
         return [upstream["body"]]
 
-    def upstream_answer(self, arrived: Arrived) -> dict[str, Any]:
+    def upstream_answer(self, exchange: Exchange | UpstreamFailure) -> dict[str, Any]:
         try:
-            status, phrase, headers, body = self.upstream.send(arrived)
+            if isinstance(exchange, UpstreamFailure):
+                raise exchange
+            answer = exchange.answer()
         except UpstreamFailure as failure:
             return bad_gateway(self.upstream.url, str(failure))
-        return {"status": status, "reason_phrase": phrase, "headers": headers, "body": body}
+        return {
+            "status": answer.status,
+            "reason_phrase": answer.reason_phrase,
+            "headers": answer.headers,
+            "body": answer.body,
+        }
 
 
 def bad_gateway(url: str, why: str) -> dict[str, Any]:
@@ -465,7 +398,7 @@ def refuse(error: PisanoError, start_response: Callable[..., Any]) -> list[bytes
         (REASON, ascii_header(error.reason)),
         ("Connection", "close"),  # the rest of the body may still be on the wire
     ]
-    start_response(f"{status} {http.client.responses.get(status, 'Error')}", headers)
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
 
 
