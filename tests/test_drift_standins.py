@@ -127,7 +127,7 @@ EXPECTED = {
     ),
     "renamed-200": Expected(
         {"email 200": {"body"}},
-        ("200 on POST /v1/email_campaigns/<id>/email_sharings", "$.sharings"),
+        ("200 on POST /v1/email_campaigns/<id>/email_sharings", ": $.sharings: ", "$.sharing_ids"),
     ),
 }
 
