@@ -58,15 +58,20 @@ class Step:
     path: str
     body: bytes | dict
     auth: str | None = "test-token"
+    headers: tuple[tuple[str, str], ...] = ()  # over the JSON Content-Type and the auth header
 
 
 # Every row the script can trigger, on the test token; fewer than 20 requests on it, so the first
 # tier never refuses them (the burst has its own token).
 ADA = "ada@example.com"
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+BEARER = ("Authorization", "Bearer test-token")
 SCRIPT = (
     Step("email 200", EMAIL_PATH, {"emails": [ADA], "custom_attributes": {ADA: {"name": "Ada"}}}),
     Step("sms 200", SMS_PATH, {"phone_numbers": ["2025550143"]}),
     Step("link 200", LINK_PATH, {"customer": {"email": "bob@example.com"}, "options": True}),
+    Step("email form 200", EMAIL_PATH, b"emails[]=cy%40example.com", headers=(FORM,)),
+    Step("email bearer 200", EMAIL_PATH, {"emails": ["di@example.com"]}, headers=(BEARER,)),
     Step("13002 no route", "/v1/no_such_thing", {"emails": ["a@example.com"]}),
     Step("13030 missing token", EMAIL_PATH, {"emails": ["a@example.com"]}, auth=None),
     Step("13001 unknown token", EMAIL_PATH, {"emails": ["a@example.com"]}, auth="nope-token"),
@@ -126,7 +131,7 @@ EXPECTED = {
         ),
     ),
     "renamed-200": Expected(
-        {"email 200": {"body"}},
+        {"email 200": {"body"}, "email form 200": {"body"}, "email bearer 200": {"body"}},
         ("200 on POST /v1/email_campaigns/<id>/email_sharings", ": $.sharings: ", "$.sharing_ids"),
     ),
 }
@@ -155,6 +160,7 @@ def proxy_process(upstream: str, record: Path) -> tuple[subprocess.Popen[str], s
 def send(session: requests.Session, base_url: str, step: Step) -> requests.Response:
     body = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
     headers = {"Content-Type": "application/json", STEP: step.label, **token(step.auth)}
+    headers.update(step.headers)
     return session.post(base_url + step.path, data=body, headers=headers, timeout=30)
 
 
