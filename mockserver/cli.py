@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -18,7 +19,7 @@ from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
 from .drift import report_lines, rule_of, summarise
-from .proxy import UPSTREAM_SECONDS, PairLog, Proxy
+from .proxy import PAIR_LOG, UPSTREAM_SECONDS, PairLog, Proxy
 from .recording import Recorder, RecordingError, read_recording
 from .replay import Replayer
 from .server import serve_links_at
@@ -221,7 +222,9 @@ def add_proxy_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         f"(default {UPSTREAM_SECONDS:g})",
     )
     proxy.add_argument(
-        "--quiet", action="store_true", help="no access-log line per request on standard error"
+        "--quiet",
+        action="store_true",
+        help="no line per pair on standard error (what each side answered, same or what differs)",
     )
     proxy.set_defaults(handler=proxy_command)
 
@@ -254,6 +257,10 @@ def proxy_command(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"pisano-mock: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
+    if not args.quiet:
+        handler = logging.StreamHandler(sys.stderr)
+        PAIR_LOG.addHandler(handler)
+        PAIR_LOG.setLevel(logging.INFO)
     hold_stop_signals()
     print(f"pisano-mock proxy {base_url(listener)} -> {upstream.url}", flush=True)
     serve(Proxy(upstream, shadow, pairs), listener, 1)

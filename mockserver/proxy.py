@@ -2,24 +2,28 @@
 emulator's answer to the same request beside it.
 
 A plain WSGI app served like `serve` (serving.py, one worker). Per request of the emulated API:
-the body is read (bounded by max_body_bytes, chunked de-chunked), the shadow emulator answers it at
-once (its clock in real time: a throttle that counts differently upstream shows), the request goes
-upstream unchanged over a kept-alive connection, and the upstream's answer goes back unchanged
-(status line, headers in order — its `Server` and `Date` too, worker.py — body bytes). The pair is
-compared (drift.py), kept in a bounded log for `/__mock/drift`, and appended to the recording.
+the body is read (bounded by max_body_bytes, chunked de-chunked); the request goes upstream
+unchanged (upstream.py, a kept-alive connection); while the upstream works on it, the shadow
+emulator answers it (at arrival, on its real-time clock: a throttle that counts differently
+upstream shows); then the upstream's answer goes back unchanged (status line, headers in order —
+its `Server` and `Date` too, worker.py — body bytes). The pair is compared (drift.py), kept in a
+bounded log for `/__mock/drift`, appended to the recording, and told on standard error.
 
 The shadow does not see our own `X-Pisano-Mock-*` request headers: they instruct an emulator and
 Pisano ignores them, so a forced entry would be drift of our making. They are forwarded unchanged.
+The shadow delivers nothing (no senders run in the proxy: serving.py).
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -227,8 +231,12 @@ class PairLog:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.masked_headers: tuple[str, ...] = ()
+        self.write_failed = False  # the recording could not be written (said once)
 
-    def add(self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]) -> None:
+    def add(
+        self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Compare, keep and record one pair; its id and its differences."""
         verdict = drift.compare(upstream, emulator)
         pair_id = next(self._ids)
         secrets: list[str] = []
@@ -243,9 +251,21 @@ class PairLog:
         with self._lock:
             self.log.append([kept], nbytes)
         if self.recorder is not None:
-            self.recorder.write(
-                record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets)
-            )
+            self.write(record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets))
+        return pair_id, verdict
+
+    def write(self, line: dict[str, Any]) -> None:
+        """Append to the recording; a disk that refuses (full, gone) is said once on standard
+        error and the pairs are still compared and kept: the client's answer never waits on it."""
+        assert self.recorder is not None
+        try:
+            self.recorder.write(line)
+        except OSError as error:
+            if not self.write_failed:
+                self.write_failed = True
+                logging.getLogger("pisano_mock").error(
+                    "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
+                )
 
     def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         with self._lock:
@@ -346,15 +366,34 @@ class Proxy:
         except UpstreamFailure as failure:
             exchange = failure
         # At arrival, on its real-time clock, while the upstream works on the request.
-        emulator = self.shadow.answer(environ, arrived)
+        emulator = self.shadow_answer(environ, arrived)
         upstream = self.upstream_answer(exchange)
         if upstream["status"] == 429 and emulator["status"] != 429 and not upstream.get("error"):
             emulator["throttle"] = {"counts": self.shadow.counts(arrived)}
-        self.pairs.add(arrived, upstream, emulator)
+        pair_id, verdict = self.pairs.add(arrived, upstream, emulator)
+        if PAIR_LOG.isEnabledFor(logging.INFO):
+            PAIR_LOG.info("%s", pair_line(arrived, upstream, emulator, pair_id, verdict))
         environ[VERBATIM_KEY] = True
         headers = [(n, v) for n, v in upstream["headers"] if n.lower() not in ANSWER_HOP_BY_HOP]
         start_response(f"{upstream['status']} {upstream['reason_phrase']}", headers)
         return [upstream["body"]]
+
+    def shadow_answer(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
+        """The shadow's answer; a failure of ours there never costs the client its answer."""
+        try:
+            return self.shadow.answer(environ, arrived)
+        except Exception as error:  # the emulator turns its own errors into 13000: this is ours
+            logging.getLogger("pisano_mock").exception("pisano-mock proxy: the shadow failed")
+            reason = f"the shadow emulator failed: {type(error).__name__}: {error}"
+            return {
+                "status": 0,
+                "reason_phrase": "",
+                "headers": [],
+                "body": b"",
+                "code": None,
+                "reason": reason,
+                "throttle": None,
+            }
 
     def upstream_answer(self, exchange: Exchange | UpstreamFailure) -> dict[str, Any]:
         try:
@@ -369,6 +408,28 @@ class Proxy:
             "headers": answer.headers,
             "body": answer.body,
         }
+
+
+PAIR_LOG = logging.getLogger("pisano_mock.proxy")
+PAIR_LOG.propagate = False  # only the handler the CLI adds (without --quiet)
+
+
+def pair_line(
+    arrived: Arrived,
+    upstream: dict[str, Any],
+    emulator: dict[str, Any],
+    pair_id: int,
+    verdict: list[dict[str, Any]],
+) -> str:
+    """One line per pair on standard error: what each side answered, and the verdict."""
+    when = datetime.fromtimestamp(arrived.time, UTC).isoformat(timespec="milliseconds")
+    differs = ",".join(d["what"] for d in verdict)
+    took = (time.time() - arrived.time) * 1000
+    return (
+        f"{when.replace('+00:00', 'Z')} {arrived.method} {arrived.path} "
+        f"upstream={upstream['status']} emulator={emulator['status']} "
+        f"{'differs:' + differs if verdict else 'same'} {took:.1f}ms pair={pair_id}"
+    )
 
 
 def bad_gateway(url: str, why: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ repeats kept) and body (Content-Length, chunked de-chunked, or up to the close).
 from __future__ import annotations
 
 import queue
+import re
 import socket
 import ssl
 import time
@@ -22,6 +23,9 @@ MAX_HEADERS = 256
 REUSE_SECONDS = 4.0  # an idle connection older than this is not reused: servers close them
 # (the emulator after 5 s); a request sent on one being closed would be lost or sent twice.
 NO_BODY_STATUSES = frozenset({204, 304})
+MAX_ANSWER_BYTES = 256 << 20  # an answer body over this is no Pisano answer: a 502, not our memory
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2: a header's name
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # never in a header's value
 
 
 class UpstreamFailure(Exception):
@@ -112,9 +116,11 @@ def header_lines(reader: IO[bytes]) -> list[tuple[str, str]]:
             headers[-1] = (name, f"{value} {text.strip()}")
             continue
         name, colon, value = text.partition(":")
-        if not colon or not name or name != name.strip():
+        value = value.strip(" \t")
+        if not colon or not TOKEN.fullmatch(name) or CONTROL.search(value):
+            # What our server could not send on (gunicorn refuses it): no answer we can pass on.
             raise UpstreamFailure(f"not a header line: {text[:80]!r}")
-        headers.append((name, value.strip(" \t")))
+        headers.append((name, value))
     raise UpstreamFailure(f"more than {MAX_HEADERS} header lines")
 
 
@@ -131,8 +137,15 @@ def read_body(
     if length is not None:
         if not length.strip().isdigit():
             raise UpstreamFailure(f"Content-Length: {length[:40]!r} is not a length")
-        return exactly(reader, int(length)), True
-    return reader.read(), False  # delimited by the close
+        return exactly(reader, bounded(int(length))), True
+    body = reader.read(MAX_ANSWER_BYTES + 1)  # delimited by the close
+    return body[: bounded(len(body))], False
+
+
+def bounded(size: int, held: int = 0) -> int:
+    if held + size > MAX_ANSWER_BYTES:
+        raise UpstreamFailure(f"the answer's body is over {MAX_ANSWER_BYTES} bytes")
+    return size
 
 
 def exactly(reader: IO[bytes], size: int) -> bytes:
@@ -144,6 +157,7 @@ def exactly(reader: IO[bytes], size: int) -> bytes:
 
 def dechunked(reader: IO[bytes]) -> bytes:
     chunks: list[bytes] = []
+    held = 0
     while True:
         line = reader.readline(MAX_LINE + 1)
         size_text = line.split(b";", 1)[0].strip()
@@ -154,7 +168,8 @@ def dechunked(reader: IO[bytes]) -> bytes:
         if size == 0:
             header_lines(reader)  # trailers: dropped (a proxy may)
             return b"".join(chunks)
-        chunks.append(exactly(reader, size))
+        chunks.append(exactly(reader, bounded(size, held)))
+        held += size
         if reader.readline(3) not in (b"\r\n", b"\n"):
             raise UpstreamFailure("the chunked answer was cut short or broken")
 

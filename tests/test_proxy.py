@@ -54,6 +54,9 @@ ANSWERS = {
     "/large": raw_answer("200 OK", HEADS, b"x" * 3_000_000),
     "/odd-phrase": raw_answer("299 Quite Fine Thanks", HEADS, OK_BODY),
 }
+NO_FLOW = "/v1/email_campaigns/00000000-0000-4000-8000-000000013005/email_sharings"
+SHARE = "/v1/email_campaigns/735c19a7-ee54-4b03-a84a-93dfe2a94a56/email_sharings"
+ANSWERS[NO_FLOW] = ANSWERS["/throttled"]  # upstream refuses where the emulator would not
 
 
 class RawUpstream:
@@ -95,6 +98,8 @@ class RawUpstream:
                 if method == b"HEAD":
                     answer = answer.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
                 conn.sendall(answer)
+                if path == "/then-close":  # as a server closing a kept-alive connection idle
+                    return
                 if re.search(rb"\r\nconnection: *close", request, re.IGNORECASE):
                     return
 
@@ -349,3 +354,83 @@ def test_each_pair_is_recorded_with_both_answers_and_the_verdict(proxy, recordin
     assert report.returncode == 1
     summary = json.loads(report.stdout)
     assert last["id"] in {d["request_id"] for d in summary["differences"]}
+
+
+def test_a_kept_alive_connection_the_upstream_closed_is_replaced_not_lost(upstream, proxy):
+    upstream.arrived.clear()
+    statuses = [requests.get(f"{proxy}/then-close", timeout=10).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert len(upstream.arrived) == 3  # each sent once: none lost, none twice
+
+
+def test_each_pair_is_one_line_on_standard_error_without_quiet(upstream):
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
+    command += ["--upstream", upstream.url]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            base_url = START_LINE.match(process.stdout.readline().rstrip("\n")).group(1)
+            requests.get(f"{base_url}/refused?x=1", timeout=10)
+            line = process.stderr.readline()
+        finally:
+            process.terminate()
+    assert re.fullmatch(
+        r"\S+Z GET /refused upstream=400 emulator=404 differs:status,code,body \S+ms pair=1\n",
+        line,
+    ), line
+
+
+def test_one_side_429_is_a_throttle_difference_naming_the_tier_or_the_counts(upstream, tmp_path):
+    config = tmp_path / "shadow.toml"
+    config.write_text('[throttle]\ntiers = "1/3600 seconds; 5/7200 seconds"\n')
+    process, base_url = start_proxy(upstream.url, "--config", str(config))
+    try:
+        auth = {"Authorization": "Token token=test-token"}
+        emails = {"emails": ["a@example.com"]}
+        assert requests.post(f"{base_url}{NO_FLOW}", json=emails, headers=auth).status_code == 429
+        assert requests.post(f"{base_url}{SHARE}", json=emails, headers=auth).status_code == 200
+        drift = requests.get(f"{base_url}/__mock/drift", timeout=10).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    only_upstream, only_emulator = drift["differences"]
+    assert only_upstream["what"] == only_emulator["what"] == "throttle"
+    assert only_upstream["upstream"] == {"status": 429, "retry_after": "7"}
+    assert only_upstream["emulator"] == {
+        "status": 404,
+        "counts": {"1/3600 seconds": 1, "5/7200 seconds": 1},
+    }
+    assert only_emulator["emulator"] == {"status": 429, "tier": "1/3600 seconds"}
+    assert only_emulator["upstream"] == 200
+    rules = [rule["rule"] for rule in drift["rules"]]
+    assert (
+        rules[1]
+        == "429 throttle tier 1/3600 seconds on POST /v1/email_campaigns/<id>/email_sharings"
+    )
+
+
+def test_the_shadow_does_not_see_our_own_headers(upstream, proxy):
+    forced = {"X-Pisano-Mock-Error": "13017"}
+    answer = requests.post(f"{proxy}{SHARE}", json={"emails": ["a@example.com"]}, headers=forced)
+    assert answer.status_code == 200  # upstream's answer
+    drift = requests.get(f"{proxy}/__mock/drift?limit=1000", timeout=10).json()
+    code = [d for d in drift["differences"] if d["what"] == "code"][-1]
+    assert code["emulator"] == 13030  # no token: not the 13017 the header would force
+    assert upstream.arrived[-1].count(b"X-Pisano-Mock-Error: 13017\r\n") == 1  # forwarded
+
+
+def test_concurrent_requests_each_get_their_own_answer(upstream, proxy):
+    from concurrent.futures import ThreadPoolExecutor
+
+    upstream.arrived.clear()
+    paths = ["/ok", "/refused", "/odd-phrase", "/chunked"] * 10
+
+    def fetch(path: str) -> tuple[str, bytes]:
+        return path, parsed(exchange(proxy, get(path)))[2]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(fetch, paths))
+    expected = {"/ok": OK_BODY, "/refused": CATALOGUE_BODY, "/odd-phrase": OK_BODY}
+    assert all(body == expected.get(path, OK_BODY) for path, body in results)
+    assert len(upstream.arrived) == len(paths)
