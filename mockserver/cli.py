@@ -19,7 +19,8 @@ from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
 from .drift import report_lines, rule_of, summarise
-from .proxy import PAIR_LOG, UPSTREAM_SECONDS, PairLog, Proxy
+from .pairs import PAIR_LOG, PairLog
+from .proxy import UPSTREAM_SECONDS, Proxy
 from .recording import Recorder, RecordingError, read_recording
 from .replay import Replayer
 from .server import serve_links_at

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mockserver.proxy import Arrived, PairLog, record
+from mockserver.pairs import Arrived, PairLog, record
 from mockserver.recording import (
     Recorder,
     decoded_body,

@@ -11,7 +11,8 @@ from test_proxy import OK_BODY, RawUpstream
 from werkzeug.test import Client
 
 from mockserver.app import create_app
-from mockserver.proxy import PairLog, Proxy
+from mockserver.pairs import PairLog
+from mockserver.proxy import Proxy
 from mockserver.upstream import Upstream
 
 

@@ -1,0 +1,169 @@
+"""The pairs a proxy holds (SPEC 2.8): each request as it arrived, the two answers compared, kept
+in a bounded log for `/__mock/drift`, appended to the recording, told on standard error."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from . import drift
+from .bounded import BoundedLog
+from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
+
+PAIR_OVERHEAD = 400  # bytes a kept pair costs besides its differences (dicts, strings)
+
+
+@dataclass
+class Arrived:
+    """A request as the client sent it: what goes upstream and to the shadow."""
+
+    method: str
+    target: str  # path and raw query, as sent
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    chunked: bool
+    time: float
+    client: str = ""  # the caller's address: the shadow's throttle key may be by IP
+
+
+class PairLog:
+    """The pairs held for `/__mock/drift` (bounded like the journal: the oldest dropped, counted),
+    and the recording when there is one."""
+
+    def __init__(self, max_items: int, max_bytes: int, recorder: Recorder | None) -> None:
+        self.log: BoundedLog[dict[str, Any]] = BoundedLog(max_items, max_bytes)
+        self.recorder = recorder
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.masked_headers: tuple[str, ...] = ()
+        self.write_failed = False  # the recording could not be written (said once)
+
+    def add(
+        self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Compare, keep and record one pair; its id and its differences."""
+        verdict = drift.compare(upstream, emulator)
+        pair_id = next(self._ids)
+        secrets: list[str] = []
+        if verdict or self.recorder is not None:
+            secrets = secrets_of(arrived.headers, arrived.query, arrived.body, self.masked_headers)
+        kept = {
+            "id": pair_id,
+            "rule": drift.rule_of(arrived.method, arrived.path, emulator),
+            "verdict": mask_json(verdict, secrets) if verdict else "same",
+        }
+        nbytes = PAIR_OVERHEAD + len(orjson.dumps(kept["verdict"])) if verdict else PAIR_OVERHEAD
+        with self._lock:
+            self.log.append([kept], nbytes)
+        if self.recorder is not None:
+            self.write(record(pair_id, arrived, upstream, emulator, kept["verdict"], secrets))
+        return pair_id, verdict
+
+    def write(self, line: dict[str, Any]) -> None:
+        """Append to the recording; a disk that refuses (full, gone) is said once on standard
+        error and the pairs are still compared and kept: the client's answer never waits on it."""
+        assert self.recorder is not None
+        try:
+            self.recorder.write(line)
+        except OSError as error:
+            if not self.write_failed:
+                self.write_failed = True
+                logging.getLogger("pisano_mock").error(
+                    "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
+                )
+
+    def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
+        with self._lock:
+            kept = [pair for _, pair in self.log.items_since(0)]
+            dropped = self.log.dropped
+        summary = drift.summarise(kept, dropped)
+        shown = [d for d in summary["differences"] if d["request_id"] > since]
+        summary["differences"] = shown[:limit] if limit is not None else shown
+        summary["more"] = limit is not None and len(shown) > limit
+        return summary
+
+    def clear(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+
+def record(
+    pair_id: int,
+    arrived: Arrived,
+    upstream: dict[str, Any],
+    emulator: dict[str, Any],
+    verdict: Any,
+    secrets: list[str],
+) -> dict[str, Any]:
+    """One line of the recording, tokens masked everywhere (SPEC 2.6's rule)."""
+    request_side = {
+        "method": arrived.method,
+        "path": mask_text(arrived.path, secrets),
+        "query": mask_text(arrived.query, secrets),
+        "headers": recorded_headers(arrived.headers, secrets),
+        **masked_body(arrived.body, secrets),
+    }
+    emulator_extra = {key: emulator.get(key) for key in ("code", "reason", "throttle")}
+    return {
+        "id": pair_id,
+        "time": arrived.time,
+        "request": request_side,
+        "upstream": answer_side(upstream, secrets),
+        "emulator": {**answer_side(emulator, secrets), **mask_json(emulator_extra, secrets)},
+        "verdict": verdict,
+    }
+
+
+def answer_side(answer: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    side = {
+        "status": answer["status"],
+        "reason_phrase": answer["reason_phrase"],
+        "headers": recorded_headers(answer["headers"], secrets),
+        **masked_body(answer["body"], secrets),
+    }
+    if "error" in answer:
+        side["error"] = answer["error"]
+    return side
+
+
+def recorded_headers(headers: Iterable[tuple[str, str]], secrets: list[str]) -> list[list[str]]:
+    return [[name, masked_header(name, value, secrets)] for name, value in headers]
+
+
+def masked_body(body: bytes, secrets: list[str]) -> dict[str, str]:
+    encoded = encoded_body(body)
+    if "body" in encoded:
+        encoded["body"] = mask_text(encoded["body"], secrets)
+    return encoded
+
+
+PAIR_LOG = logging.getLogger("pisano_mock.proxy")
+PAIR_LOG.propagate = False  # only the handler the CLI adds (without --quiet)
+
+
+def pair_line(
+    arrived: Arrived,
+    upstream: dict[str, Any],
+    emulator: dict[str, Any],
+    pair_id: int,
+    verdict: list[dict[str, Any]],
+) -> str:
+    """One line per pair on standard error: what each side answered, and the verdict."""
+    when = datetime.fromtimestamp(arrived.time, UTC).isoformat(timespec="milliseconds")
+    differs = ",".join(d["what"] for d in verdict)
+    took = (time.time() - arrived.time) * 1000
+    return (
+        f"{when.replace('+00:00', 'Z')} {arrived.method} {arrived.path} "
+        f"upstream={upstream['status']} emulator={emulator['status']} "
+        f"{'differs:' + differs if verdict else 'same'} {took:.1f}ms pair={pair_id}"
+    )
