@@ -100,7 +100,8 @@ With --live --drift DIR the kit does the proxying itself: it starts `pisano-mock
 live suite through it, stops it and prints the drift summary (`pisano-mock drift report DIR`):
 where the emulator answered differently from the environment, rule by rule.
 Exit status: 0 every check held, 1 a check failed, 2 the kit could not run (nothing listens at
---base-url, no admin API and no --live, the drift proxy did not start). Drift does not change it.
+--base-url, no admin API and no --live, the drift proxy did not start or died). Drift does not
+change it.
 """
 
 
