@@ -47,10 +47,15 @@ class AdminClient:
             raise AdminError(f"{method} {path}: {error}") from None
 
     def available(self) -> bool:
+        return self.health() is not None
+
+    def health(self) -> dict[str, Any] | None:
+        """`/__mock/health` when an emulator or a proxy answers it ok (its `mode` says which)."""
         try:
-            return self.call("GET", "/__mock/health").get("status") == "ok"
+            health = self.call("GET", "/__mock/health")
         except AdminError:
-            return False
+            return None
+        return health if isinstance(health, dict) and health.get("status") == "ok" else None
 
     def reset(self) -> None:
         self.call("POST", "/__mock/reset")

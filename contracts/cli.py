@@ -11,6 +11,7 @@ from typing import Any
 
 from .admin_client import AdminClient, AdminError
 from .client_suite import run_client_suite
+from .drift_run import drift_dir_problem, drift_summary, proxy_to, shadow_config
 from .endpoints import ENDPOINTS
 from .expectations import DEFAULT_LINK_CHANNEL, DEFAULT_SMS_CAMPAIGN
 from .model import KitError
@@ -90,8 +91,17 @@ only to addresses at example.com, so no real person receives a survey. The throt
 is checked live by a burst of bodies the server refuses anyway ({"emails": []}: nobody is sent
 anything): a 429 text/plain "Retry later\n" must come by the 21st request of a 5 s window. A
 check that could not run (a burst too slow to fill a window) is reported as skipped, not ok.
+A `pisano-mock proxy` at --base-url (its health says mode "proxy") is checked as the real
+environment behind it: --live only, its admin API never used.
+
+With --live --drift DIR the kit does the proxying itself: it starts `pisano-mock proxy --upstream
+<--base-url> --record DIR` with a shadow emulator configured from --token, --campaign-id,
+--sms-campaign-id and --link-channel-id (an active account owning them, flow attached), runs the
+live suite through it, stops it and prints the drift summary (`pisano-mock drift report DIR`):
+where the emulator answered differently from the environment, rule by rule.
 Exit status: 0 every check held, 1 a check failed, 2 the kit could not run (nothing listens at
---base-url, or no admin API and no --live).
+--base-url, no admin API and no --live, the drift proxy did not start or died). Drift does not
+change it.
 """
 
 
@@ -201,6 +211,14 @@ def _add_server_suite(suites: Any) -> None:
         "$PISANO_MOCK_ADMIN_TOKEN)",
     )
     server.add_argument("--junit-xml", metavar="PATH", help="also write a JUnit XML report")
+    server.add_argument(
+        "--drift",
+        metavar="DIR",
+        help="with --live: send the suite through `pisano-mock proxy`, which holds the "
+        "emulator's answer to each request against the environment's and records both in DIR "
+        "(a new or empty directory); the drift summary follows the report (the exit status "
+        "stays the suite's)",
+    )
     server.set_defaults(handler=server_command)
 
 
@@ -250,6 +268,7 @@ def client_command(args: argparse.Namespace) -> int:
 
 def server_command(args: argparse.Namespace) -> int:
     base_url = args.base_url.rstrip("/")
+    drift_problem = None if args.drift is None else drift_dir_problem(args.drift)
     wrong = argument_problem(
         (
             urllib.parse.urlsplit(base_url).scheme not in ("http", "https"),
@@ -257,6 +276,11 @@ def server_command(args: argparse.Namespace) -> int:
         ),
         (args.pace < 0, "--pace: 0 or more seconds"),
         (not writable(args.junit_xml), f"--junit-xml: cannot write {args.junit_xml}"),
+        (
+            args.drift is not None and not args.live,
+            "--drift: needs --live (it checks a real environment, through the proxy)",
+        ),
+        (drift_problem is not None, drift_problem or ""),
     )
     if wrong:
         _say(wrong)
@@ -267,30 +291,80 @@ def server_command(args: argparse.Namespace) -> int:
     admin = AdminClient(
         base_url, admin_token=args.admin_token or os.environ.get(ADMIN_TOKEN_VARIABLE)
     )
+    refusal = why_not_checked(base_url, admin, args.live)
+    if refusal:
+        _say(refusal)
+        return 2
+    if args.drift is not None:
+        return _through_the_proxy(args, base_url)
+    emulator = not args.live  # why_not_checked: without --live, an emulator's admin API answers
+    return _run_server_suite(args, _server(args, base_url, admin if emulator else None))
+
+
+def why_not_checked(base_url: str, admin: AdminClient, live: bool) -> str | None:
+    """Why the suite cannot run against what answers at `base_url` as asked, or None. A proxy
+    (health's mode "proxy") is a real environment behind a shadow: checked live only, its admin
+    API never driven (a reset would empty its pairs, not the environment's state)."""
     refused = admin_refusal(admin)
-    if refused and not args.live:
-        _say(
+    if refused and not live:
+        return (
             f"{base_url}: the emulator's admin API refused the kit ({refused}): pass its admin "
             f"token with --admin-token T or ${ADMIN_TOKEN_VARIABLE} (or --live to check it as a "
             "real Pisano environment)"
         )
-        return 2
-    emulator = admin.available() and not args.live
-    if not emulator and not args.live:
-        _say(
+    health = admin.health() if not refused else None
+    if health is not None and health.get("mode") == "proxy" and not live:
+        return (
+            f"{base_url} is a pisano-mock proxy to {health.get('upstream', 'a real environment')}: "
+            "checking it checks that environment; pass --live (real requests, paced, to "
+            "example.com addresses only)"
+        )
+    if health is None and not live:
+        return (
             f"{base_url} answers but has no emulator admin API (/__mock/health); to check a real "
             "Pisano environment pass --live (real requests, paced, to example.com addresses only)"
         )
-        return 2
-    server = Server(base_url, args.token, args.campaign_id, admin if emulator else None)
+    return None
+
+
+def _server(args: argparse.Namespace, base_url: str, admin: AdminClient | None) -> Server:
+    emulator = admin is not None
+    server = Server(base_url, args.token, args.campaign_id, admin)
     server.pace = 0.0 if emulator else args.pace
     server.sms_campaign_id = args.sms_campaign_id or (DEFAULT_SMS_CAMPAIGN if emulator else None)
     server.link_channel_id = args.link_channel_id or (DEFAULT_LINK_CHANNEL if emulator else None)
+    return server
+
+
+def _run_server_suite(args: argparse.Namespace, server: Server) -> int:
     outcomes = run_server_suite(server)
     print(server_text_report(outcomes))
     if args.junit_xml:
         write_server_junit(outcomes, args.junit_xml)
     return 1 if any(outcome.failure for outcome in outcomes) else 0
+
+
+def _through_the_proxy(args: argparse.Namespace, base_url: str) -> int:
+    """The live suite sent through `pisano-mock proxy` to `base_url`, then the drift summary.
+    The exit status stays the suite's: drift is reported, not judged (README)."""
+    config = shadow_config(args.token, args.campaign_id, args.sms_campaign_id, args.link_channel_id)
+    try:
+        with proxy_to(base_url, args.drift, config) as proxy:
+            print(f"drift: checking {base_url} through pisano-mock proxy {proxy.base_url}")
+            status = _run_server_suite(args, _server(args, proxy.base_url, None))
+    except KitError as error:
+        _say(str(error))
+        return 2
+    except OSError as error:  # the proxy is the kit's own child: it died, or was killed
+        _say(
+            f"the drift proxy stopped answering ({getattr(error, 'reason', error)}); what it "
+            f"recorded until then is in {args.drift}"
+        )
+        return 2
+    _, summary = drift_summary(args.drift)
+    print(f"\ndrift, recorded in {args.drift} (pisano-mock drift report {args.drift}):")
+    print(summary)
+    return status
 
 
 def argument_problem(*rules: tuple[bool, str]) -> str | None:
