@@ -286,10 +286,16 @@ def add_to_rule(rule: dict[str, Any], pair: dict[str, Any]) -> None:
         rule["examples"].append({"request_id": pair["id"], "text": texts})
 
 
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def report_lines(summary: dict[str, Any]) -> list[str]:
     """The summary as text: one paragraph per rule that differs, or that every pair is the same."""
+    if summary["pairs"] == 0:
+        return ["no pair recorded: nothing was compared"]
     if summary["pairs"] == summary["same"]:
-        return [f"every pair is the same ({summary['pairs']} pairs)"]
+        return [f"every pair is the same ({counted(summary['pairs'], 'pair')})"]
     differ = summary["pairs"] - summary["same"]
     lines = [f"{differ} of {summary['pairs']} pairs differ (each: the emulator's → upstream's)"]
     for rule in summary["rules"]:

@@ -13,6 +13,20 @@ RAW_HEAD_KEY = "pisano_mock.raw_head"  # the request head as the client wrote it
 VERBATIM_KEY = "pisano_mock.verbatim_headers"  # the app's own Server and Date are sent
 HEADER_LIMIT = 300
 
+# An answer's hop-by-hop headers (RFC 9110 7.6.1): framing the WSGI server writes itself, never
+# passed on from an upstream's answer (proxy.py) or a recorded one (replay.py).
+ANSWER_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
 
 def ascii_header(text: str, limit: int = HEADER_LIMIT) -> str:
     """`text` as a header value: non-ASCII as \\uXXXX, no control characters, cut to `limit`."""

@@ -34,7 +34,7 @@ from .auth import token_from_header
 from .bodies import read_body
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
-from .headers import RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
+from .headers import ANSWER_HOP_BY_HOP, RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 from .pairs import PAIR_LOG, Arrived, PairLog, pair_line
 from .upstream import Exchange, Upstream, UpstreamFailure
 
@@ -53,17 +53,6 @@ REQUEST_HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "expect",
-    }
-)
-ANSWER_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
     }
 )
 

@@ -22,20 +22,8 @@ from flask import Response, g, request
 from . import drift, lifecycle
 from .catalogue import PisanoError
 from .context import current_emulator
-from .headers import REASON, VERBATIM_KEY, ascii_header
+from .headers import ANSWER_HOP_BY_HOP, REASON, VERBATIM_KEY, ascii_header
 from .recording import decoded_body, read_recording
-
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -120,7 +108,7 @@ def recorded(record: dict[str, Any]) -> Recorded:
     headers = tuple(
         (str(name), str(value))
         for name, value in upstream["headers"]
-        if str(name).lower() not in HOP_BY_HOP
+        if str(name).lower() not in ANSWER_HOP_BY_HOP
     )
     status = f"{int(upstream['status'])} {upstream.get('reason_phrase') or ''}".rstrip()
     return Recorded(int(record["id"]), status, headers, decoded_body(upstream))

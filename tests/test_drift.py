@@ -167,7 +167,12 @@ def test_the_summary_groups_pairs_by_the_rule_the_emulator_applied():
 
 def test_the_report_says_when_every_pair_is_the_same():
     summary = drift.summarise([pair(1, answer(200, OK), answer(200, OK))])
-    assert drift.report_lines(summary) == ["every pair is the same (1 pairs)"]
+    assert drift.report_lines(summary) == ["every pair is the same (1 pair)"]
+
+
+def test_the_report_of_no_pair_says_nothing_was_compared():
+    # "every pair is the same (0 pairs)" read as a pass where nothing was compared
+    assert drift.report_lines(drift.summarise([])) == ["no pair recorded: nothing was compared"]
 
 
 def test_a_throttle_rule_names_the_tier():
