@@ -129,7 +129,19 @@ def holds(expected: list[str], output: str) -> list[str]:
     return missing
 
 
+@pytest.fixture
+def leaves_no_file() -> Iterator[None]:
+    """The examples run in the checkout (they name its fixtures) and some write a file there, as
+    a reader's would (`curl ... -o message.eml`): removed after, so a test run leaves none."""
+    before = set(ROOT.iterdir())
+    yield
+    for path in set(ROOT.iterdir()) - before:
+        if path.is_file():
+            path.unlink()
+
+
 @pytest.mark.parametrize("name", SECTIONS)
+@pytest.mark.usefixtures("leaves_no_file")
 def test_the_readme_examples_of_each_channel_and_trigger_answer_as_written(name):
     """One emulator per section (its blocks follow on: ids go on from one to the next), started
     as the section's own `pisano-mock serve` line says when it has one."""
