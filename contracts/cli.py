@@ -89,7 +89,7 @@ API and uses it (reset, clock). Against a real Pisano environment it refuses to 
 pass --live; then it paces itself to one request per 4 s (--pace; within the throttle) and sends
 only to addresses at example.com, so no real person receives a survey. The throttle's first tier
 is checked live by a burst of bodies the server refuses anyway ({"emails": []}: nobody is sent
-anything): a 429 text/plain "Retry later\n" must come by the 21st request of a 5 s window. A
+anything): a 429 text/plain "Retry later\\n" must come by the 21st request of a 5 s window. A
 check that could not run (a burst too slow to fill a window) is reported as skipped, not ok.
 A `pisano-mock proxy` at --base-url (its health says mode "proxy") is checked as the real
 environment behind it: --live only, its admin API never used.
