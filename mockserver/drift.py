@@ -19,6 +19,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -189,6 +190,7 @@ def retry_after_difference(
 
 
 PATHS_NAMED = 5  # JSON paths named per body difference: enough to see a pattern, bounded
+PATHS_COUNTED = 1000  # the walk stops past this many: "and 995+ more"
 
 
 def body_difference(upstream: dict[str, Any], emulator: dict[str, Any]) -> str | None:
@@ -196,12 +198,13 @@ def body_difference(upstream: dict[str, Any], emulator: dict[str, Any]) -> str |
     if upstream["body"] == emulator["body"]:
         return None
     if 200 <= emulator["status"] < 300:
-        mine, theirs = parse_structure(emulator["body"]), parse_structure(upstream["body"])
-        if mine is not _NOT_JSON and theirs is not _NOT_JSON:
-            try:
-                return paths_text(list(json_differences(theirs, mine, "$")))
-            except RecursionError:  # nested deeper than we walk: say where the bytes part
-                pass
+        try:
+            mine, theirs = parse_structure(emulator["body"]), parse_structure(upstream["body"])
+            if mine is not _NOT_JSON and theirs is not _NOT_JSON:
+                found = islice(json_differences(theirs, mine, "$"), PATHS_COUNTED + 1)
+                return paths_text(list(found))
+        except RecursionError:  # nested deeper than we parse or walk: say where the bytes part
+            pass
     return f"bytes differ from byte {first_byte_apart(upstream['body'], emulator['body'])}"
 
 
@@ -209,7 +212,8 @@ def paths_text(found: list[str]) -> str | None:
     if not found:
         return None
     more = len(found) - PATHS_NAMED
-    return "; ".join(found[:PATHS_NAMED]) + (f"; and {more} more" if more > 0 else "")
+    counted = f"{more - 1}+" if len(found) > PATHS_COUNTED else str(more)
+    return "; ".join(found[:PATHS_NAMED]) + (f"; and {counted} more" if more > 0 else "")
 
 
 def json_differences(theirs: Any, mine: Any, path: str, generated: bool = False) -> Iterator[str]:

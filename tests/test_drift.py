@@ -323,3 +323,9 @@ def test_body_excerpts_are_escaped_once_in_json_and_in_text():
         'body "...:\\"An error occured\\"}" → "...:\\"An error occurred\\"}"'
         in (drift.report_lines(summary)[1])
     )
+
+
+def test_a_deeply_nested_200_body_is_compared_by_its_bytes_never_a_crash():
+    deep = b"[" * 1000 + b"]" * 1000
+    (found,) = drift.compare(answer(200, deep[:1000] + b"1" + deep[1000:]), answer(200, deep))
+    assert found["text"] == "bytes differ from byte 1000"
