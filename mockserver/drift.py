@@ -410,9 +410,8 @@ def add_to_rule(rule: dict[str, Any], pair: dict[str, Any]) -> None:
     if len(rule["examples"]) < EXAMPLES_PER_RULE:
         texts = "; ".join(found.get("text", found["what"]) for found in pair["verdict"])
         example = {"request_id": pair["id"], "text": texts}
-        reason = next(
-            (f["emulator_reason"] for f in pair["verdict"] if f.get("emulator_reason")), None
-        )
+        reasons = (found.get("emulator_reason") for found in pair["verdict"])
+        reason = next((r for r in reasons if r), pair.get("reason"))  # a recording's own
         rule["examples"].append({**example, "emulator_reason": reason} if reason else example)
 
 

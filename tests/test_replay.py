@@ -221,3 +221,13 @@ def test_a_recorded_content_length_is_not_trusted(tmp_path):
     answer = post(create_app(load_settings(), Replayer(str(tmp_path))).test_client(), BODY)
     assert answer.data == b'{"status":"ok","long":true}'
     assert answer.headers.getlist("Content-Length") == [str(len(answer.data))]
+
+
+def test_the_report_shows_the_recorded_reason_of_the_emulator(tmp_path, capsys):
+    record = pair(1, BODY, {"status": 401, "body": '{"code":13001}'})
+    record["emulator"]["reason"] = "emails: required field is absent"
+    record["verdict"] = [{"what": "status", "upstream": 401, "emulator": 200, "text": "s"}]
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(record) + "\n")
+    assert main(["drift", "report", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "    the emulator's reason: emails: required field is absent" in out
