@@ -15,7 +15,14 @@ from .drift_run import drift_dir_problem, drift_summary, proxy_to, shadow_config
 from .endpoints import ENDPOINTS
 from .expectations import DEFAULT_LINK_CHANNEL, DEFAULT_SMS_CAMPAIGN
 from .model import KitError
-from .report import server_text_report, text_report, write_junit, write_server_junit
+from .report import (
+    server_count,
+    server_lines,
+    server_text_report,
+    text_report,
+    write_junit,
+    write_server_junit,
+)
 from .runner import CommandClient, EmulatorProcess
 from .scenarios import SCENARIOS
 from .server_suite import LIVE_PACE_SECONDS, Server, run_server_suite
@@ -336,9 +343,15 @@ def _server(args: argparse.Namespace, base_url: str, admin: AdminClient | None) 
     return server
 
 
-def _run_server_suite(args: argparse.Namespace, server: Server) -> int:
-    outcomes = run_server_suite(server)
-    print(server_text_report(outcomes))
+def _run_server_suite(args: argparse.Namespace, server: Server, as_it_goes: bool = False) -> int:
+    """The suite and its report; `as_it_goes` prints each check's lines when it ends (a live run
+    through the drift proxy takes minutes: a CI log should not stay silent)."""
+    if as_it_goes:
+        outcomes = run_server_suite(server, lambda outcome: _print_lines(server_lines(outcome)))
+        _print_lines([server_count(outcomes)])
+    else:
+        outcomes = run_server_suite(server)
+        print(server_text_report(outcomes))
     if args.junit_xml:
         write_server_junit(outcomes, args.junit_xml)
     return 1 if any(outcome.failure for outcome in outcomes) else 0
@@ -350,8 +363,8 @@ def _through_the_proxy(args: argparse.Namespace, base_url: str) -> int:
     config = shadow_config(args.token, args.campaign_id, args.sms_campaign_id, args.link_channel_id)
     try:
         with proxy_to(base_url, args.drift, config) as proxy:
-            print(f"drift: checking {base_url} through pisano-mock proxy {proxy.base_url}")
-            status = _run_server_suite(args, _server(args, proxy.base_url, None))
+            _print_lines([f"drift: checking {base_url} through pisano-mock proxy {proxy.base_url}"])
+            status = _run_server_suite(args, _server(args, proxy.base_url, None), as_it_goes=True)
     except KitError as error:
         _say(str(error))
         return 2
@@ -365,6 +378,10 @@ def _through_the_proxy(args: argparse.Namespace, base_url: str) -> int:
     print(f"\ndrift, recorded in {args.drift} (pisano-mock drift report {args.drift}):")
     print(summary)
     return status
+
+
+def _print_lines(lines: list[str]) -> None:
+    print("\n".join(lines), flush=True)  # flushed: stdout is often a pipe (CI), block-buffered
 
 
 def argument_problem(*rules: tuple[bool, str]) -> str | None:

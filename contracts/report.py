@@ -102,7 +102,7 @@ def write_junit(result: SuiteResult, path: str | Path) -> None:
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _server_line(outcome: ServerOutcome) -> list[str]:
+def server_lines(outcome: ServerOutcome) -> list[str]:
     if outcome.skipped is not None:
         return [f"  skip  {outcome.name} ({outcome.skipped})"]
     if outcome.failure is None:
@@ -117,11 +117,16 @@ def _server_line(outcome: ServerOutcome) -> list[str]:
 
 def server_text_report(outcomes: list[ServerOutcome]) -> str:
     """A line per check (ok, FAIL with expected/received/fix, skip with why), then the count."""
-    lines = [line for outcome in outcomes for line in _server_line(outcome)]
+    lines = [line for outcome in outcomes for line in server_lines(outcome)]
+    return "\n".join([*lines, server_count(outcomes)])
+
+
+def server_count(outcomes: list[ServerOutcome]) -> str:
+    """The report's last line: how many checks held, and were skipped."""
     held = sum(o.failure is None and o.skipped is None for o in outcomes)
     skipped = sum(o.skipped is not None for o in outcomes)
     summary = f"pisano-mock contract server: {held} of {len(outcomes)} checks held"
-    return "\n".join([*lines, summary + (f", {skipped} skipped" if skipped else "")])
+    return summary + (f", {skipped} skipped" if skipped else "")
 
 
 SERVER_CLASS = "pisano_mock.contract.server"

@@ -72,7 +72,7 @@ def _fields(response: Response, seconds: float) -> dict[str, Any]:
         "duration_ms": round(seconds * 1000, 1),
         "token": _masked_token(),
         "request_id": int(request_id) if request_id else None,
-    }
+    } | ({"replayed": f"pair {g.replayed_pair}"} if "replayed_pair" in g else {})
 
 
 def _status(response: Response) -> int | None:
@@ -113,7 +113,7 @@ class TextFormatter(logging.Formatter):
         return (
             f"{a['time']} {a['method']} {a['path']} {_dash(a['status'])} code={_dash(a['code'])} "
             f"{a['duration_ms']:.1f}ms token={_dash(a['token'])} request={_dash(a['request_id'])}"
-        )
+        ) + (f" replayed={a['replayed']}" if "replayed" in a else "")
 
 
 class JsonFormatter(logging.Formatter):

@@ -18,11 +18,11 @@ from . import access_log
 from .access import startup_refusal
 from .app import create_app
 from .csvfile import CHANNELS, DELIMITER_NAMES, ENCODING_NAMES, Summary, check_csv, file_source
-from .drift import report_lines, rule_of, summarise
+from .drift import any_drift, pair_of_record, report_lines, summarise
 from .pairs import PAIR_LOG, PairLog
 from .proxy import UPSTREAM_SECONDS, Proxy
-from .recording import Recorder, RecordingError, read_recording
-from .replay import Replayer
+from .recording import Recorder, RecordingError
+from .replay import Replayer, read_pairs, replay_line
 from .server import serve_links_at
 from .serving import base_url, hold_stop_signals, listen, serve
 from .settings import (
@@ -173,6 +173,8 @@ def serve_command(args: argparse.Namespace) -> int:
         access_log.configure(sys.stderr, args.log_format)
     hold_stop_signals()  # a stop asked for from now on is graceful
     print(f"pisano-mock serving {base_url(listener)} token={token} campaign={campaign}", flush=True)
+    if replay is not None:  # a second line: the first is SPEC 2.1's, which scripts read
+        print(replay_line(replay), flush=True)
     serve(app, listener, args.workers)
     return 0
 
@@ -277,8 +279,10 @@ def add_drift_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "report",
         help="summarise a recording: which rules differ, how often, the first examples",
         description="Read DIR/pairs.jsonl and print which of the emulator's rules answered "
-        "differently from upstream, how often, and the first examples. Exit 0 when every pair "
-        "is the same, 1 when any differs, 2 when DIR is not a readable recording.",
+        "differently from upstream, how often, and the first examples, each with the emulator's "
+        "reason. Pairs the upstream gave no answer to (the proxy's own 502) are counted apart, not "
+        "compared. Exit 0 when every compared pair is the same, 1 when any differs, 2 when DIR is "
+        "not a readable recording.",
     )
     report.add_argument("dir", metavar="DIR", help="the recording's directory")
     report.add_argument(
@@ -289,24 +293,16 @@ def add_drift_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def drift_report_command(args: argparse.Namespace) -> int:
     try:
-        records = read_recording(args.dir)
+        records = read_pairs(args.dir)
     except RecordingError as error:
         print(f"pisano-mock: {error}", file=sys.stderr)
         return 2
-    pairs = (
-        {
-            "id": r["id"],
-            "rule": rule_of(r["request"]["method"], r["request"]["path"], r["emulator"]),
-            "verdict": r["verdict"],
-        }
-        for r in records
-    )
-    summary = summarise(pairs)
+    summary = summarise(map(pair_of_record, records))
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print("\n".join(report_lines(summary)))
-    return 0 if summary["pairs"] == summary["same"] else 1
+    return 1 if any_drift(summary) else 0  # pairs with no upstream answer are not drift
 
 
 def add_csv_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

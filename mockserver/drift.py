@@ -15,8 +15,11 @@ What differs, and why each rule is what it is:
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -52,16 +55,28 @@ CODE_ROWS: dict[int, str] = {
 
 
 def compare(upstream: dict[str, Any], emulator: dict[str, Any]) -> list[dict[str, Any]]:
-    """The differences between the two answers to one request; empty when they are the same."""
+    """The differences between the two answers to one request; empty when they are the same.
+    Each carries the emulator's reason, and a hint when the shadow's config is the likely cause."""
+    if upstream.get("error"):
+        return [no_upstream_answer(upstream, emulator)]
+    context = {"emulator_reason": emulator.get("reason")} if emulator.get("reason") else {}
+    hint = shadow_hint(upstream, emulator)
+    if hint is not None:
+        context["hint"] = hint
+    return [{**found, **context} for found in differences(upstream, emulator)]
+
+
+def differences(upstream: dict[str, Any], emulator: dict[str, Any]) -> list[dict[str, Any]]:
     up_429, em_429 = upstream["status"] == 429, emulator["status"] == 429
     if up_429 != em_429:
         return [throttle_difference(upstream, emulator)]
-    found = [difference(upstream, emulator, what) for what in ("status", "code", "content_type")]
-    differences = [d for d in found if d is not None]
+    found = [retry_after_difference(upstream, emulator)] if up_429 else []
+    found += [difference(upstream, emulator, what) for what in ("status", "code", "content_type")]
+    apart = [d for d in found if d is not None]
     text = body_difference(upstream, emulator)
     if text is not None:
         at = first_byte_apart(upstream["body"], emulator["body"])
-        differences.append(
+        apart.append(
             {
                 "what": "body",
                 "upstream": excerpt(upstream["body"], at),
@@ -69,7 +84,41 @@ def compare(upstream: dict[str, Any], emulator: dict[str, Any]) -> list[dict[str
                 "text": text,
             }
         )
-    return differences
+    return apart
+
+
+NO_UPSTREAM_ANSWER = "no upstream answer"  # the proxy's own 502: nothing to compare with
+
+
+def no_upstream_answer(upstream: dict[str, Any], emulator: dict[str, Any]) -> dict[str, Any]:
+    """The proxy answered its own 502 (unreachable, timeout, cut short): not drift."""
+    error = str(upstream["error"])
+    return {
+        "what": NO_UPSTREAM_ANSWER,
+        "upstream": error,
+        "emulator": emulator["status"],
+        "text": f"no upstream answer ({error}): not compared",
+    }
+
+
+def is_unanswered(verdict: Any) -> bool:
+    return isinstance(verdict, list) and any(d.get("what") == NO_UPSTREAM_ANSWER for d in verdict)
+
+
+# The shadow's refusals that mean "this token or campaign is not in my config" (reason prefixes
+# as api/common.py and auth.py word them): when upstream accepted, the config is the likely cause.
+SHADOW_UNKNOWN = {13001: "", 13002: "campaign_id:", 13013: ""}
+SHADOW_HINT = (
+    "the shadow's config (--config) probably lacks this token or campaign: not Pisano drift"
+)
+
+
+def shadow_hint(upstream: dict[str, Any], emulator: dict[str, Any]) -> str | None:
+    code = emulator.get("code") or json_code(emulator)
+    prefix = SHADOW_UNKNOWN.get(code) if isinstance(code, int) else None
+    if prefix is None or not 200 <= upstream["status"] < 300:
+        return None
+    return SHADOW_HINT if str(emulator.get("reason") or "").startswith(prefix) else None
 
 
 def difference(
@@ -79,7 +128,8 @@ def difference(
     mine, theirs = SIDE_VALUES[what](emulator), SIDE_VALUES[what](upstream)
     if mine == theirs:
         return None
-    return {"what": what, "upstream": theirs, "emulator": mine, "text": f"{what} {mine} → {theirs}"}
+    text = f"{what} {short(mine)} → {short(theirs)}"  # JSON notation: null, not None
+    return {"what": what, "upstream": theirs, "emulator": mine, "text": text}
 
 
 def content_type(answer: dict[str, Any]) -> str | None:
@@ -118,42 +168,78 @@ def throttle_difference(upstream: dict[str, Any], emulator: dict[str, Any]) -> d
     return {"what": "throttle", "upstream": upstream_side, "emulator": emulator_side, "text": text}
 
 
+def retry_after_difference(
+    upstream: dict[str, Any], emulator: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Both refused with 429: a `Retry-After` on one side only is another throttle answer (a
+    client that honours it waits differently). Its value is not compared: it depends on when."""
+    theirs, mine = (
+        header(upstream["headers"], "Retry-After"),
+        header(emulator["headers"], "Retry-After"),
+    )
+    if (theirs is None) == (mine is None):
+        return None
+    tier = (emulator.get("throttle") or {}).get("tier")
+    said = f"Retry-After {short(mine)} → {short(theirs)}"
+    return {
+        "what": "throttle",
+        "upstream": {"status": 429, "retry_after": theirs},
+        "emulator": {"status": 429, "retry_after": mine, "tier": tier},
+        "text": f"both refused (429), {said}",
+    }
+
+
+PATHS_NAMED = 5  # JSON paths named per body difference: enough to see a pattern, bounded
+PATHS_COUNTED = 1000  # the walk stops past this many: "and 995+ more"
+
+
 def body_difference(upstream: dict[str, Any], emulator: dict[str, Any]) -> str | None:
-    """Why the bodies differ (naming the first JSON path that does), or None when they do not."""
+    """Why the bodies differ (naming the JSON paths that do), or None when they do not."""
     if upstream["body"] == emulator["body"]:
         return None
     if 200 <= emulator["status"] < 300:
-        mine, theirs = parse_json(emulator["body"]), parse_json(upstream["body"])
-        if mine is not _NOT_JSON and theirs is not _NOT_JSON:
-            return json_difference(theirs, mine, "$")
+        try:
+            mine, theirs = parse_structure(emulator["body"]), parse_structure(upstream["body"])
+            if mine is not _NOT_JSON and theirs is not _NOT_JSON:
+                found = islice(json_differences(theirs, mine, "$"), PATHS_COUNTED + 1)
+                return paths_text(list(found))
+        except RecursionError:  # nested deeper than we parse or walk: say where the bytes part
+            pass
     return f"bytes differ from byte {first_byte_apart(upstream['body'], emulator['body'])}"
 
 
-def json_difference(theirs: Any, mine: Any, path: str, generated: bool = False) -> str | None:
-    """The first path where two JSON values differ, with what differs; None when they agree."""
-    if json_type(theirs) != json_type(mine):
-        return f"{path}: {json_type(theirs)} upstream, {json_type(mine)} in the emulator"
-    if isinstance(mine, dict):
-        return object_difference(theirs, mine, path)
-    if isinstance(mine, list):
-        return list_difference(theirs, mine, path)
-    if generated or theirs == mine:
+def paths_text(found: list[str]) -> str | None:
+    if not found:
         return None
-    return f"{path}: {short(theirs)} upstream, {short(mine)} in the emulator"
+    more = len(found) - PATHS_NAMED
+    counted = f"{more - 1}+" if len(found) > PATHS_COUNTED else str(more)
+    return "; ".join(found[:PATHS_NAMED]) + (f"; and {counted} more" if more > 0 else "")
 
 
-def object_difference(theirs: dict[str, Any], mine: dict[str, Any], path: str) -> str | None:
+def json_differences(theirs: Any, mine: Any, path: str, generated: bool = False) -> Iterator[str]:
+    """Each path where two JSON values differ, with what differs."""
+    if json_type(theirs) != json_type(mine):
+        yield f"{path}: {json_type(theirs)} upstream, {json_type(mine)} in the emulator"
+    elif isinstance(mine, dict):
+        yield from object_differences(theirs, mine, path)
+    elif isinstance(mine, list):
+        yield from list_differences(theirs, mine, path)
+    elif not generated and theirs != mine:
+        yield f"{path}: {short(theirs)} upstream, {short(mine)} in the emulator"
+
+
+def object_differences(theirs: dict[str, Any], mine: dict[str, Any], path: str) -> Iterator[str]:
+    yield from (f"{path}.{key}: repeated upstream" for key in repeated_keys(theirs))
+    yield from (f"{path}.{key}: repeated in the emulator" for key in repeated_keys(mine))
     their_keys, my_keys = list(theirs), list(mine)
     for at, key in enumerate(my_keys):
         if at >= len(their_keys) or their_keys[at] != key:
-            return key_difference(their_keys, my_keys, at, path)
+            yield key_difference(their_keys, my_keys, at, path)
+            return  # the keys no longer line up: what follows would only repeat this
         made_up = key in GENERATED_KEYS or path.rsplit(".", 1)[-1] in GENERATED_UNDER
-        found = json_difference(theirs[key], mine[key], f"{path}.{key}", made_up)
-        if found is not None:
-            return found
+        yield from json_differences(theirs[key], mine[key], f"{path}.{key}", made_up)
     if len(their_keys) > len(my_keys):
-        return f"{path}.{their_keys[len(my_keys)]}: only upstream has it"
-    return None
+        yield f"{path}.{their_keys[len(my_keys)]}: only upstream has it"
 
 
 def key_difference(their_keys: list[str], my_keys: list[str], at: int, path: str) -> str:
@@ -167,14 +253,37 @@ def key_difference(their_keys: list[str], my_keys: list[str], at: int, path: str
     return f"{path}: keys in another order ({', '.join(their_keys)} upstream)"
 
 
-def list_difference(theirs: list[Any], mine: list[Any], path: str) -> str | None:
+def list_differences(theirs: list[Any], mine: list[Any], path: str) -> Iterator[str]:
     for at, (their_item, my_item) in enumerate(zip(theirs, mine, strict=False)):
-        found = json_difference(their_item, my_item, f"{path}[{at}]")
-        if found is not None:
-            return found
+        yield from json_differences(their_item, my_item, f"{path}[{at}]")
     if len(theirs) != len(mine):
-        return f"{path}: {len(theirs)} items upstream, {len(mine)} in the emulator"
-    return None
+        yield f"{path}: {len(theirs)} items upstream, {len(mine)} in the emulator"
+
+
+class JSONObject(dict[str, Any]):
+    """A parsed JSON object that remembers the keys it saw more than once (a typed client may
+    read the first or the last: the bytes say two things)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def json_object(pairs: list[tuple[str, Any]]) -> JSONObject:
+    made = JSONObject(pairs)
+    if len(made) < len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        made.repeated = tuple(key for key, n in counts.items() if n > 1)
+    return made
+
+
+def repeated_keys(value: dict[str, Any]) -> tuple[str, ...]:
+    return value.repeated if isinstance(value, JSONObject) else ()
+
+
+def parse_structure(body: bytes) -> Any:
+    """The body as JSON for a structural comparison (repeated keys kept note of), or _NOT_JSON."""
+    if parse_json(body) is _NOT_JSON:  # orjson first: fast, and it bounds the nesting
+        return _NOT_JSON
+    return json.loads(body, object_pairs_hook=json_object)
 
 
 JSON_TYPES = ((bool, "boolean"), ((int, float), "number"), (str, "string"))
@@ -249,11 +358,24 @@ def what_emulator_did(emulator: dict[str, Any]) -> str:
     return f"{status}"
 
 
+def pair_of_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A recorded pair as `summarise` takes it. A recording made before unanswered pairs had a
+    verdict of their own says so by the upstream side's `error`."""
+    emulator, upstream = record["emulator"], record["upstream"]
+    verdict = record["verdict"]
+    if upstream.get("error") and not is_unanswered(verdict):
+        verdict = [{**no_upstream_answer(upstream, emulator), "text": "no upstream answer"}]
+    rule = rule_of(record["request"]["method"], record["request"]["path"], emulator)
+    return {"id": record["id"], "rule": rule, "verdict": verdict, "reason": emulator.get("reason")}
+
+
 def summarise(pairs: Iterable[dict[str, Any]], dropped: int = 0) -> dict[str, Any]:
-    """The `/__mock/drift` object from pairs (`id`, `method`, `path`, `emulator`, `verdict`)."""
+    """The `/__mock/drift` object from pairs (`id`, `rule`, `verdict`). A pair that got no
+    upstream answer is counted apart (`no_upstream_answer`): not the same, not a difference."""
     summary: dict[str, Any] = {
         "pairs": 0,
         "same": 0,
+        "no_upstream_answer": 0,
         "dropped": dropped,
         "differences": [],
         "rules": [],
@@ -261,6 +383,9 @@ def summarise(pairs: Iterable[dict[str, Any]], dropped: int = 0) -> dict[str, An
     rules: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         summary["pairs"] += 1
+        if is_unanswered(pair["verdict"]):
+            summary["no_upstream_answer"] += 1
+            continue
         rule = rules.setdefault(pair["rule"], new_rule(pair["rule"]))
         rule["pairs"] += 1
         if pair["verdict"] == "same":
@@ -279,29 +404,76 @@ def new_rule(name: str) -> dict[str, Any]:
 def add_to_rule(rule: dict[str, Any], pair: dict[str, Any]) -> None:
     rule["differ"] += 1
     for found in pair["verdict"]:
-        shown = f"{short(found['emulator'])} → {short(found['upstream'])}"  # as the text says
-        rule["whats"].setdefault(found["what"], shown)
+        rule["whats"].setdefault(found["what"], shown_what(found))
+        if found.get("hint"):
+            rule.setdefault("hint", found["hint"])
     if len(rule["examples"]) < EXAMPLES_PER_RULE:
         texts = "; ".join(found.get("text", found["what"]) for found in pair["verdict"])
-        rule["examples"].append({"request_id": pair["id"], "text": texts})
+        example = {"request_id": pair["id"], "text": texts}
+        reasons = (found.get("emulator_reason") for found in pair["verdict"])
+        reason = next((r for r in reasons if r), pair.get("reason"))  # a recording's own
+        rule["examples"].append({**example, "emulator_reason": reason} if reason else example)
+
+
+def shown_what(found: dict[str, Any]) -> dict[str, Any]:
+    """A difference in a rule's `whats`: the values as they are (JSON escapes them once), and a
+    body's text (the JSON paths that differ, or the byte)."""
+    shown = {"emulator": found["emulator"], "upstream": found["upstream"]}
+    return {**shown, "text": found["text"]} if found["what"] == "body" else shown
+
+
+def what_text(what: str, shown: dict[str, Any]) -> str:
+    """A rule's difference as text, in JSON notation: a body by its JSON paths when it has them,
+    else by its excerpts; anything else as the emulator's → upstream's value."""
+    if what == "body" and str(shown.get("text", "")).startswith("$"):
+        return f"body {shown['text']}"
+    return f"{what} {short(shown['emulator'])} → {short(shown['upstream'])}"
 
 
 def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def any_drift(summary: dict[str, Any]) -> bool:
+    """A compared pair differs (what `drift report` exits 1 for)."""
+    return bool(summary["pairs"] - summary["same"] - summary.get("no_upstream_answer", 0))
+
+
 def report_lines(summary: dict[str, Any]) -> list[str]:
-    """The summary as text: one paragraph per rule that differs, or that every pair is the same."""
+    """The summary as text: one paragraph per rule that differs, or that every pair is the same;
+    then the pairs that got no upstream answer, counted apart."""
     if summary["pairs"] == 0:
         return ["no pair recorded: nothing was compared"]
-    if summary["pairs"] == summary["same"]:
-        return [f"every pair is the same ({counted(summary['pairs'], 'pair')})"]
-    differ = summary["pairs"] - summary["same"]
-    lines = [f"{differ} of {summary['pairs']} pairs differ (each: the emulator's → upstream's)"]
-    for rule in summary["rules"]:
-        whats = ", ".join(f"{what} {shown}" for what, shown in rule["whats"].items())
-        lines.append(f"{rule['rule']}: {rule['differ']} of {rule['pairs']} pairs differ — {whats}")
-        lines.extend(f"  request {ex['request_id']}: {ex['text']}" for ex in rule["examples"])
+    unanswered = summary.get("no_upstream_answer", 0)
+    lines = verdict_lines(summary, summary["pairs"] - unanswered, unanswered)
     if summary.get("dropped"):
         lines.append(f"({summary['dropped']} older pairs dropped from the journal)")
+    if unanswered:
+        had = "pair had" if unanswered == 1 else "pairs had"
+        lines.append(f"{unanswered} {had} no upstream answer: not compared")
+    return lines
+
+
+def verdict_lines(summary: dict[str, Any], compared: int, unanswered: int) -> list[str]:
+    noun = "compared pair" if unanswered else "pair"
+    if compared == 0:
+        return ["no pair was compared"]
+    if compared == summary["same"]:
+        return [f"every {noun} is the same ({counted(compared, 'pair')})"]
+    differ = compared - summary["same"]
+    lines = [f"{differ} of {compared} {noun}s differ (each: the emulator's → upstream's)"]
+    for rule in summary["rules"]:
+        lines.extend(rule_lines(rule))
+    return lines
+
+
+def rule_lines(rule: dict[str, Any]) -> list[str]:
+    whats = ", ".join(what_text(what, shown) for what, shown in rule["whats"].items())
+    lines = [f"{rule['rule']}: {rule['differ']} of {rule['pairs']} pairs differ — {whats}"]
+    if rule.get("hint"):
+        lines.append(f"  hint: {rule['hint']}")
+    for example in rule["examples"]:
+        lines.append(f"  pair {example['request_id']}: {example['text']}")
+        if example.get("emulator_reason"):
+            lines.append(f"    the emulator's reason: {example['emulator_reason']}")
     return lines

@@ -13,8 +13,11 @@ field named like one) matches only a request with the masked value.
 
 from __future__ import annotations
 
+import binascii
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Response, g, request
@@ -23,7 +26,9 @@ from . import drift, lifecycle
 from .catalogue import PisanoError
 from .context import current_emulator
 from .headers import ANSWER_HOP_BY_HOP, REASON, VERBATIM_KEY, ascii_header
-from .recording import decoded_body, read_recording
+from .recording import PAIRS_FILE, RecordingError, decoded_body, read_recording
+
+NOT_REPLAYED = ANSWER_HOP_BY_HOP | {"content-length"}  # the body's real length is sent instead
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Replayer:
         self._answers: dict[Key, list[Recorded]] = {}
         self._served: dict[Key, int] = {}
         self._lock = threading.Lock()
-        for record in read_recording(directory):  # RecordingError: the CLI's one line, exit 2
+        for record in read_pairs(directory):  # RecordingError: the CLI's one line, exit 2
             self._answers.setdefault(key_of(record["request"]), []).append(recorded(record))
 
     def __len__(self) -> int:
@@ -83,6 +88,7 @@ class Replayer:
         code = drift.json_code({"body": found.body})
         reason = f"replayed: {self.directory} pair {found.pair_id}"
         g.journal.update(code=code, reason=reason)
+        g.replayed_pair = found.pair_id  # the access log marks the line (access_log.py)
         req.environ[VERBATIM_KEY] = True
         answer = found.response()
         answer.headers[REASON] = ascii_header(reason)  # ours, over an upstream emulator's own
@@ -91,6 +97,16 @@ class Replayer:
     def reset(self) -> None:
         with self._lock:
             self._served.clear()
+
+
+def replay_line(replayer: Replayer) -> str:
+    """`serve --replay`'s second line on standard output: what is replayed, from where."""
+    n = len(replayer)
+    pairs = "1 recorded pair" if n == 1 else f"{n} recorded pairs"
+    return (
+        f"pisano-mock replaying {pairs} from {replayer.directory} "
+        "(matched by method, path and body bytes; the token is not compared)"
+    )
 
 
 def raw_path(environ: dict[str, Any], path: str) -> str:
@@ -108,7 +124,72 @@ def recorded(record: dict[str, Any]) -> Recorded:
     headers = tuple(
         (str(name), str(value))
         for name, value in upstream["headers"]
-        if str(name).lower() not in ANSWER_HOP_BY_HOP
+        if str(name).lower() not in NOT_REPLAYED
     )
     status = f"{int(upstream['status'])} {upstream.get('reason_phrase') or ''}".rstrip()
     return Recorded(int(record["id"]), status, headers, decoded_body(upstream))
+
+
+# -- a recording read for replay or a report: every field used checked, so that a hand-edited or
+# damaged recording is one line and exit 2, never a traceback ----------------------------------
+def read_pairs(directory: str) -> list[dict[str, Any]]:
+    """The pairs of a recording, each checked; RecordingError naming the first that is odd."""
+    records = read_recording(directory)
+    for number, record in enumerate(records, 1):
+        why = next((why for check, why in PAIR_CHECKS if not passes(check, record)), None)
+        if why is not None:
+            where = Path(directory) / PAIRS_FILE
+            raise RecordingError(f"{where}: record {number} is not a recorded pair ({why})")
+    return records
+
+
+def passes(check: Callable[[dict[str, Any]], bool], record: dict[str, Any]) -> bool:
+    try:
+        return check(record)
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
+        return False
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_status(value: Any) -> bool:
+    return is_int(value) and 100 <= value <= 999
+
+
+def are_headers(headers: Any) -> bool:
+    entries = headers if isinstance(headers, list) else [None]
+    return all(
+        isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in entries
+    )
+
+
+def is_verdict(verdict: Any) -> bool:
+    if verdict == "same":
+        return True
+    return isinstance(verdict, list) and all(
+        isinstance(d, dict) and isinstance(d.get("what"), str) for d in verdict
+    )
+
+
+def decodes(side: dict[str, Any]) -> bool:
+    decoded_body(side)  # binascii.Error: not base64
+    return True
+
+
+PAIR_CHECKS: tuple[tuple[Callable[[dict[str, Any]], bool], str], ...] = (
+    (lambda r: is_int(r["id"]), "id is not an integer"),
+    (lambda r: isinstance(r["request"]["method"], str), "request.method is not a string"),
+    (lambda r: isinstance(r["request"]["path"], str), "request.path is not a string"),
+    (
+        lambda r: are_headers(r["request"].get("headers", [])),
+        "a request header is not [name, value]",
+    ),
+    (lambda r: decodes(r["request"]), "request body is not text or base64"),
+    (lambda r: is_status(r["upstream"]["status"]), "upstream.status is not an HTTP status"),
+    (lambda r: are_headers(r["upstream"]["headers"]), "an upstream header is not [name, value]"),
+    (lambda r: decodes(r["upstream"]), "upstream body is not text or base64"),
+    (lambda r: is_status(r["emulator"]["status"]), "emulator.status is not an HTTP status"),
+    (lambda r: is_verdict(r["verdict"]), "verdict is neither 'same' nor a list of differences"),
+)

@@ -162,7 +162,7 @@ def test_the_summary_groups_pairs_by_the_rule_the_emulator_applied():
     assert lines[1].startswith(
         rule["rule"] + ": 2 of 2 pairs differ — status 400 → 401, code 13030"
     )
-    assert lines[2].startswith("  request 2: status 400 → 401")
+    assert lines[2].startswith("  pair 2: status 400 → 401")
 
 
 def test_the_report_says_when_every_pair_is_the_same():
@@ -203,3 +203,129 @@ def test_a_body_difference_shows_the_bytes_around_where_they_differ():
         '...:"An error occured"}',
         '...:"An error occurred"}',
     )
+
+
+# -- issue 13 follow-up: what the attacker and a new user found ---------------------------------
+NO_ANSWER = answer(
+    502,
+    b'{"status":"bad_gateway"}',
+    [("Content-Type", "application/json")],
+    error="pisano-mock proxy: no answer from http://x: ConnectionRefusedError",
+)
+
+
+def test_a_pair_without_an_upstream_answer_is_not_drift():
+    (found,) = drift.compare(NO_ANSWER, answer(200, OK))
+    assert found["what"] == "no upstream answer"
+    assert "ConnectionRefusedError" in found["text"]
+    summary = drift.summarise(
+        [pair(1, answer(200, OK), NO_ANSWER), pair(2, answer(200, OK), answer(200, OK))]
+    )
+    assert (summary["pairs"], summary["same"], summary["no_upstream_answer"]) == (2, 1, 1)
+    assert summary["rules"] == [] and summary["differences"] == []
+    assert drift.report_lines(summary) == [
+        "every compared pair is the same (1 pair)",
+        "1 pair had no upstream answer: not compared",
+    ]
+    assert not drift.any_drift(summary)
+
+
+def test_unanswered_pairs_are_counted_beside_real_differences():
+    missing = answer(400, render_body(13030))
+    summary = drift.summarise(
+        [pair(1, missing, NO_ANSWER), pair(2, missing, answer(401, render_body(13001)))]
+    )
+    lines = drift.report_lines(summary)
+    assert lines[0].startswith("1 of 1 compared pairs differ")
+    assert lines[-1] == "1 pair had no upstream answer: not compared"
+    assert drift.any_drift(summary)
+
+
+def test_each_example_carries_the_emulators_reason():
+    emulator = answer(400, render_body(13030), reason="Authorization: absent")
+    found = drift.compare(answer(401, render_body(13001)), emulator)
+    assert {d["emulator_reason"] for d in found} == {"Authorization: absent"}
+    summary = drift.summarise([pair(1, emulator, answer(401, render_body(13001)))])
+    assert summary["rules"][0]["examples"][0]["emulator_reason"] == "Authorization: absent"
+    assert "    the emulator's reason: Authorization: absent" in drift.report_lines(summary)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "hinted"),
+    [
+        (13001, "Authorization: token tes****kn is unknown", True),
+        (13002, "campaign_id: '735c' is unknown", True),
+        (13013, "campaign_id: '735c' belongs to another account than 'acme'", True),
+        (13002, "no route for POST /v1/x", False),
+        (13030, "Authorization: absent", False),
+    ],
+)
+def test_a_shadow_that_does_not_know_the_token_or_campaign_is_hinted(code, reason, hinted):
+    emulator = answer(400, render_body(code), reason=reason)
+    found = drift.compare(answer(200, OK), emulator)
+    assert ("hint" in found[0]) is hinted
+    summary = drift.summarise([pair(1, emulator, answer(200, OK))])
+    said = any("--config" in line for line in drift.report_lines(summary))
+    assert said is hinted
+
+
+def test_a_shadow_hint_needs_upstream_to_have_accepted():
+    emulator = answer(401, render_body(13001), reason="token unknown")
+    found = drift.compare(answer(403, render_body(13013)), emulator)
+    assert all("hint" not in d for d in found)
+
+
+def test_a_429_on_both_sides_with_retry_after_on_one_only_differs():
+    limited = answer(429, b"Retry later\n", [*TEXT, ("Retry-After", "60")])
+    emulator = answer(429, b"Retry later\n", TEXT, throttle={"tier": "20/5 seconds"})
+    (found,) = drift.compare(limited, emulator)
+    assert found["what"] == "throttle"
+    assert found["upstream"] == {"status": 429, "retry_after": "60"}
+    assert found["emulator"] == {"status": 429, "retry_after": None, "tier": "20/5 seconds"}
+    assert drift.compare(limited, answer(429, b"Retry later\n", limited["headers"])) == []
+
+
+def test_a_200_body_names_every_path_that_differs_bounded():
+    upstream = body_with(campaign_id="c2", count="1", extra=1)
+    (found,) = drift.compare(answer(200, upstream), answer(200, OK))
+    assert "$.campaign_id" in found["text"] and "$.count" in found["text"]
+    assert "$.extra" in found["text"]
+    theirs = orjson.dumps({f"k{i}": i + 1 for i in range(50)})
+    mine = orjson.dumps({f"k{i}": -i - 1 for i in range(50)})
+    (found,) = drift.compare(answer(200, theirs), answer(200, mine))
+    assert found["text"].count("$.k") == drift.PATHS_NAMED
+    assert found["text"].endswith(f"and {50 - drift.PATHS_NAMED} more")
+
+
+def test_a_repeated_json_key_differs():
+    repeated = OK[:-1] + b',"status":"ok"}'
+    (found,) = drift.compare(answer(200, repeated), answer(200, OK))
+    assert found["what"] == "body"
+    assert "$.status: repeated upstream" in found["text"]
+
+
+def test_a_body_difference_in_a_rule_line_is_its_text_not_escaped_excerpts():
+    upstream = answer(200, body_with(sharings=None, sharing_ids={"a@example.com": 7}))
+    summary = drift.summarise([pair(1, answer(200, OK), upstream)])
+    said = "$.sharings: upstream has $.sharing_ids in its place"
+    assert summary["rules"][0]["whats"]["body"]["text"] == said
+    assert f"body {said}" in drift.report_lines(summary)[1]
+    assert all("\\" not in line for line in drift.report_lines(summary))
+
+
+def test_body_excerpts_are_escaped_once_in_json_and_in_text():
+    upstream = answer(400, render_body(13000).replace(b"occured", b"occurred"))
+    summary = drift.summarise([pair(1, answer(400, render_body(13000)), upstream)])
+    shown = summary["rules"][0]["whats"]["body"]
+    assert shown["upstream"] == '...:"An error occurred"}'  # the bytes, not a JSON text of them
+    assert "\\\\" not in orjson.dumps(summary).decode()  # never a backslash escaped twice
+    assert (
+        'body "...:\\"An error occured\\"}" → "...:\\"An error occurred\\"}"'
+        in (drift.report_lines(summary)[1])
+    )
+
+
+def test_a_deeply_nested_200_body_is_compared_by_its_bytes_never_a_crash():
+    deep = b"[" * 1000 + b"]" * 1000
+    (found,) = drift.compare(answer(200, deep[:1000] + b"1" + deep[1000:]), answer(200, deep))
+    assert found["text"] == "bytes differ from byte 1000"

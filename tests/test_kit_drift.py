@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_drift_is_reported_not_judged_the_suite_passing_keeps_exit_status_zero(r
     summary = drift_part(run.stdout)
     assert "1 of " in summary and "pairs differ" in summary, summary
     assert "200 on POST /v1/email_campaigns/<id>/email_sharings: 1 of 1 pairs differ" in summary
-    assert "request 1: $.sharings: " in summary and "$.sharing_ids" in summary, summary
+    assert "pair 1: $.sharings: " in summary and "$.sharing_ids" in summary, summary
     differing = [pair for pair in recorded(record) if pair["verdict"] != "same"]
     assert [[d["what"] for d in pair["verdict"]] for pair in differing] == [["body"]]
 
@@ -184,19 +185,30 @@ def test_a_drift_proxy_that_dies_mid_run_is_one_line_and_exit_2(matching, tmp_pa
     command += ["--base-url", matching.base_url, "--token", TOKEN, "--campaign-id", CAMPAIGN]
     command += ["--pace", "0.2", "--drift", str(record)]
     kit = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []  # stdout as it comes: the kit says what it does while it runs
+    reader = threading.Thread(target=lambda: lines.extend(kit.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _pairs_at_least(record, 3):
+        while time.monotonic() < deadline and not (_pairs_at_least(record, 3) and _a_check(lines)):
             time.sleep(0.05)  # waiting for the kit's progress, not for a throttle
+        assert kit.poll() is None and _a_check(lines), lines  # printed before the run ended
+        assert lines[0].startswith(f"drift: checking {matching.base_url} through pisano-mock")
         for child in children(kit.pid):
             os.kill(child, signal.SIGKILL)
-        stdout, stderr = kit.communicate(timeout=120)
+        kit.wait(timeout=120)
+        reader.join(10)
+        stdout, stderr = "".join(lines), kit.stderr.read()  # type: ignore[union-attr]
     finally:
         kit.kill()
     assert kit.returncode == 2, stdout + stderr
     assert "Traceback" not in stderr
     assert stderr.startswith("pisano-mock contract server: the drift proxy"), stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def _a_check(lines: list[str]) -> bool:
+    return any(line.startswith(("  ok ", "  skip ", "  FAIL ")) for line in list(lines))
 
 
 def _pairs_at_least(record: Path, count: int) -> bool:

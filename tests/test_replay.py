@@ -9,12 +9,14 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from mockserver.app import create_app
 from mockserver.cli import main
+from mockserver.recording import RecordingError
 from mockserver.replay import Replayer
 from mockserver.settings import load_settings
 
@@ -96,14 +98,28 @@ def test_other_requests_are_answered_as_usual(client):
     assert client.get("/__mock/health").json["status"] == "ok"  # admin routes never replayed
 
 
+def line_within(stream, seconds: float) -> str:
+    """The stream's next line, or "" when none comes in time (a test fails, never hangs)."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return lines[0] if lines else ""
+
+
 def test_served_replay_gives_back_the_recorded_bytes(recording):
-    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--quiet"]
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0"]
     with subprocess.Popen(
-        [*command, "--replay", str(recording)], stdout=subprocess.PIPE, text=True
+        [*command, "--replay", str(recording)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as process:
         try:
             match = START_LINE.match(process.stdout.readline())  # type: ignore[union-attr]
             assert match
+            said = line_within(process.stdout, 10)
+            assert said.startswith(f"pisano-mock replaying 4 recorded pairs from {recording} ")
             host, port = match.group(1).removeprefix("http://").split(":")
             raw = (
                 f"POST {PATH} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -112,8 +128,10 @@ def test_served_replay_gives_back_the_recorded_bytes(recording):
             with socket.create_connection((host, int(port)), timeout=10) as sock:
                 sock.sendall(raw.encode())
                 answer = b"".join(iter(lambda: sock.recv(65536), b""))
+            log_line = line_within(process.stderr, 10)
         finally:
             process.terminate()
+    assert log_line.rstrip().endswith(" replayed=pair 1"), log_line
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "HTTP/1.1 201 Made It"
@@ -146,3 +164,70 @@ def test_a_last_line_cut_short_by_a_crash_is_left_out(recording, capsys):
         stream.write('{"id": 5, "time": 1.0, "requ')
     assert main(["drift", "report", str(recording)]) == 0
     assert capsys.readouterr().out == "every pair is the same (4 pairs)\n"
+
+
+def unanswered(pair_id: int) -> dict:
+    record = pair(pair_id, BODY, {"status": 502, "body": '{"status":"bad_gateway"}'})
+    record["upstream"]["error"] = "pisano-mock proxy: no answer from http://x: timed out"
+    record["verdict"] = [
+        {"what": "no upstream answer", "upstream": "timed out", "emulator": 200, "text": "no"}
+    ]
+    return record
+
+
+def test_unanswered_pairs_alone_do_not_make_the_report_exit_1(recording, capsys):
+    with (recording / "pairs.jsonl").open("a") as stream:
+        stream.write(json.dumps(unanswered(5)) + "\n")
+    assert main(["drift", "report", str(recording)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "every compared pair is the same (4 pairs)",
+        "1 pair had no upstream answer: not compared",
+    ]
+    assert main(["drift", "report", "--json", str(recording)]) == 0
+    assert json.loads(capsys.readouterr().out)["no_upstream_answer"] == 1
+
+
+def edited(change) -> dict:
+    record = pair(1, BODY, {"body": "{}"})
+    change(record)
+    return record
+
+
+ODD = {
+    "request body not base64": lambda r: r["request"].update(body_base64="%%%", body=None),
+    "upstream status not an integer": lambda r: r["upstream"].update(status="abc"),
+    "id not an integer": lambda r: r.update(id="seven"),
+    "a header entry of one item": lambda r: r["upstream"].update(headers=[["only-one"]]),
+    "a verdict of objects without what": lambda r: r.update(verdict=[{"x": 1}]),
+    "a verdict of strings": lambda r: r.update(verdict=["a"]),
+    "a status out of range": lambda r: r["upstream"].update(status=1000),
+}
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_an_odd_recording_is_one_line_and_exit_2_never_a_traceback(tmp_path, capsys, odd):
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(edited(ODD[odd])) + "\n")
+    with pytest.raises(RecordingError, match="not a recorded pair"):  # serve: one line, exit 2
+        Replayer(str(tmp_path))
+    assert main(["drift", "report", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("pisano-mock: ") and "not a recorded pair" in line
+
+
+def test_a_recorded_content_length_is_not_trusted(tmp_path):
+    headers = [["Content-Length", "3"], ["Content-Type", "application/json"]]
+    record = pair(1, BODY, {"body": '{"status":"ok","long":true}', "headers": headers})
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(record) + "\n")
+    answer = post(create_app(load_settings(), Replayer(str(tmp_path))).test_client(), BODY)
+    assert answer.data == b'{"status":"ok","long":true}'
+    assert answer.headers.getlist("Content-Length") == [str(len(answer.data))]
+
+
+def test_the_report_shows_the_recorded_reason_of_the_emulator(tmp_path, capsys):
+    record = pair(1, BODY, {"status": 401, "body": '{"code":13001}'})
+    record["emulator"]["reason"] = "emails: required field is absent"
+    record["verdict"] = [{"what": "status", "upstream": 401, "emulator": 200, "text": "s"}]
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(record) + "\n")
+    assert main(["drift", "report", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "    the emulator's reason: emails: required field is absent" in out
