@@ -7,7 +7,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +15,18 @@ from typing import Any
 import orjson
 
 from . import drift
+from .auth import mask_token
 from .bounded import BoundedLog
-from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
+from .recording import (
+    Recorder,
+    encoded_body,
+    mask_json,
+    mask_text,
+    masked_fields,
+    masked_header,
+    masked_request_body,
+    secrets_of,
+)
 
 PAIR_OVERHEAD = 400  # bytes a kept pair costs besides its differences (dicts, strings)
 
@@ -52,11 +62,11 @@ class PairLog:
         self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
     ) -> tuple[int, list[dict[str, Any]]]:
         """Compare, keep and record one pair; its id and its differences."""
+        secrets = secrets_of(arrived.headers, arrived.query, arrived.body, self.masked_headers)
+        # Masked before the comparison: an excerpt cut from an echoed token must not show its part.
+        upstream, emulator = masked_answer(upstream, secrets), masked_answer(emulator, secrets)
         verdict = drift.compare(upstream, emulator)
         pair_id = next(self._ids)
-        secrets: list[str] = []
-        if verdict or self.recorder is not None:
-            secrets = secrets_of(arrived.headers, arrived.query, arrived.body, self.masked_headers)
         kept = {
             "id": pair_id,
             "rule": drift.rule_of(arrived.method, arrived.path, emulator),
@@ -109,9 +119,9 @@ def record(
     request_side = {
         "method": arrived.method,
         "path": mask_text(arrived.path, secrets),
-        "query": mask_text(arrived.query, secrets),
+        "query": mask_text(masked_fields(arrived.query), secrets),
         "headers": recorded_headers(arrived.headers, secrets),
-        **masked_body(arrived.body, secrets),
+        **masked_body(arrived.body, secrets, masked_request_body),
     }
     emulator_extra = {key: emulator.get(key) for key in ("code", "reason", "throttle")}
     return {
@@ -140,11 +150,27 @@ def recorded_headers(headers: Iterable[tuple[str, str]], secrets: list[str]) -> 
     return [[name, masked_header(name, value, secrets)] for name, value in headers]
 
 
-def masked_body(body: bytes, secrets: list[str]) -> dict[str, str]:
+def masked_body(
+    body: bytes, secrets: list[str], fields: Callable[[str], str] = str
+) -> dict[str, str]:
     encoded = encoded_body(body)
     if "body" in encoded:
-        encoded["body"] = mask_text(encoded["body"], secrets)
+        encoded["body"] = mask_text(fields(encoded["body"]), secrets)
     return encoded
+
+
+def masked_answer(answer: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """An answer with the request's secrets masked in its body (a copy: the client gets the
+    upstream's bytes unchanged)."""
+    body = answer["body"]
+    if not secrets or not body:
+        return answer
+    masked = body
+    for secret in secrets:
+        raw = secret.encode("utf-8", "surrogatepass")
+        if raw in masked:
+            masked = masked.replace(raw, mask_token(secret).encode("utf-8", "surrogatepass"))
+    return answer if masked is body else {**answer, "body": masked}
 
 
 PAIR_LOG = logging.getLogger("pisano_mock.proxy")

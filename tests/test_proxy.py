@@ -434,3 +434,12 @@ def test_concurrent_requests_each_get_their_own_answer(upstream, proxy):
     expected = {"/ok": OK_BODY, "/refused": CATALOGUE_BODY, "/odd-phrase": OK_BODY}
     assert all(body == expected.get(path, OK_BODY) for path, body in results)
     assert len(upstream.arrived) == len(paths)
+
+
+def test_credentials_in_upstream_are_refused_at_start_in_one_line_never_shown():
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
+    command += ["--upstream", "http://apiuser:supersecretpw@127.0.0.1:9"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1 and "credentials" in done.stderr
+    assert "supersecretpw" not in done.stderr + done.stdout
