@@ -62,19 +62,29 @@ def forwarded(arrived: Arrived, upstream: Upstream) -> bytes:
     """The request as it goes upstream: the client's request line (path and raw query as sent),
     its header lines but hop-by-hop ones and Host (the upstream's), its body; a chunked body goes
     de-chunked, with its length."""
-    named = {  # RFC 9110 7.6.1: the headers Connection names are hop-by-hop too
-        token.strip().lower()
-        for name, value in arrived.headers
-        if name.lower() == "connection"
-        for token in value.split(",")
-    }
-    dropped = REQUEST_HOP_BY_HOP | named
+    dropped = REQUEST_HOP_BY_HOP | connection_named(arrived.headers)
     lines = [f"{arrived.method} {upstream.prefix}{arrived.target} HTTP/1.1"]
     lines.append(f"Host: {upstream.host_header}")
     lines += [f"{n}: {v}" for n, v in arrived.headers if n.lower() not in dropped]
     if arrived.chunked:
         lines.append(f"Content-Length: {len(arrived.body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + arrived.body
+
+
+def connection_named(headers: list[tuple[str, str]]) -> set[str]:
+    """RFC 9110 7.6.1: the headers Connection names are hop-by-hop too (lowered): not forwarded,
+    nor seen by the shadow (it must see what the upstream got)."""
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+
+
+def environ_key(lowered: str) -> str:
+    special = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+    return special.get(lowered) or "HTTP_" + lowered.upper().replace("-", "_")
 
 
 # -- the request as it arrived ----------------------------------------------------------------
@@ -140,13 +150,16 @@ class Shadow:
         return self.described(said["status"], said["headers"], body, journal)
 
     def environ(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
-        """The request again, its body in memory; without our own headers (module docstring) and
-        without the client's socket (a shadow's fault must never close it)."""
+        """The request again, its body in memory; without our own headers (module docstring),
+        without those its Connection header names (not forwarded either), and without the
+        client's socket (a shadow's fault must never close it)."""
+        hop = {environ_key(name) for name in connection_named(arrived.headers)}
         mine = {
             k: v
             for k, v in environ.items()
             if not k.startswith(("HTTP_X_PISANO_MOCK_", "HTTP_TRANSFER_ENCODING"))
             and k not in ("gunicorn.socket", "werkzeug.socket")
+            and k not in hop
         }
         mine["wsgi.input"] = io.BytesIO(arrived.body)
         mine["wsgi.input_terminated"] = False

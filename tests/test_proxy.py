@@ -443,3 +443,12 @@ def test_credentials_in_upstream_are_refused_at_start_in_one_line_never_shown():
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and "credentials" in done.stderr
     assert "supersecretpw" not in done.stderr + done.stdout
+
+
+def test_the_shadow_does_not_see_what_connection_names_as_the_upstream_does_not(upstream, proxy):
+    headers = {"Authorization": f"Token token={TOKEN}", "Connection": "keep-alive, Authorization"}
+    requests.post(f"{proxy}{SHARE}", json={"emails": ["a@example.com"]}, headers=headers)
+    assert b"Authorization" not in upstream.arrived[-1]
+    drift = requests.get(f"{proxy}/__mock/drift?limit=1000", timeout=10).json()
+    code = [d for d in drift["differences"] if d["what"] == "code"][-1]
+    assert code["emulator"] == 13030  # no token, as upstream got none (with it: 13001)
