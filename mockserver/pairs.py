@@ -55,8 +55,11 @@ class PairLog:
         self.recorder = recorder
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.masked_headers: tuple[str, ...] = ()
         self.write_failed = False  # the recording could not be written (said once)
+        self.not_recorded = 0  # pairs the disk refused, all told (health says it)
+        self._missing: list[int] = []  # ids refused since the last line written (the marker's)
 
     def add(
         self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
@@ -83,14 +86,24 @@ class PairLog:
         """Append to the recording; a disk that refuses (full, gone) is said once on standard
         error and the pairs are still compared and kept: the client's answer never waits on it."""
         assert self.recorder is not None
-        try:
-            self.recorder.write(line)
-        except OSError as error:
-            if not self.write_failed:
-                self.write_failed = True
-                logging.getLogger("pisano_mock").error(
-                    "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
-                )
+        with self._write_lock:
+            try:
+                if self._missing:  # writing works again: first say which pairs are not there
+                    self.recorder.write(not_recorded_marker(self._missing))
+                    self._missing = []
+                self.recorder.write(line)
+            except OSError as error:
+                self.not_recorded += 1
+                self._missing.append(line["id"])
+                self.said_once(error)
+
+    def said_once(self, error: OSError) -> None:
+        assert self.recorder is not None
+        if not self.write_failed:
+            self.write_failed = True
+            logging.getLogger("pisano_mock").error(
+                "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
+            )
 
     def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         with self._lock:
@@ -105,6 +118,12 @@ class PairLog:
     def clear(self) -> None:
         with self._lock:
             self.log.clear()
+
+
+def not_recorded_marker(ids: list[int]) -> dict[str, Any]:
+    """The line that says, where the gap is, which pairs the disk refused (recording.py skips it
+    when reading pairs: `not_recorded` comes first)."""
+    return {"not_recorded": len(ids), "first_id": min(ids), "last_id": max(ids)}
 
 
 def record(

@@ -329,6 +329,7 @@ def admin_app(proxy: Proxy, emulator: Emulator) -> Flask:
                 "same": summary["same"],
                 "dropped": summary["dropped"],
                 "recording": str(proxy.pairs.recorder.path) if proxy.pairs.recorder else None,
+                "not_recorded": proxy.pairs.not_recorded,  # pairs the disk refused (full, gone)
             }
         )
 

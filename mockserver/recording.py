@@ -8,6 +8,8 @@ bytes are UTF-8, else `body_base64`, so replay gives back the exact bytes either
 from __future__ import annotations
 
 import base64
+import errno
+import fcntl
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -174,6 +176,11 @@ class Recorder:
         self.path = Path(directory) / PAIRS_FILE
         self._stream: IO[bytes] = open(self.path, "ab")  # noqa: SIM115  # open while we serve
         self._lock = threading.Lock()
+        try:  # two proxies on one recording would each count pairs from 1: ids said twice
+            fcntl.flock(self._stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._stream.close()
+            raise OSError(errno.EBUSY, "being recorded by another pisano-mock proxy") from None
 
     def write(self, record: dict[str, Any]) -> None:
         line = orjson.dumps(record) + b"\n"
@@ -195,8 +202,8 @@ def read_recording(directory: str) -> list[dict[str, Any]]:
         raise RecordingError(f"cannot read {path}: {error.strerror or error}") from None
     records = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+        if not line.strip() or line.startswith(NOT_RECORDED_MARK):
+            continue  # a marker: pairs the disk refused (said in the line, not a pair)
         try:
             records.append(checked_record(orjson.loads(line)))
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as error:
@@ -206,6 +213,9 @@ def read_recording(directory: str) -> list[dict[str, Any]]:
                 f"{path}: line {number} is not a recorded pair ({error})"
             ) from None
     return records
+
+
+NOT_RECORDED_MARK = b'{"not_recorded":'  # the line PairLog writes when writing works again
 
 
 REQUIRED = {

@@ -148,3 +148,41 @@ def test_a_token_the_upstream_echoes_is_masked_before_an_excerpt_is_cut(tmp_path
     pairs.add(request, side(200, echoed), {**emulator, "throttle": None})
     shown = json.dumps(pairs.summary()) + (tmp_path / "pairs.jsonl").read_text()
     assert "ECHOS" not in shown
+
+
+def test_a_directory_being_recorded_is_refused_to_a_second_recorder(tmp_path):
+    first = Recorder(str(tmp_path))
+    with pytest.raises(OSError, match="another pisano-mock proxy"):
+        Recorder(str(tmp_path))
+    first.close()
+    Recorder(str(tmp_path)).close()  # free again once the first is closed
+
+
+class FullDisk:
+    """A stream that refuses the first `refusals` writes (no space left), then takes them."""
+
+    def __init__(self, stream, refusals: int) -> None:
+        self.stream, self.refusals = stream, refusals
+
+    def write(self, data: bytes) -> int:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise OSError(28, "No space left on device")
+        return self.stream.write(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def test_pairs_the_disk_refused_are_counted_and_marked_where_they_are_missing(tmp_path):
+    pairs = PairLog(10, 1 << 20, Recorder(str(tmp_path)))
+    ok = side(200, b"{}")
+    emulator = {**ok, "code": None, "reason": None, "throttle": None}
+    pairs.add(arrived([]), ok, emulator)
+    pairs.recorder._stream = FullDisk(pairs.recorder._stream, 2)
+    for _ in range(3):
+        pairs.add(arrived([]), ok, emulator)
+    assert pairs.not_recorded == 2
+    lines = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert lines[1] == {"not_recorded": 2, "first_id": 2, "last_id": 3}
+    assert [r["id"] for r in read_recording(str(tmp_path))] == [1, 4]

@@ -297,6 +297,7 @@ def test_health_says_proxy_and_reset_empties_the_pairs(upstream):
             "proxy",
             upstream.url,
         )
+        assert health["not_recorded"] == 0  # pairs a full disk refused (test_drift_recording)
         requests.get(f"{base_url}/ok", timeout=10)
         assert requests.get(f"{base_url}/__mock/drift", timeout=10).json()["pairs"] == 1
         reset = requests.post(f"{base_url}/__mock/reset", timeout=10)
@@ -452,3 +453,11 @@ def test_the_shadow_does_not_see_what_connection_names_as_the_upstream_does_not(
     drift = requests.get(f"{proxy}/__mock/drift?limit=1000", timeout=10).json()
     code = [d for d in drift["differences"] if d["what"] == "code"][-1]
     assert code["emulator"] == 13030  # no token, as upstream got none (with it: 13001)
+
+
+def test_a_directory_another_proxy_records_is_refused_at_start(upstream, proxy, recording):
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
+    command += ["--upstream", upstream.url, "--record", str(recording)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "being recorded by another pisano-mock proxy" in done.stderr
