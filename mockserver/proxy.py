@@ -34,11 +34,12 @@ from .auth import token_from_header
 from .bodies import read_body
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
+from .faults import SERVER_STOPPING
 from .headers import ANSWER_HOP_BY_HOP, RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 from .pairs import PAIR_LOG, Arrived, PairLog, pair_line
-from .upstream import Exchange, Upstream, UpstreamFailure
+from .upstream import Exchange, Stop, Upstream, UpstreamFailure
 
-UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
+UPSTREAM_SECONDS = 30.0  # connect, send and the whole answer; past it the client gets our 502
 # RFC 9110 7.6.1: never forwarded. Host is the upstream's; Expect was the proxy's to answer.
 REQUEST_HOP_BY_HOP = frozenset(
     {
@@ -206,6 +207,7 @@ class Proxy:
 
     def __init__(self, upstream: Upstream, shadow: Flask, pairs: PairLog) -> None:
         self.upstream = upstream
+        upstream.stop = Stop(SERVER_STOPPING)  # SIGTERM: answers awaited end within the grace
         self.shadow = Shadow(shadow)
         self.pairs = pairs
         emulator = self.shadow.emulator

@@ -14,6 +14,7 @@ import queue
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import IO, Any
@@ -23,6 +24,8 @@ MAX_LINE = 64 * 1024  # a status or header line longer than this is no answer we
 MAX_HEADERS = 256
 REUSE_SECONDS = 4.0  # an idle connection older than this is not reused: servers close them
 # (the emulator after 5 s); a request sent on one being closed would be lost or sent twice.
+WAIT_SLICE_SECONDS = 0.25  # a wait for the upstream looks this often whether the server stops
+STOP_ANSWER_SECONDS = 5.0  # after SIGTERM, within serving's 8 s grace: answered, recorded
 NO_BODY_STATUSES = frozenset({204, 304})
 MAX_ANSWER_BYTES = 256 << 20  # an answer body over this is no Pisano answer: a 502, not our memory
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2: a header's name
@@ -55,13 +58,27 @@ class Answer:
     keep_alive: bool
 
 
+class Stop:
+    """The server is stopping (SIGTERM): every answer still awaited gets a deadline within the
+    grace period, so that its client gets our 502 and the pair is recorded before the exit."""
+
+    def __init__(self, stopping: threading.Event | None = None) -> None:
+        self.stopping = stopping or threading.Event()
+        self.at: float | None = None
+
+    def capped(self, deadline: float) -> float:
+        if self.at is None and self.stopping.is_set():
+            self.at = time.monotonic() + STOP_ANSWER_SECONDS
+        return deadline if self.at is None else min(deadline, self.at)
+
+
 class SocketReader(io.RawIOBase):
     """The socket's bytes under one deadline for a whole answer (not per read: an upstream that
     drips a byte a second must not hold the client for ever); without a deadline, a peek that
     never waits (whether an idle connection has been closed or holds stray bytes)."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self, sock: socket.socket, stop: Stop) -> None:
+        self.sock, self.stop = sock, stop
         self.deadline: float | None = None
         self.eof = False
 
@@ -69,10 +86,19 @@ class SocketReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int | None:
+        while True:
+            try:
+                return self.received(buffer)
+            except TimeoutError:
+                if self.deadline is None or time.monotonic() >= self.deadline:
+                    raise  # else a slice of the wait is over: is the server stopping?
+
+    def received(self, buffer: Any) -> int | None:
         if self.deadline is None:
             self.sock.settimeout(0)
         else:
-            self.sock.settimeout(remaining(self.deadline))
+            self.deadline = self.stop.capped(self.deadline)
+            self.sock.settimeout(min(remaining(self.deadline), WAIT_SLICE_SECONDS))
         try:
             count = self.sock.recv_into(buffer)
         except (BlockingIOError, ssl.SSLWantReadError):
@@ -91,9 +117,9 @@ def remaining(deadline: float) -> float:
 class Connection:
     """One connection to the upstream, answering one request at a time."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, stop: Stop) -> None:
         self.sock = sock
-        self.raw = SocketReader(sock)
+        self.raw = SocketReader(sock, stop)
         self.reader: IO[bytes] = io.BufferedReader(self.raw, 64 * 1024)
         self.idle_since = time.monotonic()
         self.reused = False  # taken from the pool (set there)
@@ -116,6 +142,8 @@ class Connection:
         try:
             answer = read_answer(self.reader, method)
         except TimeoutError:
+            if self.raw.stop.at is not None:
+                raise UpstreamFailure("no whole answer before the proxy stopped") from None
             raise UpstreamFailure(f"no whole answer within {timeout:g} s") from None
         except NothingArrived:
             if self.send_cut is not None:
@@ -330,6 +358,7 @@ class Upstream:
         self.address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         self.tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self.stop = Stop()  # the proxy gives it the server's stopping event
 
     def begin(self, method: str, request: bytes) -> Exchange:
         """Send `request` (the bytes of a whole HTTP/1.1 request); its answer is read by the
@@ -389,4 +418,4 @@ class Upstream:
             except (OSError, ssl.SSLError) as error:
                 sock.close()
                 raise UpstreamFailure(f"TLS: {error}") from None
-        return Connection(sock)
+        return Connection(sock, self.stop)

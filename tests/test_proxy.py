@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -461,3 +462,24 @@ def test_a_directory_another_proxy_records_is_refused_at_start(upstream, proxy, 
     done = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "being recorded by another pisano-mock proxy" in done.stderr
+
+
+def test_sigterm_with_an_answer_awaited_is_our_502_recorded_within_the_grace(upstream, tmp_path):
+    process, base_url = start_proxy(
+        upstream.url, "--record", str(tmp_path), "--upstream-timeout", "60"
+    )
+    before = len(upstream.arrived)
+    answered: list[bytes] = []
+    client = threading.Thread(target=lambda: answered.append(exchange(base_url, get("/silent"))))
+    client.start()
+    for _ in range(200):  # until the upstream holds the request (it never answers)
+        if len(upstream.arrived) > before:
+            break
+        threading.Event().wait(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    client.join(timeout=15)
+    assert answered and answered[0].startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert b"before the proxy stopped" in answered[0]
+    pair = json.loads((tmp_path / "pairs.jsonl").read_text().splitlines()[-1])
+    assert (pair["request"]["path"], pair["upstream"]["status"]) == ("/silent", 502)
