@@ -149,7 +149,8 @@ class Scripted:
         self.connections = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.acceptor = threading.Thread(target=self.serve, daemon=True)
+        self.acceptor.start()
 
     def serve(self) -> None:
         while True:
@@ -181,6 +182,11 @@ class Scripted:
         return head
 
     def close(self) -> None:
+        """Wake the accepting thread before the close: else it may accept on the descriptor
+        number once another test's listener has it, and answer that test's requests."""
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.acceptor.join(5)
         self.listener.close()
 
 
