@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +44,7 @@ class Arrived:
     chunked: bool
     time: float
     client: str = ""  # the caller's address: the shadow's throttle key may be by IP
+    trailers: list[tuple[str, str]] = field(default_factory=list)  # also last in `headers`
 
 
 class PairLog:

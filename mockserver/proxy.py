@@ -100,8 +100,20 @@ def arrived_request(environ: dict[str, Any], max_bytes: int) -> Arrived:
     headers = head_headers(raw_head) if raw_head else environ_headers(environ)
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     body = read_body(environ, max_bytes)
+    added = trailers(environ) if chunked else []
     method, client = environ["REQUEST_METHOD"], environ.get("REMOTE_ADDR", "")
-    return Arrived(method, target, path, query, headers, body, chunked, time.time(), client)
+    return Arrived(
+        method, target, path, query, headers + added, body, chunked, time.time(), client, added
+    )
+
+
+def trailers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """A chunked body's trailers (read with it): forwarded as header lines, as RFC 9110 6.5.2
+    lets a recipient merge them, rather than lost. Their names as gunicorn keeps them (upper
+    case); the fields it refuses in a trailer (Host, framing, Authorization...) never get here."""
+    stream = environ.get("wsgi.input")
+    reader = getattr(getattr(stream, "body", stream), "reader", None)  # worker.SlowBodyInput's
+    return [(str(n), str(v)) for n, v in getattr(getattr(reader, "req", None), "trailers", [])]
 
 
 def head_headers(raw_head: bytes) -> list[tuple[str, str]]:
@@ -162,6 +174,7 @@ class Shadow:
             and k not in ("gunicorn.socket", "werkzeug.socket")
             and k not in hop
         }
+        mine.update(trailer_keys(arrived))
         mine["wsgi.input"] = io.BytesIO(arrived.body)
         mine["wsgi.input_terminated"] = False
         mine["CONTENT_LENGTH"] = str(len(arrived.body))
@@ -187,6 +200,11 @@ class Shadow:
         key = throttle.bucket(token, arrived.client)
         rows = throttle.snapshot(self.emulator.clock.now())
         return {str(row["tier"]): int(row["count"]) for row in rows if row["key"] == key}  # type: ignore[call-overload]
+
+
+def trailer_keys(arrived: Arrived) -> dict[str, str]:
+    """The trailers forwarded as header lines, as the shadow's environ keys: it sees them too."""
+    return {environ_key(name.lower()): value for name, value in arrived.trailers}
 
 
 JOURNAL_KEY = "pisano_mock.shadow_journal"

@@ -483,3 +483,14 @@ def test_sigterm_with_an_answer_awaited_is_our_502_recorded_within_the_grace(ups
     assert b"before the proxy stopped" in answered[0]
     pair = json.loads((tmp_path / "pairs.jsonl").read_text().splitlines()[-1])
     assert (pair["request"]["path"], pair["upstream"]["status"]) == ("/silent", 502)
+
+
+def test_a_chunked_requests_trailers_go_upstream_as_header_lines(upstream, proxy):
+    raw = (
+        b"POST /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\nabcd\r\n0\r\nX-Trail: t1\r\n\r\n"
+    )
+    upstream.arrived.clear()
+    exchange(proxy, raw)
+    (arrived,) = upstream.arrived
+    assert arrived.endswith(b"\r\nX-TRAIL: t1\r\nContent-Length: 4\r\n\r\nabcd")  # gunicorn's case
