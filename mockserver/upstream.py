@@ -81,9 +81,15 @@ class SocketReader(io.RawIOBase):
         self.sock, self.stop = sock, stop
         self.deadline: float | None = None
         self.eof = False
+        self.timeout: float | None = None  # the socket's, set only when it changes (a syscall)
 
     def readable(self) -> bool:
         return True
+
+    def wait(self, timeout: float) -> None:
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
 
     def readinto(self, buffer: Any) -> int | None:
         while True:
@@ -94,11 +100,13 @@ class SocketReader(io.RawIOBase):
                     raise  # else a slice of the wait is over: is the server stopping?
 
     def received(self, buffer: Any) -> int | None:
+        """One read: in slices of WAIT_SLICE_SECONDS (the deadline is kept within one slice)."""
         if self.deadline is None:
-            self.sock.settimeout(0)
+            self.wait(0.0)
         else:
             self.deadline = self.stop.capped(self.deadline)
-            self.sock.settimeout(min(remaining(self.deadline), WAIT_SLICE_SECONDS))
+            remaining(self.deadline)
+            self.wait(WAIT_SLICE_SECONDS)
         try:
             count = self.sock.recv_into(buffer)
         except (BlockingIOError, ssl.SSLWantReadError):
@@ -128,10 +136,14 @@ class Connection:
     def send(self, request: bytes, deadline: float) -> None:
         """Write the whole request; NothingSent when not one byte of it was written."""
         view, written = memoryview(request), 0
+        self.raw.wait(WAIT_SLICE_SECONDS)
         try:
             while written < len(view):
-                self.sock.settimeout(remaining(deadline))
-                written += self.sock.send(view[written:])
+                remaining(deadline)  # TimeoutError past it
+                try:
+                    written += self.sock.send(view[written:])
+                except TimeoutError:
+                    continue  # a slice of the wait: the deadline is looked at above
         except OSError as error:
             if written == 0:
                 raise NothingSent(f"{type(error).__name__}: {error}") from None
