@@ -7,16 +7,26 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from . import drift
+from .auth import mask_token
 from .bounded import BoundedLog
-from .recording import Recorder, encoded_body, mask_json, mask_text, masked_header, secrets_of
+from .recording import (
+    Recorder,
+    encoded_body,
+    mask_json,
+    mask_text,
+    masked_fields,
+    masked_header,
+    masked_request_body,
+    secrets_of,
+)
 
 PAIR_OVERHEAD = 400  # bytes a kept pair costs besides its differences (dicts, strings)
 
@@ -34,6 +44,7 @@ class Arrived:
     chunked: bool
     time: float
     client: str = ""  # the caller's address: the shadow's throttle key may be by IP
+    trailers: list[tuple[str, str]] = field(default_factory=list)  # also last in `headers`
 
 
 class PairLog:
@@ -45,18 +56,21 @@ class PairLog:
         self.recorder = recorder
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.masked_headers: tuple[str, ...] = ()
         self.write_failed = False  # the recording could not be written (said once)
+        self.not_recorded = 0  # pairs the disk refused, all told (health says it)
+        self._missing: list[int] = []  # ids refused since the last line written (the marker's)
 
     def add(
         self, arrived: Arrived, upstream: dict[str, Any], emulator: dict[str, Any]
     ) -> tuple[int, list[dict[str, Any]]]:
         """Compare, keep and record one pair; its id and its differences."""
+        secrets = secrets_of(arrived.headers, arrived.query, arrived.body, self.masked_headers)
+        # Masked before the comparison: an excerpt cut from an echoed token must not show its part.
+        upstream, emulator = masked_answer(upstream, secrets), masked_answer(emulator, secrets)
         verdict = drift.compare(upstream, emulator)
         pair_id = next(self._ids)
-        secrets: list[str] = []
-        if verdict or self.recorder is not None:
-            secrets = secrets_of(arrived.headers, arrived.query, arrived.body, self.masked_headers)
         kept = {
             "id": pair_id,
             "rule": drift.rule_of(arrived.method, arrived.path, emulator),
@@ -73,14 +87,24 @@ class PairLog:
         """Append to the recording; a disk that refuses (full, gone) is said once on standard
         error and the pairs are still compared and kept: the client's answer never waits on it."""
         assert self.recorder is not None
-        try:
-            self.recorder.write(line)
-        except OSError as error:
-            if not self.write_failed:
-                self.write_failed = True
-                logging.getLogger("pisano_mock").error(
-                    "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
-                )
+        with self._write_lock:
+            try:
+                if self._missing:  # writing works again: first say which pairs are not there
+                    self.recorder.write(not_recorded_marker(self._missing))
+                    self._missing = []
+                self.recorder.write(line)
+            except OSError as error:
+                self.not_recorded += 1
+                self._missing.append(line["id"])
+                self.said_once(error)
+
+    def said_once(self, error: OSError) -> None:
+        assert self.recorder is not None
+        if not self.write_failed:
+            self.write_failed = True
+            logging.getLogger("pisano_mock").error(
+                "pisano-mock proxy: cannot write %s: %s", self.recorder.path, error
+            )
 
     def summary(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         with self._lock:
@@ -97,6 +121,12 @@ class PairLog:
             self.log.clear()
 
 
+def not_recorded_marker(ids: list[int]) -> dict[str, Any]:
+    """The line that says, where the gap is, which pairs the disk refused (recording.py skips it
+    when reading pairs: `not_recorded` comes first)."""
+    return {"not_recorded": len(ids), "first_id": min(ids), "last_id": max(ids)}
+
+
 def record(
     pair_id: int,
     arrived: Arrived,
@@ -109,9 +139,9 @@ def record(
     request_side = {
         "method": arrived.method,
         "path": mask_text(arrived.path, secrets),
-        "query": mask_text(arrived.query, secrets),
+        "query": mask_text(masked_fields(arrived.query), secrets),
         "headers": recorded_headers(arrived.headers, secrets),
-        **masked_body(arrived.body, secrets),
+        **masked_body(arrived.body, secrets, masked_request_body),
     }
     emulator_extra = {key: emulator.get(key) for key in ("code", "reason", "throttle")}
     return {
@@ -140,11 +170,27 @@ def recorded_headers(headers: Iterable[tuple[str, str]], secrets: list[str]) -> 
     return [[name, masked_header(name, value, secrets)] for name, value in headers]
 
 
-def masked_body(body: bytes, secrets: list[str]) -> dict[str, str]:
+def masked_body(
+    body: bytes, secrets: list[str], fields: Callable[[str], str] = str
+) -> dict[str, str]:
     encoded = encoded_body(body)
     if "body" in encoded:
-        encoded["body"] = mask_text(encoded["body"], secrets)
+        encoded["body"] = mask_text(fields(encoded["body"]), secrets)
     return encoded
+
+
+def masked_answer(answer: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """An answer with the request's secrets masked in its body (a copy: the client gets the
+    upstream's bytes unchanged)."""
+    body = answer["body"]
+    if not secrets or not body:
+        return answer
+    masked = body
+    for secret in secrets:
+        raw = secret.encode("utf-8", "surrogatepass")
+        if raw in masked:
+            masked = masked.replace(raw, mask_token(secret).encode("utf-8", "surrogatepass"))
+    return answer if masked is body else {**answer, "body": masked}
 
 
 PAIR_LOG = logging.getLogger("pisano_mock.proxy")

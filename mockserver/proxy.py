@@ -34,11 +34,12 @@ from .auth import token_from_header
 from .bodies import read_body
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
+from .faults import SERVER_STOPPING
 from .headers import ANSWER_HOP_BY_HOP, RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
 from .pairs import PAIR_LOG, Arrived, PairLog, pair_line
-from .upstream import Exchange, Upstream, UpstreamFailure
+from .upstream import Exchange, Stop, Upstream, UpstreamFailure
 
-UPSTREAM_SECONDS = 30.0  # connect and each read; past it the client gets our 502
+UPSTREAM_SECONDS = 30.0  # connect, send and the whole answer; past it the client gets our 502
 # RFC 9110 7.6.1: never forwarded. Host is the upstream's; Expect was the proxy's to answer.
 REQUEST_HOP_BY_HOP = frozenset(
     {
@@ -62,19 +63,29 @@ def forwarded(arrived: Arrived, upstream: Upstream) -> bytes:
     """The request as it goes upstream: the client's request line (path and raw query as sent),
     its header lines but hop-by-hop ones and Host (the upstream's), its body; a chunked body goes
     de-chunked, with its length."""
-    named = {  # RFC 9110 7.6.1: the headers Connection names are hop-by-hop too
-        token.strip().lower()
-        for name, value in arrived.headers
-        if name.lower() == "connection"
-        for token in value.split(",")
-    }
-    dropped = REQUEST_HOP_BY_HOP | named
+    dropped = REQUEST_HOP_BY_HOP | connection_named(arrived.headers)
     lines = [f"{arrived.method} {upstream.prefix}{arrived.target} HTTP/1.1"]
     lines.append(f"Host: {upstream.host_header}")
     lines += [f"{n}: {v}" for n, v in arrived.headers if n.lower() not in dropped]
     if arrived.chunked:
         lines.append(f"Content-Length: {len(arrived.body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + arrived.body
+
+
+def connection_named(headers: list[tuple[str, str]]) -> set[str]:
+    """RFC 9110 7.6.1: the headers Connection names are hop-by-hop too (lowered): not forwarded,
+    nor seen by the shadow (it must see what the upstream got)."""
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+
+
+def environ_key(lowered: str) -> str:
+    special = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+    return special.get(lowered) or "HTTP_" + lowered.upper().replace("-", "_")
 
 
 # -- the request as it arrived ----------------------------------------------------------------
@@ -89,8 +100,20 @@ def arrived_request(environ: dict[str, Any], max_bytes: int) -> Arrived:
     headers = head_headers(raw_head) if raw_head else environ_headers(environ)
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     body = read_body(environ, max_bytes)
+    added = trailers(environ) if chunked else []
     method, client = environ["REQUEST_METHOD"], environ.get("REMOTE_ADDR", "")
-    return Arrived(method, target, path, query, headers, body, chunked, time.time(), client)
+    return Arrived(
+        method, target, path, query, headers + added, body, chunked, time.time(), client, added
+    )
+
+
+def trailers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """A chunked body's trailers (read with it): forwarded as header lines, as RFC 9110 6.5.2
+    lets a recipient merge them, rather than lost. Their names as gunicorn keeps them (upper
+    case); the fields it refuses in a trailer (Host, framing, Authorization...) never get here."""
+    stream = environ.get("wsgi.input")
+    reader = getattr(getattr(stream, "body", stream), "reader", None)  # worker.SlowBodyInput's
+    return [(str(n), str(v)) for n, v in getattr(getattr(reader, "req", None), "trailers", [])]
 
 
 def head_headers(raw_head: bytes) -> list[tuple[str, str]]:
@@ -140,14 +163,18 @@ class Shadow:
         return self.described(said["status"], said["headers"], body, journal)
 
     def environ(self, environ: dict[str, Any], arrived: Arrived) -> dict[str, Any]:
-        """The request again, its body in memory; without our own headers (module docstring) and
-        without the client's socket (a shadow's fault must never close it)."""
+        """The request again, its body in memory; without our own headers (module docstring),
+        without those its Connection header names (not forwarded either), and without the
+        client's socket (a shadow's fault must never close it)."""
+        hop = {environ_key(name) for name in connection_named(arrived.headers)}
         mine = {
             k: v
             for k, v in environ.items()
             if not k.startswith(("HTTP_X_PISANO_MOCK_", "HTTP_TRANSFER_ENCODING"))
             and k not in ("gunicorn.socket", "werkzeug.socket")
+            and k not in hop
         }
+        mine.update(trailer_keys(arrived))
         mine["wsgi.input"] = io.BytesIO(arrived.body)
         mine["wsgi.input_terminated"] = False
         mine["CONTENT_LENGTH"] = str(len(arrived.body))
@@ -175,6 +202,11 @@ class Shadow:
         return {str(row["tier"]): int(row["count"]) for row in rows if row["key"] == key}  # type: ignore[call-overload]
 
 
+def trailer_keys(arrived: Arrived) -> dict[str, str]:
+    """The trailers forwarded as header lines, as the shadow's environ keys: it sees them too."""
+    return {environ_key(name.lower()): value for name, value in arrived.trailers}
+
+
 JOURNAL_KEY = "pisano_mock.shadow_journal"
 
 
@@ -193,6 +225,7 @@ class Proxy:
 
     def __init__(self, upstream: Upstream, shadow: Flask, pairs: PairLog) -> None:
         self.upstream = upstream
+        upstream.stop = Stop(SERVER_STOPPING)  # SIGTERM: answers awaited end within the grace
         self.shadow = Shadow(shadow)
         self.pairs = pairs
         emulator = self.shadow.emulator
@@ -316,6 +349,7 @@ def admin_app(proxy: Proxy, emulator: Emulator) -> Flask:
                 "same": summary["same"],
                 "dropped": summary["dropped"],
                 "recording": str(proxy.pairs.recorder.path) if proxy.pairs.recorder else None,
+                "not_recorded": proxy.pairs.not_recorded,  # pairs the disk refused (full, gone)
             }
         )
 

@@ -8,11 +8,14 @@ bytes are UTF-8, else `body_base64`, so replay gives back the exact bytes either
 from __future__ import annotations
 
 import base64
+import errno
+import fcntl
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -48,8 +51,9 @@ def decoded_body(side: dict[str, Any]) -> bytes:
 def secrets_of(
     headers: Sequence[tuple[str, str]], query: str, body: bytes, masked: Iterable[str] = ()
 ) -> list[str]:
-    """Every secret a request carries (a token in any Authorization form, secret headers, query or
-    form fields named like one), longest first, so that each is masked wherever it appears."""
+    """Every secret a request carries (a token in any Authorization form, secret headers, query,
+    form or JSON fields named like one, as sent and percent-decoded), longest first, so that each
+    is masked wherever it appears. Shorter than MIN_SECRET_LENGTH: masked where it stands only."""
     secret_names = SECRET_HEADERS | {name.lower() for name in masked}
     found = []
     for name, value in headers:
@@ -58,11 +62,69 @@ def secrets_of(
             found.append(credentials(value))
         elif lowered in secret_names:
             found.append(value.strip())
-    fields = parse_qsl(query, keep_blank_values=True)
-    if b"=" in body[:4096] and body[:1] not in b"{[":
-        fields += parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-    found += [value for name, value in fields if any(w in name.lower() for w in SECRET_WORDS)]
+    found += field_secrets(query)
+    text = body.decode("latin-1") if is_form(body) or is_json(body) else ""
+    found += field_secrets(text) if is_form(body) else json_secrets(text)
     return sorted({s for s in found if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def is_form(body: bytes) -> bool:
+    return b"=" in body[:4096] and body[:1] not in b"{["
+
+
+def is_json(body: bytes) -> bool:
+    return body.lstrip()[:1] in (b"{", b"[")
+
+
+def secret_name(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
+def field_secrets(text: str) -> list[str]:
+    """The values of a query's or form's fields named like a secret, as sent and decoded."""
+    found = []
+    for part in text.split("&"):
+        name, _, value = part.partition("=")
+        if secret_name(unquote_plus(name)):
+            found += [value, unquote_plus(value)]
+    return found
+
+
+# A JSON string field: its name (escapes kept) and its value (escapes kept), as written.
+JSON_FIELD = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
+
+
+def json_secrets(text: str) -> list[str]:
+    return [m.group(3) for m in JSON_FIELD.finditer(text) if secret_name(m.group(1))]
+
+
+def masked_fields(text: str) -> str:
+    """A query or form with each field named like a secret masked where it stands (whatever its
+    length or encoding); every other byte as it was."""
+    parts = text.split("&")
+    for index, part in enumerate(parts):
+        name, equals, value = part.partition("=")
+        if equals and value and secret_name(unquote_plus(name)):
+            parts[index] = f"{name}={mask_token(value)}"
+    return "&".join(parts)
+
+
+def masked_json_fields(text: str) -> str:
+    """A JSON body with each string field named like a secret masked where it stands."""
+
+    def masked(match: re.Match[str]) -> str:
+        name, colon, value = match.groups()
+        return f'"{name}"{colon}"{mask_token(value)}"' if secret_name(name) else match.group(0)
+
+    return JSON_FIELD.sub(masked, text)
+
+
+def masked_request_body(text: str) -> str:
+    """A request body's secret fields masked where they stand (form or JSON)."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    if is_form(encoded):
+        return masked_fields(text)
+    return masked_json_fields(text) if is_json(encoded) else text
 
 
 def credentials(value: str) -> str:
@@ -114,6 +176,11 @@ class Recorder:
         self.path = Path(directory) / PAIRS_FILE
         self._stream: IO[bytes] = open(self.path, "ab")  # noqa: SIM115  # open while we serve
         self._lock = threading.Lock()
+        try:  # two proxies on one recording would each count pairs from 1: ids said twice
+            fcntl.flock(self._stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._stream.close()
+            raise OSError(errno.EBUSY, "being recorded by another pisano-mock proxy") from None
 
     def write(self, record: dict[str, Any]) -> None:
         line = orjson.dumps(record) + b"\n"
@@ -135,8 +202,8 @@ def read_recording(directory: str) -> list[dict[str, Any]]:
         raise RecordingError(f"cannot read {path}: {error.strerror or error}") from None
     records = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+        if not line.strip() or line.startswith(NOT_RECORDED_MARK):
+            continue  # a marker: pairs the disk refused (said in the line, not a pair)
         try:
             records.append(checked_record(orjson.loads(line)))
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as error:
@@ -146,6 +213,9 @@ def read_recording(directory: str) -> list[dict[str, Any]]:
                 f"{path}: line {number} is not a recorded pair ({error})"
             ) from None
     return records
+
+
+NOT_RECORDED_MARK = b'{"not_recorded":'  # the line PairLog writes when writing works again
 
 
 REQUIRED = {

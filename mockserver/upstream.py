@@ -9,22 +9,27 @@ repeats kept) and body (Content-Length, chunked de-chunked, or up to the close).
 
 from __future__ import annotations
 
+import io
 import queue
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 MAX_LINE = 64 * 1024  # a status or header line longer than this is no answer we can pass on
 MAX_HEADERS = 256
 REUSE_SECONDS = 4.0  # an idle connection older than this is not reused: servers close them
 # (the emulator after 5 s); a request sent on one being closed would be lost or sent twice.
+WAIT_SLICE_SECONDS = 0.25  # a wait for the upstream looks this often whether the server stops
+STOP_ANSWER_SECONDS = 5.0  # after SIGTERM, within serving's 8 s grace: answered, recorded
 NO_BODY_STATUSES = frozenset({204, 304})
 MAX_ANSWER_BYTES = 256 << 20  # an answer body over this is no Pisano answer: a 502, not our memory
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2: a header's name
+STATUS = re.compile(r"[1-5][0-9][0-9]")  # 100-599: what our server can pass on (RFC 9110 15)
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # never in a header's value
 
 
@@ -33,8 +38,15 @@ class UpstreamFailure(Exception):
 
 
 class NothingArrived(UpstreamFailure):
-    """The connection closed before any byte of an answer: a kept-alive connection the server
-    had closed, which is worth one more try on a new one."""
+    """The connection closed before any byte of an answer. Whether the upstream acted on the
+    request is unknown: only a GET or HEAD is sent again (RFC 9110 9.2.2)."""
+
+
+class NothingSent(UpstreamFailure):
+    """Not one byte of the request was written: it may go on another connection, whatever it is."""
+
+
+RETRIED_METHODS = frozenset({"GET", "HEAD"})  # safe to send twice; a POST never is (SPEC 2.8)
 
 
 @dataclass
@@ -46,30 +58,128 @@ class Answer:
     keep_alive: bool
 
 
+class Stop:
+    """The server is stopping (SIGTERM): every answer still awaited gets a deadline within the
+    grace period, so that its client gets our 502 and the pair is recorded before the exit."""
+
+    def __init__(self, stopping: threading.Event | None = None) -> None:
+        self.stopping = stopping or threading.Event()
+        self.at: float | None = None
+
+    def capped(self, deadline: float) -> float:
+        if self.at is None and self.stopping.is_set():
+            self.at = time.monotonic() + STOP_ANSWER_SECONDS
+        return deadline if self.at is None else min(deadline, self.at)
+
+
+class SocketReader(io.RawIOBase):
+    """The socket's bytes under one deadline for a whole answer (not per read: an upstream that
+    drips a byte a second must not hold the client for ever); without a deadline, a peek that
+    never waits (whether an idle connection has been closed or holds stray bytes)."""
+
+    def __init__(self, sock: socket.socket, stop: Stop) -> None:
+        self.sock, self.stop = sock, stop
+        self.deadline: float | None = None
+        self.eof = False
+        self.timeout: float | None = None  # the socket's, set only when it changes (a syscall)
+
+    def readable(self) -> bool:
+        return True
+
+    def wait(self, timeout: float) -> None:
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
+
+    def readinto(self, buffer: Any) -> int | None:
+        while True:
+            try:
+                return self.received(buffer)
+            except TimeoutError:
+                if self.deadline is None or time.monotonic() >= self.deadline:
+                    raise  # else a slice of the wait is over: is the server stopping?
+
+    def received(self, buffer: Any) -> int | None:
+        """One read: in slices of WAIT_SLICE_SECONDS (the deadline is kept within one slice)."""
+        if self.deadline is None:
+            self.wait(0.0)
+        else:
+            self.deadline = self.stop.capped(self.deadline)
+            remaining(self.deadline)
+            self.wait(WAIT_SLICE_SECONDS)
+        try:
+            count = self.sock.recv_into(buffer)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return None
+        self.eof = self.eof or count == 0
+        return count
+
+
+def remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
 class Connection:
     """One connection to the upstream, answering one request at a time."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, stop: Stop) -> None:
         self.sock = sock
-        self.reader: IO[bytes] = sock.makefile("rb")
+        self.raw = SocketReader(sock, stop)
+        self.reader: IO[bytes] = io.BufferedReader(self.raw, 64 * 1024)
         self.idle_since = time.monotonic()
+        self.reused = False  # taken from the pool (set there)
+        self.send_cut: OSError | None = None  # the request was cut: an early answer may be read
 
-    def send(self, request: bytes, timeout: float) -> None:
-        self.sock.settimeout(timeout)
+    def send(self, request: bytes, deadline: float) -> None:
+        """Write the whole request; NothingSent when not one byte of it was written."""
+        view, written = memoryview(request), 0
+        self.raw.wait(WAIT_SLICE_SECONDS)
         try:
-            self.sock.sendall(request)
-        except OSError as error:  # a kept-alive connection the server closed, most likely
-            raise NothingArrived(f"{type(error).__name__}: {error}") from None
+            while written < len(view):
+                remaining(deadline)  # TimeoutError past it
+                try:
+                    written += self.sock.send(view[written:])
+                except TimeoutError:
+                    continue  # a slice of the wait: the deadline is looked at above
+        except OSError as error:
+            if written == 0:
+                raise NothingSent(f"{type(error).__name__}: {error}") from None
+            self.send_cut = error  # the upstream may have answered before reading it all
 
-    def receive(self, method: str, timeout: float) -> Answer:
+    def receive(self, method: str, deadline: float, timeout: float) -> Answer:
+        self.raw.deadline = deadline
         try:
             answer = read_answer(self.reader, method)
         except TimeoutError:
-            raise UpstreamFailure(f"no answer within {timeout:g} s") from None
+            if self.raw.stop.at is not None:
+                raise UpstreamFailure("no whole answer before the proxy stopped") from None
+            raise UpstreamFailure(f"no whole answer within {timeout:g} s") from None
+        except NothingArrived:
+            if self.send_cut is not None:
+                raise UpstreamFailure(self.cut_reason()) from None
+            raise
         except OSError as error:
-            raise UpstreamFailure(f"{type(error).__name__}: {error}") from None
+            raise UpstreamFailure(self.cut_reason(error)) from None
+        finally:
+            self.raw.deadline = None
+        answer.keep_alive = answer.keep_alive and self.send_cut is None
         self.idle_since = time.monotonic()
         return answer
+
+    def cut_reason(self, error: OSError | None = None) -> str:
+        error = error or self.send_cut
+        return f"{type(error).__name__}: {error}"
+
+    def still_open(self) -> bool:
+        """Idle and reusable: not closed by the server, no stray bytes (the end of an answer
+        that lied about its length) that would be read as the next answer's."""
+        try:
+            return not self.reader.peek(1) and not self.raw.eof  # type: ignore[attr-defined]
+        except OSError:
+            return False
 
     def close(self) -> None:
         self.reader.close()
@@ -82,9 +192,33 @@ def read_answer(reader: IO[bytes], method: str) -> Answer:
         headers = header_lines(reader)
         if not 100 <= status < 200 or status == 101:
             break
+    framed_by_length = lengths_agree(headers)
     body, delimited = read_body(reader, method, status, headers)
+    if is_chunked(headers) and framed_by_length:
+        # RFC 9112 6.3: chunked wins; its Content-Length is not passed on, nor the connection kept.
+        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        delimited = False
     keep = delimited and version != "HTTP/1.0" and not says_close(headers)
     return Answer(status, phrase, headers, body, keep)
+
+
+def lengths_agree(headers: list[tuple[str, str]]) -> bool:
+    """Whether the answer has a Content-Length; UpstreamFailure when they differ (RFC 9112 6.3:
+    no framing we could trust, for this answer or the next on the connection)."""
+    values = {
+        part.strip()
+        for name, value in headers
+        if name.lower() == "content-length"
+        for part in value.split(",")
+    }
+    if len(values) > 1:
+        raise UpstreamFailure(f"Content-Length headers that differ: {sorted(values)!r}"[:120])
+    return bool(values)
+
+
+def is_chunked(headers: list[tuple[str, str]]) -> bool:
+    encoding = header_value(headers, "transfer-encoding")
+    return encoding is not None and "chunked" in encoding.lower()
 
 
 def status_line(reader: IO[bytes]) -> tuple[str, int, str]:
@@ -97,7 +231,7 @@ def status_line(reader: IO[bytes]) -> tuple[str, int, str]:
     text = line.decode("latin-1").rstrip("\r\n")
     version, _, rest = text.partition(" ")
     code, _, phrase = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+    if not version.startswith("HTTP/1.") or not STATUS.fullmatch(code):
         raise UpstreamFailure(f"not an HTTP/1.x status line: {text[:80]!r}")
     return version, int(code), phrase
 
@@ -130,12 +264,12 @@ def read_body(
     """The body, and whether its end was known without the connection closing."""
     if method == "HEAD" or status in NO_BODY_STATUSES:
         return b"", True
-    encoding = header_value(headers, "transfer-encoding")
-    if encoding is not None and "chunked" in encoding.lower():
+    if is_chunked(headers):
         return dechunked(reader), True
     length = header_value(headers, "content-length")
     if length is not None:
-        if not length.strip().isdigit():
+        length = length.split(",")[0].strip()  # "5, 5": the same length repeated (agreed above)
+        if not length.isdigit():
             raise UpstreamFailure(f"Content-Length: {length[:40]!r} is not a length")
         return exactly(reader, bounded(int(length))), True
     body = reader.read(MAX_ANSWER_BYTES + 1)  # delimited by the close
@@ -184,28 +318,37 @@ def says_close(headers: list[tuple[str, str]]) -> bool:
 
 
 class Exchange:
-    """A request sent upstream, its answer still to read."""
+    """A request sent upstream, its answer still to read, all under one deadline."""
 
     def __init__(
-        self, upstream: Upstream, conn: Connection, method: str, request: bytes, reused: bool
+        self, upstream: Upstream, conn: Connection, method: str, request: bytes, deadline: float
     ) -> None:
         self.upstream, self.conn, self.method = upstream, conn, method
-        self.request, self.reused = request, reused
+        self.request, self.deadline = request, deadline
+        self.reused = conn.reused
 
     def answer(self) -> Answer:
         timeout = self.upstream.timeout
         try:
-            return self.upstream.settle(self.conn, self.conn.receive(self.method, timeout))
+            answer = self.conn.receive(self.method, self.deadline, timeout)
         except NothingArrived:
             self.conn.close()
-            if not self.reused:
-                raise
+            if not (self.reused and self.method in RETRIED_METHODS):
+                raise UpstreamFailure(never_twice(self.method)) from None
         except UpstreamFailure:
             self.conn.close()
             raise
-        # A kept-alive connection the server had closed answered nothing: once more, on a new one.
-        self.conn, self.reused = self.upstream.sent_on_new(self.request), False
+        else:
+            return self.upstream.settle(self.conn, answer)
+        # A kept-alive GET or HEAD that got nothing: once more, on a new connection.
+        self.conn = self.upstream.sent_on_new(self.request, self.deadline)
+        self.reused = False
         return self.answer()
+
+
+def never_twice(method: str) -> str:
+    said = "the connection closed before any answer"
+    return said if method in RETRIED_METHODS else f"{said} (a {method} is never sent twice)"
 
 
 class Upstream:
@@ -215,30 +358,41 @@ class Upstream:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"--upstream: {url!r} is not an http:// or https:// URL")
+        if "@" in parts.netloc:  # never echoed: it holds a password
+            raise ValueError(
+                "--upstream: credentials in the URL are not sent; give none there "
+                "(the client's own Authorization goes upstream unchanged)"
+            )
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.prefix = parts.path.rstrip("/")
-        self.host_header = parts.netloc.rpartition("@")[2]
+        self.host_header = parts.netloc
         self.address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         self.tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self.stop = Stop()  # the proxy gives it the server's stopping event
 
     def begin(self, method: str, request: bytes) -> Exchange:
         """Send `request` (the bytes of a whole HTTP/1.1 request); its answer is read by the
-        exchange's `answer()`, so that other work can run while the upstream works on it."""
+        exchange's `answer()`, so that other work can run while the upstream works on it. One
+        deadline, `timeout` from now, covers connecting, sending and the whole answer."""
+        deadline = time.monotonic() + self.timeout
         conn = self._idle_connection()
         if conn is not None:
             try:
-                conn.send(request, self.timeout)
-                return Exchange(self, conn, method, request, reused=True)
-            except NothingArrived:
-                conn.close()  # it was closed under us: on a new one
-        return Exchange(self, self.sent_on_new(request), method, request, reused=False)
+                conn.send(request, deadline)
+                return Exchange(self, conn, method, request, deadline)
+            except NothingSent:
+                conn.close()  # closed under us before one byte went: on a new one, whatever it is
+            except UpstreamFailure:
+                conn.close()
+                raise
+        return Exchange(self, self.sent_on_new(request, deadline), method, request, deadline)
 
-    def sent_on_new(self, request: bytes) -> Connection:
-        conn = self._connect()
+    def sent_on_new(self, request: bytes, deadline: float) -> Connection:
+        conn = self._connect(deadline)
         try:
-            conn.send(request, self.timeout)
+            conn.send(request, deadline)
         except UpstreamFailure:
             conn.close()
             raise
@@ -257,13 +411,14 @@ class Upstream:
                 conn = self._idle.get_nowait()
             except queue.Empty:
                 return None
-            if time.monotonic() - conn.idle_since < REUSE_SECONDS:
+            if time.monotonic() - conn.idle_since < REUSE_SECONDS and conn.still_open():
+                conn.reused = True
                 return conn
             conn.close()
 
-    def _connect(self) -> Connection:
+    def _connect(self, deadline: float) -> Connection:
         try:
-            sock = socket.create_connection(self.address, timeout=self.timeout)
+            sock = socket.create_connection(self.address, timeout=remaining(deadline))
         except TimeoutError:
             raise UpstreamFailure(f"no connection within {self.timeout:g} s") from None
         except OSError as error:
@@ -275,4 +430,4 @@ class Upstream:
             except (OSError, ssl.SSLError) as error:
                 sock.close()
                 raise UpstreamFailure(f"TLS: {error}") from None
-        return Connection(sock)
+        return Connection(sock, self.stop)

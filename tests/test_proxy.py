@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -297,6 +298,7 @@ def test_health_says_proxy_and_reset_empties_the_pairs(upstream):
             "proxy",
             upstream.url,
         )
+        assert health["not_recorded"] == 0  # pairs a full disk refused (test_drift_recording)
         requests.get(f"{base_url}/ok", timeout=10)
         assert requests.get(f"{base_url}/__mock/drift", timeout=10).json()["pairs"] == 1
         reset = requests.post(f"{base_url}/__mock/reset", timeout=10)
@@ -434,3 +436,61 @@ def test_concurrent_requests_each_get_their_own_answer(upstream, proxy):
     expected = {"/ok": OK_BODY, "/refused": CATALOGUE_BODY, "/odd-phrase": OK_BODY}
     assert all(body == expected.get(path, OK_BODY) for path, body in results)
     assert len(upstream.arrived) == len(paths)
+
+
+def test_credentials_in_upstream_are_refused_at_start_in_one_line_never_shown():
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
+    command += ["--upstream", "http://apiuser:supersecretpw@127.0.0.1:9"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1 and "credentials" in done.stderr
+    assert "supersecretpw" not in done.stderr + done.stdout
+
+
+def test_the_shadow_does_not_see_what_connection_names_as_the_upstream_does_not(upstream, proxy):
+    headers = {"Authorization": f"Token token={TOKEN}", "Connection": "keep-alive, Authorization"}
+    requests.post(f"{proxy}{SHARE}", json={"emails": ["a@example.com"]}, headers=headers)
+    assert b"Authorization" not in upstream.arrived[-1]
+    drift = requests.get(f"{proxy}/__mock/drift?limit=1000", timeout=10).json()
+    code = [d for d in drift["differences"] if d["what"] == "code"][-1]
+    assert code["emulator"] == 13030  # no token, as upstream got none (with it: 13001)
+
+
+def test_a_directory_another_proxy_records_is_refused_at_start(upstream, proxy, recording):
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
+    command += ["--upstream", upstream.url, "--record", str(recording)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "being recorded by another pisano-mock proxy" in done.stderr
+
+
+def test_sigterm_with_an_answer_awaited_is_our_502_recorded_within_the_grace(upstream, tmp_path):
+    process, base_url = start_proxy(
+        upstream.url, "--record", str(tmp_path), "--upstream-timeout", "60"
+    )
+    before = len(upstream.arrived)
+    answered: list[bytes] = []
+    client = threading.Thread(target=lambda: answered.append(exchange(base_url, get("/silent"))))
+    client.start()
+    for _ in range(200):  # until the upstream holds the request (it never answers)
+        if len(upstream.arrived) > before:
+            break
+        threading.Event().wait(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    client.join(timeout=15)
+    assert answered and answered[0].startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert b"before the proxy stopped" in answered[0]
+    pair = json.loads((tmp_path / "pairs.jsonl").read_text().splitlines()[-1])
+    assert (pair["request"]["path"], pair["upstream"]["status"]) == ("/silent", 502)
+
+
+def test_a_chunked_requests_trailers_go_upstream_as_header_lines(upstream, proxy):
+    raw = (
+        b"POST /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\nabcd\r\n0\r\nX-Trail: t1\r\n\r\n"
+    )
+    upstream.arrived.clear()
+    exchange(proxy, raw)
+    (arrived,) = upstream.arrived
+    assert arrived.endswith(b"\r\nX-TRAIL: t1\r\nContent-Length: 4\r\n\r\nabcd")  # gunicorn's case
