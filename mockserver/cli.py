@@ -221,7 +221,8 @@ def add_proxy_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=float,
         default=UPSTREAM_SECONDS,
         metavar="S",
-        help=f"seconds to connect and for each read upstream, past which the client gets a 502 "
+        help=f"seconds for the whole exchange upstream (connecting, sending, the whole answer), "
+        f"past which the client gets a 502 "
         f"(default {UPSTREAM_SECONDS:g})",
     )
     proxy.add_argument(

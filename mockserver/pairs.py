@@ -206,10 +206,18 @@ def pair_line(
 ) -> str:
     """One line per pair on standard error: what each side answered, and the verdict."""
     when = datetime.fromtimestamp(arrived.time, UTC).isoformat(timespec="milliseconds")
-    differs = ",".join(d["what"] for d in verdict)
     took = (time.time() - arrived.time) * 1000
     return (
         f"{when.replace('+00:00', 'Z')} {arrived.method} {arrived.path} "
         f"upstream={upstream['status']} emulator={emulator['status']} "
-        f"{'differs:' + differs if verdict else 'same'} {took:.1f}ms pair={pair_id}"
+        f"{verdict_word(verdict)} {took:.1f}ms pair={pair_id}"
     )
+
+
+def verdict_word(verdict: list[dict[str, Any]]) -> str:
+    """`same`, `no-upstream-answer` (the proxy's own 502: not compared), or `differs:` and what."""
+    if not verdict:
+        return "same"
+    if drift.is_unanswered(verdict):
+        return "no-upstream-answer"
+    return "differs:" + ",".join(d["what"] for d in verdict)

@@ -35,14 +35,23 @@ from .bodies import read_body
 from .catalogue import ERROR_CONTENT_TYPE, PisanoError, render_body
 from .context import EXTENSION_KEY, Emulator
 from .faults import SERVER_STOPPING
-from .headers import ANSWER_HOP_BY_HOP, RAW_HEAD_KEY, REASON, VERBATIM_KEY, ascii_header
+from .headers import (
+    ADMIN_TOKEN,
+    ANSWER_HOP_BY_HOP,
+    RAW_HEAD_KEY,
+    REASON,
+    VERBATIM_KEY,
+    ascii_header,
+)
 from .pairs import PAIR_LOG, Arrived, PairLog, pair_line
 from .upstream import Exchange, Stop, Upstream, UpstreamFailure
 
 UPSTREAM_SECONDS = 30.0  # connect, send and the whole answer; past it the client gets our 502
 # RFC 9110 7.6.1: never forwarded. Host is the upstream's; Expect was the proxy's to answer.
+# The admin token is the emulator's own secret: a third party (Pisano) never gets it.
 REQUEST_HOP_BY_HOP = frozenset(
     {
+        ADMIN_TOKEN.lower(),
         "connection",
         "keep-alive",
         "proxy-authenticate",

@@ -383,6 +383,25 @@ def test_each_pair_is_one_line_on_standard_error_without_quiet(upstream):
     ), line
 
 
+def test_a_pair_without_an_upstream_answer_says_so_on_standard_error():
+    closed = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0", "--upstream", url]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            base_url = START_LINE.match(process.stdout.readline().rstrip("\n")).group(1)
+            requests.get(f"{base_url}/v1/x", timeout=20)
+            line = process.stderr.readline()
+        finally:
+            process.terminate()
+    assert re.fullmatch(
+        r"\S+Z GET /v1/x upstream=502 emulator=404 no-upstream-answer \S+ms pair=1\n", line
+    ), line
+
+
 def test_one_side_429_is_a_throttle_difference_naming_the_tier_or_the_counts(upstream, tmp_path):
     config = tmp_path / "shadow.toml"
     config.write_text('[throttle]\ntiers = "1/3600 seconds; 5/7200 seconds"\n')
@@ -494,3 +513,11 @@ def test_a_chunked_requests_trailers_go_upstream_as_header_lines(upstream, proxy
     exchange(proxy, raw)
     (arrived,) = upstream.arrived
     assert arrived.endswith(b"\r\nX-TRAIL: t1\r\nContent-Length: 4\r\n\r\nabcd")  # gunicorn's case
+
+
+def test_the_proxys_admin_token_never_goes_upstream(upstream, proxy):
+    # The emulator's own secret means nothing to Pisano and must not reach a third party; the
+    # proxy sends nothing the client did not send, and this it leaves out.
+    secret = {"X-Pisano-Mock-Admin-Token": "admin-secret-value"}
+    requests.post(f"{proxy}{SHARE}", json={"emails": ["a@example.com"]}, headers=secret)
+    assert b"admin-secret-value" not in upstream.arrived[-1]
