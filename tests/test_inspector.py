@@ -406,9 +406,8 @@ def test_the_epoch_stays_through_a_reset_and_differs_for_another_store(pisano_mo
 
 
 def test_on_redis_an_emptied_store_has_another_epoch(redis_url):
-    from test_shared_state import replica
-
     import redis
+    from test_shared_state import replica
 
     with replica(redis_url) as first, replica(redis_url) as second:
         epoch = raw_poll(first.base_url, {})["epoch"]
