@@ -308,7 +308,8 @@ def test_a_screenshot_of_a_realistic_state(api, inspector, pisano_mock, tmp_path
     # The throttle's gauges: each token's count per tier (the clock runs from a window start).
     inspector.wait_text("#throttle-buckets .bucket", "token:tes****ken")
     bucket = inspector.page.locator("#throttle-buckets .bucket", has_text="tes****ken")
-    assert "4 / 20" in bucket.inner_text()  # two accepted, two refused; the forced one is not
+    # Two accepted, two refused; the forced one is not (the throttle is read every few polls).
+    expect(bucket).to_contain_text("4 / 20", timeout=WAIT_MS)
     assert bucket.locator("meter").count() == 4
     inspector.page.locator("#outbox-items button").last.click()
     inspector.page.frame_locator("#outbox-items iframe").locator("a").first.wait_for()

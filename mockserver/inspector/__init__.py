@@ -54,12 +54,12 @@ THROTTLE_KEYS = 50  # buckets shown
 FINAL = frozenset({"sent", "failed", "captured"})  # an outbox message that changes no more
 LARGEST = 2**63 - 1  # a cursor or an id above it is refused by name, not left to the encoder
 # Nothing from elsewhere, and nothing by default: the page's script, its stylesheet and its polls
-# come from the emulator (`'self'`); images only as `data:`; frames only this page's emails. No
-# page may frame this one.
+# come from the emulator (`'self'`); images only as `data:`; frames only this page's emails
+# (`{emails}`, filled in per request: a path needs the origin). No page may frame this one.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data:; "
-        "style-src 'self'; frame-src 'self'; base-uri 'none'; "
+        "style-src 'self'; frame-src {emails}; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Frame-Options": "DENY",
@@ -84,6 +84,10 @@ EMAIL_ENDPOINTS = frozenset({"inspector.email_html", "inspector.email_text"})
 @blueprint.after_request
 def secured(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
+    # Frames: this page's emails only (a path in a source expression narrows it to them).
+    emails = f"{request.host_url}{blueprint.url_prefix.lstrip('/')}/outbox/"
+    policy = SECURITY_HEADERS["Content-Security-Policy"].format(emails=emails)
+    response.headers["Content-Security-Policy"] = policy
     if request.endpoint in EMAIL_ENDPOINTS:
         response.headers.update(EMAIL_HEADERS)
     return response

@@ -7,7 +7,7 @@ const POLL_MS = 1000;
 const AGAIN_MS = 50; // when an answer says more is waiting
 const KEEP = { journal: 500, sharings: 500, outbox: 200 };
 const ADMIN = "/__mock";
-const THROTTLE_EVERY = 5; // polls: the throttle's part is a scan of every bucket held
+const THROTTLE_EVERY = 3; // polls: the throttle's part is a scan of every bucket held
 
 const view = {
   journal: { since: 0, pending: [], rows: new Map(), selected: null, detail: null, askedDetail: null },
@@ -268,7 +268,8 @@ function renderDetail() {
   if (!entry || entry.id !== view.journal.selected) {
     const dropped = view.journal.gone === view.journal.selected;
     $("detail-id").textContent =
-      "#" + view.journal.selected + (dropped ? " (dropped: no longer held)" : " (no longer held)");
+      "#" + view.journal.selected +
+      (dropped ? " (dropped: no longer held, by the journal's bounds or a reset)" : " (no longer held)");
     return;
   }
   $("detail-id").textContent = "#" + entry.id;
@@ -574,6 +575,7 @@ function restartSoon() {
     view.journal.since = 0;
     view.journal.pending = [];
     view.journal.rows.clear();
+    view.journal.skippedTo = undefined;
     restart();
   }, 250);
 }
