@@ -85,7 +85,7 @@ EMAIL_ENDPOINTS = frozenset({"inspector.email_html", "inspector.email_text"})
 def secured(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     # Frames: this page's emails only (a path in a source expression narrows it to them).
-    emails = f"{request.host_url}{blueprint.url_prefix.lstrip('/')}/outbox/"
+    emails = f"{request.host_url}__mock/ui/outbox/"
     policy = SECURITY_HEADERS["Content-Security-Policy"].format(emails=emails)
     response.headers["Content-Security-Policy"] = policy
     if request.endpoint in EMAIL_ENDPOINTS:
