@@ -509,3 +509,15 @@ def test_a_poll_out_of_bounds_is_the_admin_apis_400_naming_the_field(pisano_mock
     )
     assert answer.status_code == 400, answer.text
     assert answer.json()["reason"].startswith("body") and field in answer.json()["reason"]
+
+
+def test_the_token_filtered_by_has_its_throttle_bucket_shown_first(api, pisano_mock):
+    # Finding 6: 50 of many buckets are shown; the token under test is among them, first.
+    share(api, "a@example.com")
+    for _ in range(3):
+        share(api, "b@example.com", token=OTHER)
+    body = {"journal": {"token": "test-token"}}
+    counters = raw_poll(pisano_mock.base_url, body)["throttle"]["counters"]
+    assert counters[0]["key"] == "token:tes****ken" and counters[0]["of_token"] is True
+    unfiltered = raw_poll(pisano_mock.base_url, {})["throttle"]["counters"]
+    assert unfiltered[0]["key"] == "token:oth****ken"  # otherwise the busiest first

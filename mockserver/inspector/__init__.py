@@ -219,7 +219,9 @@ def poll() -> Response:
             "journal": journal_part(emulator, query["journal"]),
             "sharings": sharings_part(emulator, query["sharings"]),
             "outbox": outbox_part(emulator, query["outbox"]),
-            "throttle": throttle_part(emulator) if query["throttle"] else None,
+            "throttle": throttle_part(emulator, query["journal"]["token"])
+            if query["throttle"]
+            else None,
             "epoch": epoch(emulator),
             "faults": [shown_fault(f) for f in emulator.store.faults()],
             "clock": {"now": emulator.clock.now(), "rate": emulator.clock.rate},
@@ -357,10 +359,12 @@ def delivery(held: HeldMessage) -> dict[str, Any]:
     }
 
 
-def throttle_part(emulator: Emulator) -> dict[str, Any]:
-    """Each bucket's count in each tier's current window (masked keys: admin.shown_counter)."""
+def throttle_part(emulator: Emulator, token: str = "") -> dict[str, Any]:
+    """Each bucket's count in each tier's current window (masked keys: admin.shown_counter); the
+    token the journal is filtered by comes first, whatever its count."""
     secret = emulator.store.link_secret()
-    rows = [shown_counter(row, secret) for row in emulator.throttle.snapshot(emulator.clock.now())]
+    snapshot = emulator.throttle.snapshot(emulator.clock.now())
+    rows = [shown_counter(row, secret) | {"of_token": is_of(row, token)} for row in snapshot]
     counters, more = busiest(rows, THROTTLE_KEYS)
     settings = emulator.settings.throttle
     return {"enabled": settings.enabled, "counters": counters, "more": more}
@@ -369,11 +373,18 @@ def throttle_part(emulator: Emulator) -> dict[str, Any]:
 def busiest(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int]:
     """The rows of the `limit` keys counted most (the token under test, most likely), busiest
     first, each key's tiers together; and how many keys are left out."""
-    top: dict[str, int] = {}
+    top: dict[str, float] = {}
     for row in rows:
-        top[row["key_id"]] = max(top.get(row["key_id"], 0), int(row["count"]))
+        weight = float("inf") if row.get("of_token") else int(row["count"])
+        top[row["key_id"]] = max(top.get(row["key_id"], 0), weight)
     chosen = heapq.nsmallest(limit, top, key=lambda key_id: (-top[key_id], key_id))
     rank = {key_id: place for place, key_id in enumerate(chosen)}
     kept = [row for row in rows if row["key_id"] in rank]
     kept.sort(key=lambda row: rank[row["key_id"]])  # stable: each key's tiers stay by period
     return kept, len(top) - len(chosen)
+
+
+def is_of(row: dict[str, Any], token: str) -> bool:
+    """Whether a bucket counts `token`'s requests (`token:<t>` or `token:<t>|ip:<a>`)."""
+    key = str(row["key"])
+    return bool(token) and (key == f"token:{token}" or key.startswith(f"token:{token}|ip:"))
