@@ -487,3 +487,24 @@ def test_dropped_entries_are_counted_and_an_open_one_says_dropped(browser):
             assert inspector.page.is_visible("#detail")
         finally:
             inspector.close()
+
+
+def test_the_page_opens_on_the_newest_and_a_filter_still_finds_an_old_entry(
+    browser, api, pisano_mock
+):
+    # Finding 7: the first load replayed the whole history, oldest first.
+    old = api.post({"emails": "ada@example.com"})  # 13028: the only one of its code
+    later = [api.post({"emails": ["x"]}) for _ in range(229)]
+    inspector = Watched(browser, pisano_mock.base_url)
+    try:
+        page = inspector.page
+        page.locator(f"#journal-rows tr[data-id='{rid(later[-1])}']").wait_for(timeout=WAIT_MS)
+        assert page.locator("#journal-rows tr").count() == 200
+        skipped = int(rid(later[-1])) - 200
+        inspector.wait_text("#journal-note", f"older entries #{rid(old)}–#{skipped} not shown")
+        page.fill("#filter-code", "13028")
+        row = page.locator(f"#journal-rows tr[data-id='{rid(old)}']")
+        row.wait_for(timeout=WAIT_MS)
+        expect(page.locator("#journal-note")).not_to_contain_text("not shown")
+    finally:
+        inspector.close()

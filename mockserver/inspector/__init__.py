@@ -291,7 +291,7 @@ def journal_part(emulator: Emulator, query: dict[str, Any]) -> dict[str, Any]:
         "more": page.more,
         "first": first_id(store.requests(0, 1).items),
         "dropped": page.dropped,
-        "skipped": since,
+        "skipped": since if query["tail"] else 0,
     }
 
 
@@ -312,7 +312,7 @@ def sharings_part(emulator: Emulator, query: dict[str, Any]) -> dict[str, Any]:
     items = with_links(page.items, emulator)
     return {
         "items": items[::-1],
-        "skipped": since,
+        "skipped": since if query["tail"] else 0,
         "next": items[-1]["id"] if items else since,
         "more": page.more,
         "first": first_id(emulator.store.sharings(0, 1, None, None).items),
@@ -337,7 +337,7 @@ def outbox_part(emulator: Emulator, query: dict[str, Any]) -> dict[str, Any]:
         "next": page.messages[-1].id if page.messages else since,
         "more": page.more,
         "first": oldest[0].id if oldest else None,
-        "skipped": since,
+        "skipped": since if query["tail"] else 0,
     }
 
 

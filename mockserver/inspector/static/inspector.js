@@ -85,12 +85,20 @@ function wantedDetail() {
   return held ? null : j.selected;
 }
 
+function filtering(wanted) {
+  return wanted.status !== "" || wanted.code !== null || wanted.email !== "" || wanted.token !== "";
+}
+
 function pollBody() {
-  // A cursor at 0 asks for the tail: the newest items first, not the whole history.
+  // A cursor at 0 asks for the tail: the newest items first, not the whole history. A filter
+  // reads the whole journal (it is bounded): the entry looked for may be an old one.
   const j = view.journal;
+  const wanted = filters();
   j.askedDetail = wantedDetail();
+  const tail = j.since === 0 && !filtering(wanted);
+  j.askedTail = tail;
   return {
-    journal: { since: j.since, tail: j.since === 0, refresh: j.pending, detail: j.askedDetail, ...filters() },
+    journal: { since: j.since, tail, refresh: j.pending, detail: j.askedDetail, ...wanted },
     sharings: { since: view.sharings.since, tail: view.sharings.since === 0 },
     outbox: { since: view.outbox.since, tail: view.outbox.since === 0, refresh: view.outbox.pending },
     throttle: view.polls % THROTTLE_EVERY === 0,
@@ -186,7 +194,7 @@ function applyJournal(answer) {
   j.pending = answer.pending;
   if (j.askedDetail !== null) j.detail = answer.detail;
   forget(j.rows, answer.first, KEEP.journal);
-  if (answer.skipped > 0 && j.skippedTo === undefined) j.skippedTo = answer.skipped;
+  if (j.askedTail && answer.skipped > 0) j.skippedTo = answer.skipped; // what the tail left out
   if (j.selected !== null && (answer.first === null || j.selected < answer.first)) {
     j.gone = j.selected; // dropped, or a reset elsewhere: the detail says so
     j.detail = null;
