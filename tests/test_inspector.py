@@ -521,3 +521,13 @@ def test_the_token_filtered_by_has_its_throttle_bucket_shown_first(api, pisano_m
     assert counters[0]["key"] == "token:tes****ken" and counters[0]["of_token"] is True
     unfiltered = raw_poll(pisano_mock.base_url, {})["throttle"]["counters"]
     assert unfiltered[0]["key"] == "token:oth****ken"  # otherwise the busiest first
+
+
+def test_load_older_answers_the_entries_just_before_the_oldest_shown(api, pisano_mock):
+    responses = [api.post({"emails": "x"}) for _ in range(5)]
+    wanted = [rid(r) for r in responses]
+    answer = raw_poll(pisano_mock.base_url, {"journal": {"since": wanted[-1], "older": wanted[3]}})
+    older = answer["journal"]["older"]
+    assert [entry["id"] for entry in older["entries"]] == wanted[2::-1]
+    assert older["skipped"] == max(0, wanted[3] - 1 - 200)
+    assert raw_poll(pisano_mock.base_url, {})["journal"]["older"] is None

@@ -502,6 +502,12 @@ def test_the_page_opens_on_the_newest_and_a_filter_still_finds_an_old_entry(
         assert page.locator("#journal-rows tr").count() == 200
         skipped = int(rid(later[-1])) - 200
         inspector.wait_text("#journal-note", f"older entries #{rid(old)}–#{skipped} not shown")
+        page.click("#journal-older")  # on demand: the 30 left out
+        page.locator(f"#journal-rows tr[data-id='{rid(old)}']").wait_for(timeout=WAIT_MS)
+        expect(page.locator("#journal-rows tr")).to_have_count(230)
+        expect(page.locator("#journal-older")).to_be_hidden()
+        inspector.polls(1)
+        assert page.locator("#journal-rows tr").count() == 230  # kept: they were asked for
         page.fill("#filter-code", "13028")
         row = page.locator(f"#journal-rows tr[data-id='{rid(old)}']")
         row.wait_for(timeout=WAIT_MS)

@@ -143,6 +143,7 @@ class JournalQuery(Schema):
     refresh = refresh_list()
     detail = cursor(low=1, load_default=None, allow_none=True)
     tail = fields.Boolean(load_default=False)
+    older = cursor(low=1, load_default=None, allow_none=True)  # "load older": entries before it
     status = fields.String(load_default="", validate=validate.Regexp(r"\A(|[1-5]xx|\d{3})\Z"))
     code = cursor(load_default=None, allow_none=True)
     email = fields.String(load_default="", validate=validate.Length(max=320))
@@ -184,6 +185,10 @@ class JournalPartSchema(Answer):
     dropped = fields.Integer()
     skipped = fields.Integer(
         metadata={"description": "With `tail`: the newest id left out (older ones not sent)."}
+    )
+    older = fields.Dict(
+        allow_none=True,
+        metadata={"description": "With `older`: entries (newest first) and the new `skipped`."},
     )
 
 
@@ -292,7 +297,19 @@ def journal_part(emulator: Emulator, query: dict[str, Any]) -> dict[str, Any]:
         "first": first_id(store.requests(0, 1).items),
         "dropped": page.dropped,
         "skipped": since if query["tail"] else 0,
+        "older": older_part(store, keeps, query["older"]),
     }
+
+
+def older_part(store: Any, keeps: list[Any], before: int | None) -> dict[str, Any] | None:
+    """The page's "load older": up to SCAN entries just before `before` (the oldest it shows)
+    that pass the filters, newest first, and the cursor they start from (the new `skipped`)."""
+    if before is None:
+        return None
+    since = max(0, before - 1 - SCAN)
+    items = [entry for entry in store.requests(since, SCAN).items if entry["id"] < before]
+    shown = [summary(entry) for entry in items if passes(entry, keeps)]
+    return {"entries": shown[::-1], "skipped": since}
 
 
 def one_entry(emulator: Emulator, entry_id: int) -> dict[str, Any] | None:

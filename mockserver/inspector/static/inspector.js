@@ -10,7 +10,10 @@ const ADMIN = "/__mock";
 const THROTTLE_EVERY = 3; // polls: the throttle's part is a scan of every bucket held
 
 const view = {
-  journal: { since: 0, pending: [], rows: new Map(), selected: null, detail: null, askedDetail: null },
+  journal: {
+    since: 0, pending: [], rows: new Map(), selected: null, detail: null, askedDetail: null,
+    keep: KEEP.journal, older: null, // "load older" asks for the entries before `older`
+  },
   sharings: { since: 0, rows: new Map() },
   outbox: { since: 0, pending: [], rows: new Map(), opened: new Set(), nodes: new Map() },
   generation: 0, // bumped by a reset or a filter change: answers to older polls are ignored
@@ -98,7 +101,7 @@ function pollBody() {
   const tail = j.since === 0 && !filtering(wanted);
   j.askedTail = tail;
   return {
-    journal: { since: j.since, tail, refresh: j.pending, detail: j.askedDetail, ...wanted },
+    journal: { since: j.since, tail, refresh: j.pending, detail: j.askedDetail, older: j.older, ...wanted },
     sharings: { since: view.sharings.since, tail: view.sharings.since === 0 },
     outbox: { since: view.outbox.since, tail: view.outbox.since === 0, refresh: view.outbox.pending },
     throttle: view.polls % THROTTLE_EVERY === 0,
@@ -193,7 +196,13 @@ function applyJournal(answer) {
   j.since = answer.next;
   j.pending = answer.pending;
   if (j.askedDetail !== null) j.detail = answer.detail;
-  forget(j.rows, answer.first, KEEP.journal);
+  if (answer.older) {
+    for (const entry of answer.older.entries) j.rows.set(entry.id, entry);
+    j.skippedTo = answer.older.skipped;
+    j.keep += answer.older.entries.length; // kept while the page lives: the user asked for them
+    j.older = null;
+  }
+  forget(j.rows, answer.first, j.keep);
   if (j.askedTail && answer.skipped > 0) j.skippedTo = answer.skipped; // what the tail left out
   if (j.selected !== null && (answer.first === null || j.selected < answer.first)) {
     j.gone = j.selected; // dropped, or a reset elsewhere: the detail says so
@@ -206,9 +215,11 @@ function renderJournalNote(answer) {
   const j = view.journal;
   const notes = [];
   const first = answer.first === null ? null : answer.first;
-  if (j.skippedTo !== undefined && first !== null && j.skippedTo >= first) {
+  const older = j.skippedTo !== undefined && first !== null && j.skippedTo >= first;
+  if (older) {
     notes.push("older entries #" + first + "–#" + j.skippedTo + " not shown (the page starts at the newest)");
   }
+  $("journal-older").hidden = !older;
   if (answer.dropped > 0) notes.push(answer.dropped + " entries dropped by the journal's bounds");
   $("journal-note").textContent = notes.join("; ");
 }
@@ -500,6 +511,8 @@ function clearView() {
   view.journal.selected = null;
   view.journal.detail = null;
   view.journal.skippedTo = undefined;
+  view.journal.keep = KEEP.journal;
+  view.journal.older = null;
   view.sharings.rows.clear();
   view.sharings.since = 0;
   view.outbox.rows.clear();
@@ -584,6 +597,8 @@ function restartSoon() {
     view.journal.pending = [];
     view.journal.rows.clear();
     view.journal.skippedTo = undefined;
+    view.journal.keep = KEEP.journal;
+    view.journal.older = null;
     restart();
   }, 250);
 }
@@ -594,6 +609,9 @@ function wire() {
   $("clock-advance-go").addEventListener("click", advanceClock);
   $("fault-add").addEventListener("click", addFault);
   $("fault-clear").addEventListener("click", clearFaults);
+  $("journal-older").addEventListener("click", () => {
+    if (view.journal.skippedTo !== undefined) view.journal.older = view.journal.skippedTo + 1;
+  });
   $("detail-close").addEventListener("click", () => {
     view.journal.selected = null;
     renderDetail();
