@@ -338,6 +338,8 @@ def test_the_poll_masks_the_throttle_keys_and_fault_tokens(api, pisano_mock):
         b'{"sharings": {"refresh": ["1"]}}',
         b'{"journal": ' * 5000 + b"{}" + b"}" * 5000,
         b'{"journal": {"token": "\xff\xfe"}}',
+        b'{"throttle": 0}',
+        b'{"journal": {"tail": "yes"}}',
     ],
 )
 def test_a_bad_poll_is_a_400_naming_what_is_wrong(pisano_mock, body):

@@ -119,6 +119,20 @@ def email_part(message_id: int, part: str, content_type: str) -> Response:
     return Response(content, content_type=content_type)
 
 
+class Flag(fields.Boolean):
+    """A JSON `true` or `false`: not `0`, `1` nor `"yes"` (the admin API's bodies are strict;
+    a set of truthy values cannot tell `0` from `False`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def flag(**kwargs: Any) -> Flag:
+    return Flag(**kwargs)
+
+
 def cursor(**kwargs: Any) -> JsonInteger:
     """An id or a cursor: a JSON integer from `low` up to LARGEST."""
     low = kwargs.pop("low", 0)
@@ -142,7 +156,7 @@ class JournalQuery(Schema):
     since = cursor(load_default=0)
     refresh = refresh_list()
     detail = cursor(low=1, load_default=None, allow_none=True)
-    tail = fields.Boolean(load_default=False)
+    tail = flag(load_default=False)
     older = cursor(low=1, load_default=None, allow_none=True)  # "load older": entries before it
     status = fields.String(load_default="", validate=validate.Regexp(r"\A(|[1-5]xx|\d{3})\Z"))
     code = cursor(load_default=None, allow_none=True)
@@ -153,14 +167,14 @@ class JournalQuery(Schema):
 class CursorQuery(Schema):
     since = cursor(load_default=0)
     refresh = refresh_list()
-    tail = fields.Boolean(load_default=False)
+    tail = flag(load_default=False)
 
 
 class PollSchema(Schema):
     journal = fields.Nested(JournalQuery, load_default=lambda: JournalQuery().load({}))
     sharings = fields.Nested(CursorQuery, load_default=lambda: CursorQuery().load({}))
     outbox = fields.Nested(CursorQuery, load_default=lambda: CursorQuery().load({}))
-    throttle = fields.Boolean(load_default=True)  # the page asks every few polls: a scan
+    throttle = flag(load_default=True)  # the page asks every few polls: a scan
 
 
 class JournalPartSchema(Answer):
