@@ -76,13 +76,16 @@ def check_host(access: Access) -> None:
 
 
 def check_origin(access: Access) -> None:
-    """A browser names the page that sent a request; only the emulator's own pages may."""
+    """A browser names the page that sent a request; only the emulator's own pages may. A GET a
+    page makes without CORS carries no Origin, but a browser says it is cross-site: refused too,
+    so no other site learns even an opaque answer's size or timing."""
     origin = request.headers.get("Origin")
     own = f"{request.scheme}://{request.host}"
-    if origin is None or origin.lower() == own.lower():
-        return
-    shown = shown_header(origin)
-    raise AdminError(403, f"Origin: {shown} is not this emulator's own origin ({own})")
+    if origin is not None and origin.lower() != own.lower():
+        shown = shown_header(origin)
+        raise AdminError(403, f"Origin: {shown} is not this emulator's own origin ({own})")
+    if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        raise AdminError(403, "Sec-Fetch-Site: 'cross-site': another site's page sent this")
 
 
 SHOWN_HEADER_LENGTH = 100
@@ -115,7 +118,7 @@ def check_admin_token(expected: str) -> None:
     verdicts = [hmac.compare_digest(token, expected.encode()) for token in presented]
     if any(verdicts):
         return
-    shown = "wrong" if presented else "absent"
+    shown = "wrong" if presented else "malformed" if malformed_basic() else "absent"
     raise AdminError(
         401,
         f"admin token {shown}: send 'Authorization: Bearer <admin token>', "
@@ -133,13 +136,31 @@ def presented_admin_tokens() -> list[bytes]:
     """The admin tokens a request offers: its X-Pisano-Mock-Admin-Token, its Bearer credentials
     and its Basic password, surrounding whitespace stripped, the scheme in any case (RFC 9110
     §11.1). Bytes: a Basic password need not be UTF-8, and is compared as sent."""
-    offered = [request.headers.get(ADMIN_TOKEN, "").strip().encode()]
+    offered = [as_sent(request.headers.get(ADMIN_TOKEN, "").strip())]
     scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":
-        offered.append(credentials.strip().encode())
+        offered.append(as_sent(credentials.strip()))
     elif scheme.lower() == "basic":
         offered.append(basic_password(credentials.strip()))
     return [token for token in offered if token]
+
+
+def as_sent(value: str) -> bytes:
+    """A header value's bytes as they came: werkzeug decodes them as Latin-1, so a UTF-8 token
+    (`tökén`) compares equal to the admin token's UTF-8, as it does through Basic."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # not from the wire (a test client): its text as UTF-8
+        return value.encode()
+
+
+def malformed_basic() -> bool:
+    """Basic credentials were sent but carry no password: say malformed, not absent."""
+    authorization = request.headers.get("Authorization", "").strip()
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "basic":
+        return not basic_password(credentials.strip())
+    return authorization.lower().startswith("basic")  # `Basic<TAB>...`: no SP after the scheme
 
 
 def basic_password(credentials: str) -> bytes:
@@ -210,7 +231,9 @@ def host_name(host: str) -> str:
 
 def accepted_host_names(access: Access) -> set[str]:
     """localhost, the names `allowed_hosts` gives, and the address this connection reached."""
-    names = {"localhost", *(name.lower() for name in access.allowed_hosts)}
+    # The wildcard addresses name the serving host too: `serve --host 0.0.0.0` prints
+    # http://0.0.0.0:PORT, and no other site can make a browser send `Host: 0.0.0.0`.
+    names = {"localhost", "0.0.0.0", "::", *(name.lower() for name in access.allowed_hosts)}
     sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):

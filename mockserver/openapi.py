@@ -458,6 +458,27 @@ _INSPECTOR_OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
             "parameters": [_INSPECTOR_FILE],
         },
     ),
+    *(
+        (
+            f"/__mock/ui/outbox/{{message_id}}.{suffix}",
+            "get",
+            {
+                **_admin(
+                    {
+                        "200": {
+                            "description": f"An outbox message's {part}, framed by the page under "
+                            "its own Content-Security-Policy (it fetches nothing); 404 "
+                            f"(AdminError): no such message, or none {part}.",
+                            "content": {media: {"schema": {"type": "string"}}},
+                        },
+                        "401": _INSPECTOR_401,
+                    }
+                ),
+                "parameters": [_MESSAGE_ID],
+            },
+        )
+        for suffix, part, media in (("html", "HTML", "text/html"), ("txt", "text", "text/plain"))
+    ),
 ]
 
 

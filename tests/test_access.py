@@ -464,3 +464,54 @@ def test_the_same_page_does_harm_an_unguarded_emulator():
     with LiveServer(app) as server:
         open_hostile_page(server.base_url)
         assert [f["status"] for f in faults(server.base_url)] == [503]
+
+
+# -- attack12's findings 10, 11, 13 -------------------------------------------------------------
+
+UNICODE_TOKEN = "tökén-sécret-ü"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {UNICODE_TOKEN}".encode()},
+        {"X-Pisano-Mock-Admin-Token": UNICODE_TOKEN.encode()},
+    ],
+)
+def test_a_non_ascii_admin_token_works_with_every_header_as_with_basic(server_with, headers):
+    # On the wire a header is bytes: curl sends the token's UTF-8, as it does inside Basic.
+    with server_with(access=Access(admin_token=UNICODE_TOKEN)) as (_, mock):
+        url = f"{mock.base_url}/__mock/health"
+        assert requests.get(url, auth=("me", UNICODE_TOKEN.encode())).status_code == 200
+        assert requests.get(url, headers=headers).status_code == 200
+        assert requests.get(url, headers={"Authorization": b"Bearer t\xc3\xb6k"}).status_code == 401
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "[::]"])
+def test_the_wildcard_address_serve_prints_is_a_host_of_this_emulator(pisano_mock, host):
+    # `serve --host 0.0.0.0` prints http://0.0.0.0:PORT: following it must not be refused.
+    port = pisano_mock.base_url.rsplit(":", 1)[1]
+    response = requests.get(
+        f"{pisano_mock.base_url}/__mock/health", headers={"Host": f"{host}:{port}"}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic !!!not-base64", "Basic " + "bm8tY29sb24=", "Basic\tbWU6eA=="],
+)
+def test_malformed_basic_credentials_are_called_malformed_not_absent(authorization):
+    response = remote_get(Access(admin_token=ADMIN_TOKEN), {"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.get_json()["reason"].startswith("admin token malformed")
+
+
+def test_a_cross_site_request_is_refused_even_a_get_without_origin(pisano_mock):
+    # A page elsewhere may GET without CORS (no Origin): the browser still says cross-site.
+    url = f"{pisano_mock.base_url}/__mock/requests"
+    refused = requests.get(url, headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    assert "Sec-Fetch-Site" in refused.json()["reason"]
+    for site in ("same-origin", "none"):  # the page's own calls; a URL typed in
+        assert requests.get(url, headers={"Sec-Fetch-Site": site}).status_code == 200

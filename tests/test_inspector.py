@@ -338,6 +338,8 @@ def test_the_poll_masks_the_throttle_keys_and_fault_tokens(api, pisano_mock):
         b'{"sharings": {"refresh": ["1"]}}',
         b'{"journal": ' * 5000 + b"{}" + b"}" * 5000,
         b'{"journal": {"token": "\xff\xfe"}}',
+        b'{"throttle": 0}',
+        b'{"journal": {"tail": "yes"}}',
     ],
 )
 def test_a_bad_poll_is_a_400_naming_what_is_wrong(pisano_mock, body):
@@ -385,3 +387,149 @@ def test_on_redis_the_token_filter_finds_requests_another_replica_served(redis_u
         assert [entry["status"] for entry in found] == [200]
         refused = ids(poll(second.base_url, token=OTHER))
         assert len(refused) == 1 and refused == ids(poll(first.base_url, token=OTHER))
+
+
+# -- attack12's findings: what the poll answers ---------------------------------------------------
+
+
+def raw_poll(base_url: str, body: dict) -> dict:
+    answer = requests.post(f"{base_url}/__mock/ui/poll", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_the_epoch_stays_through_a_reset_and_differs_for_another_store(pisano_mock):
+    # A restart (another store) must be told apart from a reset (ids go on): finding 1.
+    epoch = raw_poll(pisano_mock.base_url, {})["epoch"]
+    pisano_mock.reset()
+    assert raw_poll(pisano_mock.base_url, {})["epoch"] == epoch
+    with LiveServer(create_app(load_settings())) as other:
+        assert raw_poll(other.base_url, {})["epoch"] not in (epoch, None)
+
+
+def test_on_redis_an_emptied_store_has_another_epoch(redis_url):
+    import redis
+    from test_shared_state import replica
+
+    with replica(redis_url) as first, replica(redis_url) as second:
+        epoch = raw_poll(first.base_url, {})["epoch"]
+        assert raw_poll(second.base_url, {})["epoch"] == epoch  # one store, one epoch
+
+        redis.Redis.from_url(redis_url).flushall()
+        # The replica that finds the store emptied (its next request) draws a new secret at
+        # once; the others read it within a second (redis_state.LINK_SECRET_SECONDS).
+        assert Api(second.base_url).request("GET", "/v1/nothing-here").status_code == 404
+        assert raw_poll(second.base_url, {})["epoch"] != epoch
+
+
+BIG = "<p>" + "x" * 200_000 + "</p>"
+
+
+def test_an_email_is_its_own_document_under_its_own_policy(api, pisano_mock):
+    pisano_mock.add_fixtures({"campaigns": {"big": {"account": "acme", "html_template": BIG}}})
+    api.post({"emails": ["a@example.com"]}, path="/v1/email_campaigns/big/email_sharings")
+    (message,) = raw_poll(pisano_mock.base_url, {})["outbox"]["items"]
+    assert message["content"] == "html" and "html" not in message  # the poll carries no body
+    email = requests.get(f"{pisano_mock.base_url}/__mock/ui/outbox/{message['id']}.html")
+    assert email.status_code == 200 and BIG in email.text
+    policy = email.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy
+    assert "style-src 'unsafe-inline'" in policy and "'self'" in policy.split("frame-ancestors")[1]
+    assert email.headers["X-Frame-Options"] == "SAMEORIGIN"
+    page_policy = requests.get(f"{pisano_mock.base_url}/__mock/ui").headers[
+        "Content-Security-Policy"
+    ]
+    assert "unsafe-inline" not in page_policy  # the page's own styles are its stylesheet
+    missing = requests.get(f"{pisano_mock.base_url}/__mock/ui/outbox/99999.html")
+    assert missing.status_code == 404 and missing.json()["status"] == "not_found"
+
+
+def test_an_emails_route_asks_for_the_admin_token(guarded):
+    assert requests.get(f"{guarded}/__mock/ui/outbox/1.html").status_code == 401
+
+
+def test_a_re_check_answers_the_delivery_state_not_the_bodies(api, pisano_mock):
+    # Finding 5: a message re-checked at each poll costs bytes, not its email's weight.
+    pisano_mock.add_fixtures({"campaigns": {"big": {"account": "acme", "html_template": BIG}}})
+    api.post({"emails": ["a@example.com"]}, path="/v1/email_campaigns/big/email_sharings")
+    first = raw_poll(pisano_mock.base_url, {})["outbox"]
+    (item,) = first["items"]
+    body = {"outbox": {"since": first["next"], "refresh": [item["id"]]}}
+    answer = requests.post(f"{pisano_mock.base_url}/__mock/ui/poll", json=body, timeout=10)
+    assert len(answer.content) < 5_000
+    (state,) = answer.json()["outbox"]["states"]
+    assert set(state) == {"id", "status", "attempts", "last_error"}
+
+
+def test_the_first_poll_reads_the_newest_not_the_oldest(api, pisano_mock):
+    # Finding 7: the page starts at the tail; what it left out is said (`skipped`).
+    responses = [api.post({"emails": "x"}) for _ in range(230)]
+    last = rid(responses[-1])
+    journal = raw_poll(pisano_mock.base_url, {"journal": {"tail": True}})["journal"]
+    assert ids({"journal": journal})[0] == last and journal["next"] == last
+    assert journal["skipped"] == last - 200 and not journal["more"]
+    assert len(journal["entries"]) == 200
+    whole = raw_poll(pisano_mock.base_url, {"journal": {"since": 0}})["journal"]
+    assert ids({"journal": whole})[-1] == rid(responses[0]) and whole["more"]
+
+
+def test_the_throttle_shows_the_busiest_keys_first_and_how_many_it_left_out():
+    from mockserver.inspector import busiest
+
+    rows = [
+        {"key_id": f"k{n}", "period": period, "count": n}
+        for n in range(1, 8)
+        for period in ("second", "minute")
+    ]
+    kept, more = busiest(rows, 3)
+    assert [row["key_id"] for row in kept] == ["k7", "k7", "k6", "k6", "k5", "k5"]
+    assert [row["period"] for row in kept[:2]] == ["second", "minute"]
+    assert more == 4
+
+
+def test_a_poll_may_leave_the_throttle_out(pisano_mock):
+    assert raw_poll(pisano_mock.base_url, {"throttle": False})["throttle"] is None
+    assert raw_poll(pisano_mock.base_url, {})["throttle"]["more"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"journal": {"since": 100000000000000000000000000000}}', "since"),
+        (b'{"journal": {"since": 1e308}}', "since"),
+        (b'{"sharings": {"since": 18446744073709551616}}', "since"),
+        (b'{"outbox": {"refresh": [18446744073709551616]}}', "refresh"),
+        (b'{"journal": {"detail": 9223372036854775808}}', "detail"),
+        (b'{"journal": {"refresh": [' + b",".join([b"1"] * 2_000_000) + b"]}}", "refresh"),
+    ],
+)
+def test_a_poll_out_of_bounds_is_the_admin_apis_400_naming_the_field(pisano_mock, body, field):
+    answer = requests.post(
+        f"{pisano_mock.base_url}/__mock/ui/poll",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["reason"].startswith("body") and field in answer.json()["reason"]
+
+
+def test_the_token_filtered_by_has_its_throttle_bucket_shown_first(api, pisano_mock):
+    # Finding 6: 50 of many buckets are shown; the token under test is among them, first.
+    share(api, "a@example.com")
+    for _ in range(3):
+        share(api, "b@example.com", token=OTHER)
+    body = {"journal": {"token": "test-token"}}
+    counters = raw_poll(pisano_mock.base_url, body)["throttle"]["counters"]
+    assert counters[0]["key"] == "token:tes****ken" and counters[0]["of_token"] is True
+    unfiltered = raw_poll(pisano_mock.base_url, {})["throttle"]["counters"]
+    assert unfiltered[0]["key"] == "token:oth****ken"  # otherwise the busiest first
+
+
+def test_load_older_answers_the_entries_just_before_the_oldest_shown(api, pisano_mock):
+    responses = [api.post({"emails": "x"}) for _ in range(5)]
+    wanted = [rid(r) for r in responses]
+    answer = raw_poll(pisano_mock.base_url, {"journal": {"since": wanted[-1], "older": wanted[3]}})
+    older = answer["journal"]["older"]
+    assert [entry["id"] for entry in older["entries"]] == wanted[2::-1]
+    assert older["skipped"] == max(0, wanted[3] - 1 - 200)
+    assert raw_poll(pisano_mock.base_url, {})["journal"]["older"] is None

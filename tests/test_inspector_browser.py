@@ -25,7 +25,7 @@ from playwright.sync_api import expect
 
 from mockserver.app import create_app
 from mockserver.server import LiveServer
-from mockserver.settings import Access, load_settings
+from mockserver.settings import Access, Bounds, load_settings
 
 SCREENSHOT_VARIABLE = "PISANO_MOCK_SCREENSHOT"
 WAIT_MS = 10_000
@@ -62,6 +62,13 @@ class Watched:
 
     def wait_text(self, selector: str, text: str) -> None:
         self.page.locator(selector, has_text=text).first.wait_for(timeout=WAIT_MS)
+
+    def polls(self, count: int) -> None:
+        """Until `count` more polls were answered (and shown)."""
+        for _ in range(count):
+            with self.page.expect_response(lambda r: r.url.endswith("/__mock/ui/poll")):
+                pass
+            self.page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
 
     def rows(self) -> list[str]:
         return self.page.locator("#journal-rows tr").all_inner_texts()
@@ -211,6 +218,13 @@ def test_hostile_strings_show_as_text_and_nothing_runs(api, inspector, pisano_mo
     email_html = (
         f"<p>Hello</p><script>parent.pwned='email'</script><img src='{pixel_url}'>"
         "<img src='/v1/from-an-email'><video src='/v1/from-an-email-video'></video>"
+        # attack12, finding 2: what the page's own policy let an email fetch from the emulator
+        "<link rel='stylesheet' href='/v1/from-an-email-css'>"
+        "<style>@import url('/v1/from-an-email-import');</style>"
+        "<link rel='prefetch' href='/v1/from-an-email-prefetch'>"
+        "<link rel='preload' as='style' href='/v1/from-an-email-preload'>"
+        "<iframe src='/v1/from-an-email-iframe'></iframe>"
+        f"<link rel='stylesheet' href='{pixel_url}.css'>"
     )
     pisano_mock.add_fixtures(
         {"campaigns": {"hostile": {"account": "acme", "html_template": email_html}}}
@@ -233,6 +247,7 @@ def test_hostile_strings_show_as_text_and_nothing_runs(api, inspector, pisano_mo
     assert inspector.dialogs == []
     assert Pixels.hits == []  # the email's remote pixel did not load (img-src data:)
     page.wait_for_load_state("networkidle")
+    inspector.polls(2)  # and it stays so while the email is open
     called = [entry["path"] for entry in pisano_mock.requests()]
     assert not [path for path in called if "from-an-email" in path]  # nor the emulator's own
 
@@ -293,7 +308,8 @@ def test_a_screenshot_of_a_realistic_state(api, inspector, pisano_mock, tmp_path
     # The throttle's gauges: each token's count per tier (the clock runs from a window start).
     inspector.wait_text("#throttle-buckets .bucket", "token:tes****ken")
     bucket = inspector.page.locator("#throttle-buckets .bucket", has_text="tes****ken")
-    assert "4 / 20" in bucket.inner_text()  # two accepted, two refused; the forced one is not
+    # Two accepted, two refused; the forced one is not (the throttle is read every few polls).
+    expect(bucket).to_contain_text("4 / 20", timeout=WAIT_MS)
     assert bucket.locator("meter").count() == 4
     inspector.page.locator("#outbox-items button").last.click()
     inspector.page.frame_locator("#outbox-items iframe").locator("a").first.wait_for()
@@ -319,3 +335,182 @@ def test_on_redis_a_request_served_by_another_process_appears(browser, redis_url
             inspector.wait_text("#journal-rows tr", "200")
         finally:
             inspector.close()
+
+
+# -- attack12's findings in the page --------------------------------------------------------------
+
+
+def test_after_a_restart_on_the_same_port_the_page_forgets_the_old_store(browser):
+    # Finding 1: the new process's ids start again at 1, under the old rows' cursors.
+    from test_serving import serving
+
+    with serving("--no-throttle") as first:
+        inspector = Watched(browser, first.url)
+        try:
+            for n in range(5):
+                Api(first.url).post({"emails": [f"old{n}@example.com"]})
+            inspector.wait_text("#sharing-rows", "old4@example.com")
+            first.process.terminate()
+            first.process.wait(timeout=10)
+            inspector.page.wait_for_selector("#live.error", timeout=WAIT_MS)
+            with serving("--no-throttle", "--port", str(first.port)) as second:
+                Api(second.url).post({"emails": ["new@example.com"]})
+                inspector.wait_text("#sharing-rows", "new@example.com")
+                rows = inspector.page.locator("#journal-rows tr")
+                expect(rows).to_have_count(1, timeout=WAIT_MS)
+                assert "old" not in inspector.page.inner_text("main")
+                inspector.page.wait_for_selector("#live.ok")
+        finally:
+            inspector.close()
+
+
+def test_an_open_email_is_not_loaded_again_at_each_poll(api, inspector):
+    # Finding 3: moving an iframe's node reloads it (a flicker, a lost scroll, each second).
+    api.post({"emails": ["ada@example.com"]})
+    api.post({"emails": ["bob@example.com"]})
+    page = inspector.page
+    inspector.wait_text("#outbox-items", "bob@example.com")
+    page.locator("#outbox-items button").last.click()
+    page.frame_locator("#outbox-items iframe").locator("a").first.wait_for(timeout=WAIT_MS)
+    page.evaluate(
+        "() => { window.loads = 0; document.querySelector('#outbox-items iframe')"
+        ".addEventListener('load', () => { window.loads += 1; }); }"
+    )
+    api.post({"emails": ["cy@example.com"]})  # a new message above it, too
+    inspector.wait_text("#outbox-items", "cy@example.com")
+    inspector.polls(3)
+    assert page.evaluate("window.loads") == 0
+    assert page.locator("#outbox-items iframe").count() == 1
+
+
+def right_edge(locator: Any) -> float:
+    box = locator.bounding_box()
+    return box["x"] + box["width"]
+
+
+def test_a_long_path_or_header_keeps_every_column_on_screen(api, inspector):
+    # Finding 4: one unbroken string pushed status, code and reason 30,000 px to the right.
+    long = api.post(
+        {"emails": ["a@example.com"]},
+        path="/v1/email_campaigns/" + "A" * 3000 + "/email_sharings",
+        headers={"X-" + "B" * 3000: "v"},
+    )
+    page = inspector.page
+    row = page.locator(f"#journal-rows tr[data-id='{rid(long)}']")
+    row.wait_for(timeout=WAIT_MS)
+    width = page.evaluate("window.innerWidth")
+    for column in (4, 5, 6):  # status, code, reason
+        assert right_edge(row.locator("td").nth(column)) <= width
+    row.click()
+    inspector.wait_text("#detail-headers", "BBBB")
+    for cell in page.locator("#detail-headers td").all():
+        assert right_edge(cell) <= width
+
+
+BIDI_LETTERS = """(td) => {
+    // Where the first and the last letter of the reason's last word sit: left to right, as
+    // written, unless a bidi control reversed the run.
+    const text = td.firstChild, data = text.data, range = document.createRange();
+    const left = (i) => {
+        range.setStart(text, i);
+        range.setEnd(text, i + 1);
+        const box = range.getBoundingClientRect();
+        return [box.top, box.left];
+    };
+    const word = data.lastIndexOf("address");
+    return [left(word), left(word + "address".length - 1)];
+}"""
+
+
+def test_a_bidi_control_in_an_address_does_not_reverse_the_emulators_words(api, inspector):
+    # Finding 4: U+202E in a caller's string turned the reason's own text right to left.
+    refused = api.post({"emails": ["rlo\u202emoc.elpmaxe@live"]})
+    assert refused.status_code == 400
+    cell = inspector.page.locator(f"#journal-rows tr[data-id='{rid(refused)}'] td").nth(6)
+    cell.wait_for(timeout=WAIT_MS)
+    first, last = cell.evaluate(BIDI_LETTERS)
+    assert first[0] == last[0] and first[1] < last[1]  # "a...s": left to right, one line
+    assert "\\u202e" in cell.inner_text()  # the control is shown, not obeyed
+
+
+def test_controls_say_what_they_did_not_do(browser, pisano_mock):
+    # Finding 9: an empty Advance, a zone-less time, a cleared `times`.
+    inspector = Watched(browser, pisano_mock.base_url, timezone_id="Europe/Istanbul")
+    page = inspector.page
+    try:
+        page.fill("#clock-advance", "")
+        page.click("#clock-advance-go")
+        inspector.wait_text("#message.error", "advance")
+        assert pisano_mock.clock()["rate"] == 1.0  # not frozen by an advance of 0
+        page.fill("#clock-set", "2030-01-01T00:00")
+        page.click("#clock-set-go")
+        inspector.wait_text("#clock-now", "2030-01-01T00:00:00Z")  # UTC, as the page shows
+        page.fill("#fault-times", "")
+        page.select_option("#fault-kind", "status")
+        page.fill("#fault-value", "503")
+        page.click("#fault-add")
+        inspector.wait_text("#fault-rows", "status 503")
+        (fault,) = pisano_mock.call("GET", "/__mock/faults")["faults"]
+        assert fault["remaining"] == 1  # once, as the field shows, never "always"
+    finally:
+        inspector.close()
+
+
+def test_a_control_says_when_the_emulator_does_not_answer(browser):
+    from test_serving import serving
+
+    with serving("--no-throttle") as server:
+        inspector = Watched(browser, server.url)
+        try:
+            server.process.terminate()
+            server.process.wait(timeout=10)
+            inspector.page.click("#reset")
+            inspector.wait_text("#message.error", "did not answer")
+        finally:
+            inspector.close()
+
+
+def test_dropped_entries_are_counted_and_an_open_one_says_dropped(browser):
+    # Finding 12: the bounds dropped the entry shown; the page said nothing.
+    settings = load_settings().with_changes(bounds=Bounds(journal_max_entries=5))
+    with LiveServer(create_app(settings)) as server:
+        inspector = Watched(browser, server.base_url)
+        try:
+            api = Api(server.base_url)
+            opened = api.post({"emails": ["a@example.com"]})
+            inspector.page.click(f"#journal-rows tr[data-id='{rid(opened)}']")
+            inspector.wait_text("#detail-summary", "email_sharings")
+            for _ in range(8):
+                api.post({"emails": ["b@example.com"]})
+            inspector.wait_text("#detail-id", "dropped")
+            inspector.wait_text("#journal-note", "dropped")
+            assert inspector.page.is_visible("#detail")
+        finally:
+            inspector.close()
+
+
+def test_the_page_opens_on_the_newest_and_a_filter_still_finds_an_old_entry(
+    browser, api, pisano_mock
+):
+    # Finding 7: the first load replayed the whole history, oldest first.
+    old = api.post({"emails": "ada@example.com"})  # 13028: the only one of its code
+    later = [api.post({"emails": ["x"]}) for _ in range(229)]
+    inspector = Watched(browser, pisano_mock.base_url)
+    try:
+        page = inspector.page
+        page.locator(f"#journal-rows tr[data-id='{rid(later[-1])}']").wait_for(timeout=WAIT_MS)
+        assert page.locator("#journal-rows tr").count() == 200
+        skipped = int(rid(later[-1])) - 200
+        inspector.wait_text("#journal-note", f"older entries #{rid(old)}–#{skipped} not shown")
+        page.click("#journal-older")  # on demand: the 30 left out
+        page.locator(f"#journal-rows tr[data-id='{rid(old)}']").wait_for(timeout=WAIT_MS)
+        expect(page.locator("#journal-rows tr")).to_have_count(230)
+        expect(page.locator("#journal-older")).to_be_hidden()
+        inspector.polls(1)
+        assert page.locator("#journal-rows tr").count() == 230  # kept: they were asked for
+        page.fill("#filter-code", "13028")
+        row = page.locator(f"#journal-rows tr[data-id='{rid(old)}']")
+        row.wait_for(timeout=WAIT_MS)
+        expect(page.locator("#journal-note")).not_to_contain_text("not shown")
+    finally:
+        inspector.close()

@@ -132,8 +132,9 @@ def test_admin_operations_state_the_admin_token(pisano_mock):
         if path.startswith("/__mock/")
         for op in ops.values()
     ]
-    # 12, and issue 10-11's outbox, contacts, csv and workflows, and issue 12's inspector
-    assert len(admin) == 22
+    # 12, and issue 10-11's outbox, contacts, csv and workflows, and issue 12's inspector (with
+    # its emails' .html and .txt)
+    assert len(admin) == 24
     for operation in admin:
         # Either header, or none at all when no admin token is set.
         assert operation["security"] == [

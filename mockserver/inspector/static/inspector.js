@@ -7,19 +7,33 @@ const POLL_MS = 1000;
 const AGAIN_MS = 50; // when an answer says more is waiting
 const KEEP = { journal: 500, sharings: 500, outbox: 200 };
 const ADMIN = "/__mock";
+const THROTTLE_EVERY = 3; // polls: the throttle's part is a scan of every bucket held
 
 const view = {
-  journal: { since: 0, pending: [], rows: new Map(), selected: null, detail: null, askedDetail: null },
+  journal: {
+    since: 0, pending: [], rows: new Map(), selected: null, detail: null, askedDetail: null,
+    keep: KEEP.journal, older: null, // "load older" asks for the entries before `older`
+  },
   sharings: { since: 0, rows: new Map() },
-  outbox: { since: 0, pending: [], rows: new Map(), opened: new Set() },
+  outbox: { since: 0, pending: [], rows: new Map(), opened: new Set(), nodes: new Map() },
   generation: 0, // bumped by a reset or a filter change: answers to older polls are ignored
+  epoch: null, // the store's: another one (a restart, an emptied Redis) empties the view
+  polls: 0,
 };
 
 const $ = (id) => document.getElementById(id);
 
+// Bidi controls a caller sent (U+202E...) would reverse the text around them, the emulator's own
+// words included: they are shown as escapes, like X-Pisano-Mock-Reason shows them.
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function visible(text) {
+  return String(text).replace(BIDI, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
 function el(tag, text, className) {
   const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (text !== undefined && text !== null) node.textContent = visible(text);
   if (className) node.className = className;
   return node;
 }
@@ -29,7 +43,7 @@ function row(cells) {
   for (const cell of cells) {
     const td = document.createElement("td");
     if (cell instanceof Node) td.append(cell);
-    else td.textContent = cell === null || cell === undefined ? "–" : String(cell);
+    else td.textContent = cell === null || cell === undefined ? "–" : visible(cell);
     tr.append(td);
   }
   return tr;
@@ -74,14 +88,37 @@ function wantedDetail() {
   return held ? null : j.selected;
 }
 
+function filtering(wanted) {
+  return wanted.status !== "" || wanted.code !== null || wanted.email !== "" || wanted.token !== "";
+}
+
 function pollBody() {
+  // A cursor at 0 asks for the tail: the newest items first, not the whole history. A filter
+  // reads the whole journal (it is bounded): the entry looked for may be an old one.
   const j = view.journal;
+  const wanted = filters();
   j.askedDetail = wantedDetail();
+  const tail = j.since === 0 && !filtering(wanted);
+  j.askedTail = tail;
   return {
-    journal: { since: j.since, refresh: j.pending, detail: j.askedDetail, ...filters() },
-    sharings: { since: view.sharings.since },
-    outbox: { since: view.outbox.since, refresh: view.outbox.pending },
+    journal: { since: j.since, tail, refresh: j.pending, detail: j.askedDetail, older: j.older, ...wanted },
+    sharings: { since: view.sharings.since, tail: view.sharings.since === 0 },
+    outbox: { since: view.outbox.since, tail: view.outbox.since === 0, refresh: view.outbox.pending },
+    throttle: view.polls % THROTTLE_EVERY === 0,
   };
+}
+
+function newStore(data) {
+  // Another store than the one the view shows (the emulator restarted, Redis came back empty):
+  // its ids start again, so every row and cursor held is forgotten. True when the answer is stale.
+  const changed = view.epoch !== null && data.epoch !== view.epoch;
+  view.epoch = data.epoch;
+  if (changed) {
+    restart();
+    clearView();
+    say("The emulator's store is new (a restart, or an emptied Redis): the view starts again.");
+  }
+  return changed;
 }
 
 async function poll() {
@@ -95,7 +132,10 @@ async function poll() {
     });
     const data = await answer.json();
     if (!answer.ok) throw new Error(data.reason || answer.status);
-    if (generation === view.generation) {
+    if (newStore(data)) {
+      delay = 0;
+    } else if (generation === view.generation) {
+      view.polls += 1;
       apply(data);
       $("live").textContent = "live";
       $("live").className = "live ok";
@@ -119,12 +159,17 @@ function apply(data) {
   applyJournal(data.journal);
   applyCursor(view.sharings, data.sharings, KEEP.sharings);
   applyCursor(view.outbox, data.outbox, KEEP.outbox);
+  for (const state of data.outbox.states) {
+    const held = view.outbox.rows.get(state.id);
+    if (held) Object.assign(held, state); // a re-check: the delivery state only
+  }
   view.outbox.pending = data.outbox.pending;
   renderJournal();
+  renderJournalNote(data.journal);
   renderDetail();
   renderSharings();
   renderOutbox();
-  renderThrottle(data.throttle, data.clock.now);
+  if (data.throttle) renderThrottle(data.throttle, data.clock.now);
   renderFaults(data.faults);
   renderClock(data.clock);
 }
@@ -151,11 +196,32 @@ function applyJournal(answer) {
   j.since = answer.next;
   j.pending = answer.pending;
   if (j.askedDetail !== null) j.detail = answer.detail;
-  forget(j.rows, answer.first, KEEP.journal);
+  if (answer.older) {
+    for (const entry of answer.older.entries) j.rows.set(entry.id, entry);
+    j.skippedTo = answer.older.skipped;
+    j.keep += answer.older.entries.length; // kept while the page lives: the user asked for them
+    j.older = null;
+  }
+  forget(j.rows, answer.first, j.keep);
+  if (j.askedTail && answer.skipped > 0) j.skippedTo = answer.skipped; // what the tail left out
   if (j.selected !== null && (answer.first === null || j.selected < answer.first)) {
-    j.selected = null; // dropped, or a reset elsewhere
+    j.gone = j.selected; // dropped, or a reset elsewhere: the detail says so
     j.detail = null;
   }
+}
+
+function renderJournalNote(answer) {
+  // What the list does not show: entries older than the first load, entries the bounds dropped.
+  const j = view.journal;
+  const notes = [];
+  const first = answer.first === null ? null : answer.first;
+  const older = j.skippedTo !== undefined && first !== null && j.skippedTo >= first;
+  if (older) {
+    notes.push("older entries #" + first + "–#" + j.skippedTo + " not shown (the page starts at the newest)");
+  }
+  $("journal-older").hidden = !older;
+  if (answer.dropped > 0) notes.push(answer.dropped + " entries dropped by the journal's bounds");
+  $("journal-note").textContent = notes.join("; ");
 }
 
 // -- journal ------------------------------------------------------------------------------------
@@ -191,6 +257,7 @@ function renderJournal() {
 
 function openEntry(id) {
   view.journal.selected = id;
+  view.journal.gone = null;
   view.journal.detail = null;
   $("detail").hidden = false;
   $("detail-id").textContent = "#" + id + " (loading…)";
@@ -218,7 +285,10 @@ function renderDetail() {
     return;
   }
   if (!entry || entry.id !== view.journal.selected) {
-    $("detail-id").textContent = "#" + view.journal.selected + " (no longer held)";
+    const dropped = view.journal.gone === view.journal.selected;
+    $("detail-id").textContent =
+      "#" + view.journal.selected +
+      (dropped ? " (dropped: no longer held, by the journal's bounds or a reset)" : " (no longer held)");
     return;
   }
   $("detail-id").textContent = "#" + entry.id;
@@ -238,11 +308,11 @@ function renderDetail() {
     ["Content-Type", answer.content_type],
     ["note", answer.note],
   ]);
-  $("detail-answer-body").textContent = answer.body === null ? "(not kept)" : answer.body;
+  $("detail-answer-body").textContent = answer.body === null ? "(not kept)" : visible(answer.body);
   $("detail-headers").replaceChildren(
     ...Object.entries(entry.headers || {}).map(([name, value]) => row([name, value])),
   );
-  $("detail-body").textContent = pretty(entry.body);
+  $("detail-body").textContent = visible(pretty(entry.body));
 }
 
 // -- sharings, outbox ---------------------------------------------------------------------------
@@ -281,8 +351,7 @@ function renderSharings() {
   );
 }
 
-function renderMessage(m) {
-  const item = el("article", null, "message-item status-" + m.status);
+function messageHead(m) {
   const head = el("div", null, "message-head");
   head.append(
     el("strong", "#" + m.id + " " + m.channel),
@@ -295,39 +364,57 @@ function renderMessage(m) {
   toggle.type = "button";
   toggle.dataset.message = m.id;
   head.append(toggle);
-  item.append(head);
-  if (view.outbox.opened.has(m.id)) item.append(messageContent(m));
-  return item;
+  return head;
 }
 
 function messageContent(m) {
-  if (m.html) {
-    const frame = document.createElement("iframe");
-    frame.setAttribute("sandbox", ""); // no scripts, no same origin, no forms, no popups
-    frame.setAttribute("referrerpolicy", "no-referrer");
-    frame.title = "email to " + m.to;
-    frame.srcdoc = m.html;
-    return frame;
-  }
-  return el("pre", m.text === null ? "(not rendered)" : m.text);
+  // The email is its own document under its own policy (it may fetch nothing): framed by URL.
+  if (m.content === null) return el("pre", "(not rendered)", "message-content");
+  const frame = document.createElement("iframe");
+  frame.setAttribute("sandbox", ""); // no scripts, no same origin, no forms, no popups
+  frame.setAttribute("referrerpolicy", "no-referrer");
+  frame.className = "message-content";
+  frame.title = "email to " + m.to;
+  frame.src = ADMIN + "/ui/outbox/" + m.id + (m.content === "html" ? ".html" : ".txt");
+  return frame;
+}
+
+function updateMessage(node, m) {
+  // In place: the head is redrawn, the open email's frame stays where it is (moving or
+  // re-inserting an iframe reloads it: a flicker and a lost scroll at each poll).
+  const key = m.status + ":" + m.attempts + ":" + m.last_error + ":" + view.outbox.opened.has(m.id);
+  if (node.dataset.key !== key) node.firstChild.replaceWith(messageHead(m));
+  node.dataset.key = key;
+  node.className = "message-item status-" + m.status;
+  const content = node.querySelector(":scope > .message-content");
+  if (view.outbox.opened.has(m.id) && !content) node.append(messageContent(m));
+  if (!view.outbox.opened.has(m.id) && content) content.remove();
 }
 
 function renderOutbox() {
   const items = [...view.outbox.rows.values()].sort((a, b) => b.id - a.id);
   const box = $("outbox-items");
-  // An open email keeps its iframe between polls unless its message changed.
-  const before = new Map([...box.children].map((node) => [node.dataset.key, node]));
-  box.replaceChildren(
-    ...items.map((m) => {
-      const key = m.id + ":" + m.status + ":" + m.attempts + ":" + view.outbox.opened.has(m.id);
-      const kept = before.get(key);
-      if (kept) return kept;
-      const node = renderMessage(m);
-      node.dataset.key = key;
-      return node;
-    }),
-  );
-  if (items.length === 0) box.replaceChildren(el("p", "No message yet.", "empty"));
+  const nodes = view.outbox.nodes;
+  for (const [id, node] of nodes) {
+    if (!view.outbox.rows.has(id)) {
+      node.remove();
+      nodes.delete(id);
+    }
+  }
+  // Newest first: a new message goes above those shown; none shown ever moves.
+  let next = box.firstElementChild;
+  for (const m of items) {
+    let node = nodes.get(m.id);
+    if (!node) {
+      node = el("article", null, "message-item");
+      node.append(el("div"));
+      nodes.set(m.id, node);
+      box.insertBefore(node, next);
+    }
+    updateMessage(node, m);
+    next = node.nextElementSibling;
+  }
+  $("outbox-empty").hidden = items.length > 0;
 }
 
 // -- throttle, faults, clock --------------------------------------------------------------------
@@ -361,13 +448,17 @@ function byBucket(counters) {
 }
 
 function renderThrottle(throttle, now) {
+  // The keys counted most first; key_id tells apart two whose masked names are alike.
   $("throttle-state").textContent = throttle.enabled ? "" : "(off)";
   const nodes = byBucket(throttle.counters).map((tiers) => {
     const box = el("div", null, "bucket");
-    box.append(el("h3", tiers[0].key), ...tiers.map((tier) => tierLine(tier, now)));
+    const title = el("h3", tiers[0].key);
+    title.append(el("small", " key " + tiers[0].key_id));
+    box.append(title, ...tiers.map((tier) => tierLine(tier, now)));
     return box;
   });
   if (nodes.length === 0) nodes.push(el("p", "No request counted in a current window.", "empty"));
+  if (throttle.more > 0) nodes.push(el("p", throttle.more + " more keys not shown (fewer requests)", "empty"));
   $("throttle-buckets").replaceChildren(...nodes);
 }
 
@@ -398,7 +489,13 @@ async function admin(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const answer = await fetch(ADMIN + path, options);
+  let answer;
+  try {
+    answer = await fetch(ADMIN + path, options);
+  } catch (error) {
+    say(method + " " + ADMIN + path + ": the emulator did not answer (" + error.message + ")", true);
+    return null;
+  }
   const data = await answer.json().catch(() => ({}));
   if (!answer.ok) {
     say(method + " " + ADMIN + path + ": " + (data.reason || answer.status), true);
@@ -412,6 +509,10 @@ function clearView() {
   view.journal.since = 0;
   view.journal.pending = [];
   view.journal.selected = null;
+  view.journal.detail = null;
+  view.journal.skippedTo = undefined;
+  view.journal.keep = KEEP.journal;
+  view.journal.older = null;
   view.sharings.rows.clear();
   view.sharings.since = 0;
   view.outbox.rows.clear();
@@ -430,10 +531,15 @@ async function reset() {
   say("Reset: journal, sharings, outbox, throttle counters and faults emptied; clock real.");
 }
 
+const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/i;
+
 function clockTarget(text) {
+  // Unix seconds, or an ISO time; without a zone it is UTC, as the page shows the clock.
   const value = text.trim();
   if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
-  const millis = Date.parse(value);
+  const parts = ISO_TIME.exec(value);
+  if (!parts) return null;
+  const millis = Date.parse(parts[1] + "T" + (parts[2] || "00:00") + (parts[3] || "Z"));
   return isNaN(millis) ? null : millis / 1000;
 }
 
@@ -447,7 +553,12 @@ async function setClock() {
 }
 
 async function advanceClock() {
-  const seconds = Number($("clock-advance").value);
+  const text = $("clock-advance").value.trim();
+  if (text === "" || !isFinite(Number(text))) {
+    say("advance: give a number of seconds", true);
+    return;
+  }
+  const seconds = Number(text);
   if (await admin("POST", "/clock", { advance: seconds })) {
     say("Clock advanced " + seconds + " s (frozen there).");
   }
@@ -461,8 +572,9 @@ function faultBody() {
   if ($("fault-token").value) match.token = $("fault-token").value;
   if ($("fault-campaign").value.trim()) match.campaign_id = $("fault-campaign").value.trim();
   const body = { match, [kind]: kind === "drop" ? raw : Number(raw) };
+  // An empty `times` is once, as the field shows: "always" only if asked for in the API.
   const times = $("fault-times").value.trim();
-  if (times) body.times = Number(times);
+  body.times = times === "" ? 1 : isFinite(Number(times)) ? Number(times) : times;
   return body;
 }
 
@@ -484,6 +596,9 @@ function restartSoon() {
     view.journal.since = 0;
     view.journal.pending = [];
     view.journal.rows.clear();
+    view.journal.skippedTo = undefined;
+    view.journal.keep = KEEP.journal;
+    view.journal.older = null;
     restart();
   }, 250);
 }
@@ -494,6 +609,9 @@ function wire() {
   $("clock-advance-go").addEventListener("click", advanceClock);
   $("fault-add").addEventListener("click", addFault);
   $("fault-clear").addEventListener("click", clearFaults);
+  $("journal-older").addEventListener("click", () => {
+    if (view.journal.skippedTo !== undefined) view.journal.older = view.journal.skippedTo + 1;
+  });
   $("detail-close").addEventListener("click", () => {
     view.journal.selected = null;
     renderDetail();
@@ -515,7 +633,7 @@ function wire() {
   $("journal-rows").addEventListener("click", opened);
   $("journal-rows").addEventListener("keydown", opened);
   $("outbox-items").addEventListener("click", (event) => {
-    const id = Number(event.target.dataset.message);
+    const id = Number(event.target.dataset && event.target.dataset.message);
     if (!id) return;
     if (view.outbox.opened.has(id)) view.outbox.opened.delete(id);
     else view.outbox.opened.add(id);
