@@ -365,18 +365,23 @@ def test_a_kept_alive_connection_the_upstream_closed_is_replaced_not_lost(upstre
     assert len(upstream.arrived) == 3  # each sent once: none lost, none twice
 
 
-def test_each_pair_is_one_line_on_standard_error_without_quiet(upstream):
+def pair_line_on_stderr(upstream_url: str, path: str) -> str:
+    """The line a proxy without --quiet writes on standard error for one GET of `path`."""
     command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0"]
-    command += ["--upstream", upstream.url]
+    command += ["--upstream", upstream_url]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
         try:
             base_url = START_LINE.match(process.stdout.readline().rstrip("\n")).group(1)
-            requests.get(f"{base_url}/refused?x=1", timeout=10)
-            line = process.stderr.readline()
+            requests.get(f"{base_url}{path}", timeout=20)
+            return process.stderr.readline()
         finally:
             process.terminate()
+
+
+def test_each_pair_is_one_line_on_standard_error_without_quiet(upstream):
+    line = pair_line_on_stderr(upstream.url, "/refused?x=1")
     assert re.fullmatch(
         r"\S+Z GET /refused upstream=400 emulator=404 differs:status,code,body \S+ms pair=1\n",
         line,
@@ -387,16 +392,7 @@ def test_a_pair_without_an_upstream_answer_says_so_on_standard_error():
     closed = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{closed.getsockname()[1]}"
     closed.close()
-    command = [sys.executable, "-m", "mockserver.cli", "proxy", "--port", "0", "--upstream", url]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
-        try:
-            base_url = START_LINE.match(process.stdout.readline().rstrip("\n")).group(1)
-            requests.get(f"{base_url}/v1/x", timeout=20)
-            line = process.stderr.readline()
-        finally:
-            process.terminate()
+    line = pair_line_on_stderr(url, "/v1/x")
     assert re.fullmatch(
         r"\S+Z GET /v1/x upstream=502 emulator=404 no-upstream-answer \S+ms pair=1\n", line
     ), line
