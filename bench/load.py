@@ -45,6 +45,8 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="pisano-bench-"))  # bodies, scripts, ser
 atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 # The per-thread counters are globals of each thread's Lua state; `done` sums them over threads.
+# `%(unexpected)s` is the Lua test of an answer's status that counts it as unexpected.
+ANY_NON_2XX = "status < 200 or status > 299"
 LUA = """
 wrk.method = "POST"
 wrk.path = %(path)s
@@ -56,19 +58,19 @@ file:close()
 
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-function init(args) non2xx = 0; last_bad = 0 end
+function init(args) unexpected = 0; last_bad = 0 end
 function response(status, headers, body)
-  if status < 200 or status > 299 then non2xx = non2xx + 1; last_bad = status end
+  if %(unexpected)s then unexpected = unexpected + 1; last_bad = status end
 end
 function done(summary, latency, requests)
   local bad, status = 0, 0
   for _, thread in ipairs(threads) do
-    bad = bad + thread:get("non2xx")
+    bad = bad + thread:get("unexpected")
     if thread:get("last_bad") ~= 0 then status = thread:get("last_bad") end
   end
   local e = summary.errors
   io.write(string.format(
-    'BENCH {"requests": %%d, "micros": %%d, "p50_us": %%d, "p99_us": %%d, "non2xx": %%d, '
+    'BENCH {"requests": %%d, "micros": %%d, "p50_us": %%d, "p99_us": %%d, "unexpected": %%d, '
     .. '"bad_status": %%d, "socket_errors": %%d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     bad, status, e.connect + e.read + e.write + e.timeout))
@@ -113,8 +115,13 @@ def wrk_script(recipients: int) -> Path:
     if not script.exists():
         body = SCRATCH / f"body-{recipients}.json"
         body.write_bytes(body_of(recipients))
-        script.write_text(LUA % {"path": json.dumps(PATH), "body": json.dumps(str(body))})
+        script.write_text(lua_script(body))
     return script
+
+
+def lua_script(body: Path, unexpected: str = ANY_NON_2XX) -> str:
+    """wrk's script POSTing the file `body` to the sharing path, counting unexpected answers."""
+    return LUA % {"path": json.dumps(PATH), "body": json.dumps(str(body)), "unexpected": unexpected}
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -291,7 +298,7 @@ def load(
         rate=raw["requests"] / (raw["micros"] / 1e6),
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
-        non2xx=raw["non2xx"],
+        non2xx=raw["unexpected"],
         bad_status=raw["bad_status"],
         socket_errors=raw["socket_errors"],
         peak_rss_mib=sampler.peak_rss,

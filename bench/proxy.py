@@ -32,44 +32,21 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import SCRATCH, PeakSampler, check_tools, machine_note, serving  # sibling scripts
-from throughput import PATH, body_of
+from load import (  # sibling scripts
+    SCRATCH,
+    PeakSampler,
+    check_tools,
+    lua_script,
+    machine_note,
+    serving,
+)
+from throughput import body_of
 
 from mockserver.worker import THREADS
 
 PYTHON = shlex.quote(sys.executable)
 WRK_THREADS = 2
 THROTTLE_OFF = "[throttle]\nenabled = false\n"
-
-LUA = """
-wrk.method = "POST"
-wrk.path = %(path)s
-wrk.headers["Authorization"] = "Token token=test-token"
-wrk.headers["Content-Type"] = "application/json"
-local file = assert(io.open(%(body)s, "rb"))
-wrk.body = file:read("*a")
-file:close()
-
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) unexpected = 0; last_bad = 0 end
-function response(status, headers, body)
-  if status ~= %(status)d then unexpected = unexpected + 1; last_bad = status end
-end
-function done(summary, latency, requests)
-  local bad, status = 0, 0
-  for _, thread in ipairs(threads) do
-    bad = bad + thread:get("unexpected")
-    if thread:get("last_bad") ~= 0 then status = thread:get("last_bad") end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH {"requests": %%d, "micros": %%d, "p50_us": %%d, "p99_us": %%d, "unexpected": %%d, '
-    .. '"bad_status": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    bad, status, e.connect + e.read + e.write + e.timeout))
-end
-"""
 
 
 @dataclass(frozen=True)
@@ -84,8 +61,8 @@ class Load:
         stem = SCRATCH / f"proxy-{self.name.split()[0].strip(',')}"
         body = stem.with_suffix(".json")
         body.write_bytes(self.body)
-        lua = {"path": json.dumps(PATH), "body": json.dumps(str(body)), "status": self.status}
-        stem.with_suffix(".lua").write_text(LUA % lua)
+        script = lua_script(body, unexpected=f"status ~= {self.status}")
+        stem.with_suffix(".lua").write_text(script)
         return stem.with_suffix(".lua")
 
 
