@@ -47,7 +47,7 @@ def begin_request() -> Response | None:
     emulator = current_emulator()
     open_entry(emulator, req)
     if req.routing_exception is not None:
-        raise PisanoError(13002, f"no route for {req.method} {_raw_path(req.environ, req.path)}")
+        raise PisanoError(13002, f"no route for {req.method} {raw_path(req.environ, req.path)}")
     return guard(emulator)
 
 
@@ -155,7 +155,7 @@ def record_refusal(error: PisanoError) -> None:
 def _new_entry(emulator: Emulator, req: Request) -> dict[str, Any]:
     forms = emulator.settings.fidelity.auth_forms
     headers = mask_headers(req.headers.items(), forms, emulator.settings.access.mask_headers)
-    path = _raw_path(req.environ, req.path)
+    path = raw_path(req.environ, req.path)
     return journal_entry(req.method, path, headers, token_id=_token_id(emulator, req, forms))
 
 
@@ -188,8 +188,8 @@ def journal_entry(method: str, path: str, headers: dict[str, str], **more: Any) 
     }
 
 
-def _raw_path(environ: dict[str, Any], path: str) -> str:
-    # The request line as sent: Werkzeug's PATH_INFO already lost a leading "//".
+def raw_path(environ: dict[str, Any], path: str) -> str:
+    """The path as the client sent it: Werkzeug's PATH_INFO already lost a leading `//`."""
     uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     return uri.split("?", 1)[0] if uri else environ.get(RAW_PATH_KEY, path)
 

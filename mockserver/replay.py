@@ -81,7 +81,7 @@ class Replayer:
             body = lifecycle.request_body()
         except PisanoError:
             return None  # a body refused as too large: the usual answer says why
-        found = self.next_answer((req.method, raw_path(req.environ, req.path), body))
+        found = self.next_answer((req.method, lifecycle.raw_path(req.environ, req.path), body))
         if found is None:
             return None
         lifecycle.open_entry(current_emulator(), req)
@@ -94,10 +94,6 @@ class Replayer:
         answer.headers[REASON] = ascii_header(reason)  # ours, over an upstream emulator's own
         return answer
 
-    def reset(self) -> None:
-        with self._lock:
-            self._served.clear()
-
 
 def replay_line(replayer: Replayer) -> str:
     """`serve --replay`'s second line on standard output: what is replayed, from where."""
@@ -107,12 +103,6 @@ def replay_line(replayer: Replayer) -> str:
         f"pisano-mock replaying {pairs} from {replayer.directory} "
         "(matched by method, path and body bytes; the token is not compared)"
     )
-
-
-def raw_path(environ: dict[str, Any], path: str) -> str:
-    """The path as the client sent it (before `//` and a trailing `/` are normalised)."""
-    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    return uri.split("?", 1)[0] if uri else environ.get(lifecycle.RAW_PATH_KEY, path)
 
 
 def key_of(side: dict[str, Any]) -> Key:
